@@ -1,0 +1,40 @@
+"""Benchmarks run by ``watchfloor bench NAME``. They measure and print, never assert.
+
+Each benchmark is a module ``bench/<name>.py`` (dashes in NAME become underscores) with ``run(args) -> None``
+that prints its figures through :func:`report`, one line each: ``bench: <figure-name> <value> <unit>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+__all__ = ["report", "available", "run"]
+
+
+def report(figure: str, value: float, unit: str) -> None:
+    """Print one figure in the project's benchmark format."""
+    if abs(value) >= 100:
+        text = f"{value:.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    else:
+        text = f"{value:.3g}"
+    print(f"bench: {figure} {text} {unit}", flush=True)
+
+
+def available() -> list[str]:
+    """Names of the benchmarks shipped in bench/."""
+    here = Path(__file__).parent
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+
+
+def run(name: str, args: list[str]) -> int:
+    mod_name = name.replace("-", "_")
+    if name not in available():
+        print(f"unknown benchmark {name!r}; available: {', '.join(available())}")
+        return 2
+    mod = importlib.import_module(f"bench.{mod_name}")
+    mod.run(args)
+    return 0

@@ -1,0 +1,58 @@
+"""Small geometry checks used while validating a site (pure Python: config imports nothing of ours)."""
+
+from __future__ import annotations
+
+__all__ = ["polygon_area", "self_intersection", "inside_extent"]
+
+
+def polygon_area(poly: list[tuple[float, float]]) -> float:
+    """Signed area (m^2) by the shoelace formula; positive when counter-clockwise."""
+    a = 0.0
+    n = len(poly)
+    for i in range(n):
+        x0, y0 = poly[i]
+        x1, y1 = poly[(i + 1) % n]
+        a += x0 * y1 - x1 * y0
+    return a / 2.0
+
+
+def _orient(a, b, c) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _segments_cross(p1, p2, q1, q2) -> bool:
+    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+
+    def on_seg(a, b, c) -> bool:  # c collinear with a-b and within its box
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return (
+        (d1 == 0 and on_seg(q1, q2, p1))
+        or (d2 == 0 and on_seg(q1, q2, p2))
+        or (d3 == 0 and on_seg(p1, p2, q1))
+        or (d4 == 0 and on_seg(p1, p2, q2))
+    )
+
+
+def self_intersection(poly: list[tuple[float, float]]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges (i, j) that touch or cross, or None for a simple polygon.
+
+    Edge i runs from vertex i to vertex i+1 (closing edge last). O(n^2), fine for zone polygons.
+    """
+    n = len(poly)
+    edges = [(poly[i], poly[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # adjacent edges share a vertex by construction
+            if _segments_cross(*edges[i], *edges[j]):
+                return i, j
+    return None
+
+
+def inside_extent(pt: tuple[float, ...], extent: tuple[float, float, float, float], margin: float = 0.0) -> bool:
+    x0, y0, x1, y1 = extent
+    return x0 - margin <= pt[0] <= x1 + margin and y0 - margin <= pt[1] <= y1 + margin

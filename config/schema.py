@@ -1,0 +1,278 @@
+"""The site configuration schema (pydantic). Validated once at the edge; inner code trusts these objects.
+
+Coordinates are *site metres*: x east, y north, z up, from the site origin given in WGS84.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Text",
+    "Origin",
+    "BusEndpoints",
+    "MqttBroker",
+    "OpcUaServer",
+    "ConsoleServer",
+    "Structure",
+    "FloorPlan",
+    "Anchor",
+    "Zone",
+    "GasDetector",
+    "VibrationPoint",
+    "Camera",
+    "Certificate",
+    "Person",
+    "User",
+    "EscalationStep",
+    "EscalationPolicy",
+    "Shift",
+    "UwbSettings",
+    "EngineSettings",
+    "Site",
+    "ZONE_KINDS",
+    "USER_ROLES",
+]
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Point2 = tuple[float, float]
+Point3 = tuple[float, float, float]
+
+ZONE_KINDS = ("restricted", "hazardous", "confined_space", "muster_point", "area")
+USER_ROLES = ("operator", "supervisor", "safety_manager", "admin")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Text(_Strict):
+    """Operator-facing text in both shipped languages."""
+
+    en: str = Field(min_length=1)
+    zh_CN: str = Field(min_length=1, alias="zh-CN")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def get(self, lang: str) -> str:
+        return self.zh_CN if lang.lower().startswith("zh") else self.en
+
+
+class Origin(_Strict):
+    """Site origin (x=0, y=0, z=0) in WGS84, and the EPSG code of the national geodetic frame."""
+
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=180)
+    height_m: float = Field(default=0.0, ge=-500, le=9000)
+    epsg: int = Field(default=4326, description="e.g. 4490 for CGCS2000")
+    rotation_deg: float = Field(default=0.0, ge=-180, le=180, description="site x axis, clockwise from east")
+
+
+class BusEndpoints(_Strict):
+    """ZeroMQ endpoints of the engine (it binds all three)."""
+
+    ingest: str = "tcp://127.0.0.1:5601"
+    publish: str = "tcp://127.0.0.1:5602"
+    command: str = "tcp://127.0.0.1:5603"
+
+
+class MqttBroker(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = Field(default="watchfloor/site", pattern=r"^[^#+]+$")
+    username: str | None = None
+    password: str | None = None
+
+
+class OpcUaServer(_Strict):
+    endpoint: str = Field(default="opc.tcp://127.0.0.1:4840/watchfloor/", pattern=r"^opc\.tcp://")
+    namespace_uri: str = "urn:watchfloor:site"
+    publishing_interval_ms: int = Field(default=250, ge=10, le=60000)
+
+
+class ConsoleServer(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5006, ge=1, le=65535)
+    layout: str = "wall-default"
+    language: Literal["en", "zh-CN"] = "en"
+
+
+class Structure(_Strict):
+    """Something drawn on the floor plan: a building, tank, pipe rack, road."""
+
+    id: Id
+    kind: Literal["building", "unit", "tank", "pipe_rack", "road", "fence"]
+    label: str = ""
+    polygon: list[Point2] = Field(min_length=3)
+
+
+class FloorPlan(_Strict):
+    extent_m: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in site metres")
+    image: str | None = Field(default=None, description="PNG drawn over extent_m, relative to the site file")
+    structures: list[Structure] = []
+
+    @field_validator("extent_m")
+    @classmethod
+    def _extent_ordered(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = v
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"extent must be x0 < x1 and y0 < y1, got {list(v)}")
+        if x1 - x0 > 20000 or y1 - y0 > 20000:
+            raise ValueError("extent is larger than 20 km: site metres, not millimetres?")
+        return v
+
+
+class Anchor(_Strict):
+    id: Id
+    position_m: Point3
+
+
+class Zone(_Strict):
+    id: Id
+    name: Text
+    kind: Literal["restricted", "hazardous", "confined_space", "muster_point", "area"]
+    polygon: list[Point2] = Field(min_length=3)
+    z_band_m: tuple[float, float] | None = None
+    allowed_roles: list[str] = []
+    allowed_people: list[Id] = []
+    priority: Literal["critical", "high", "medium", "low"] = "high"
+
+
+class GasDetector(_Strict):
+    id: Id
+    name: str = ""
+    position_m: Point3
+    node_id: str = Field(description="OPC UA node id of the measured value, e.g. ns=2;s=GD01.PV")
+    gas: Literal["CH4", "C3H8", "H2", "H2S", "CO", "Cl2", "NH3", "SO2", "NO2", "O2", "VOC"]
+    unit: Literal["%LEL", "ppm", "%vol"]
+    low: float
+    high: float
+    range_max: float = Field(gt=0)
+    expected_interval_s: float = Field(default=1.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _levels(self) -> "GasDetector":
+        if self.gas == "O2":
+            if not (0 < self.low < self.high <= self.range_max):
+                raise ValueError("O2 levels need 0 < low < high <= range_max (deficiency / enrichment)")
+        elif not (0 < self.low < self.high <= self.range_max):
+            raise ValueError(f"alarm levels need 0 < low < high <= range_max, got {self.low}, {self.high}")
+        if self.unit == "%LEL" and self.range_max > 100:
+            raise ValueError("%LEL range_max cannot exceed 100")
+        return self
+
+
+class VibrationPoint(_Strict):
+    id: Id
+    machine: str
+    machine_group: Literal["group1", "group2"] = Field(description="ISO 20816-3 machine group")
+    foundation: Literal["rigid", "flexible"] = "rigid"
+    position_m: Point3
+    expected_interval_s: float = Field(default=5.0, gt=0, le=3600)
+
+
+class Camera(_Strict):
+    id: Id
+    name: str = ""
+    position_m: Point3
+    image_size_px: tuple[int, int] = (1920, 1080)
+    homography: list[list[float]] = Field(
+        description="3x3, image pixel (u, v, 1) -> site metres (x, y, 1) on the ground plane"
+    )
+
+    @field_validator("homography")
+    @classmethod
+    def _three_by_three(cls, v: list[list[float]]) -> list[list[float]]:
+        if len(v) != 3 or any(len(r) != 3 for r in v):
+            raise ValueError("homography must be 3 rows of 3 numbers")
+        return v
+
+
+class Certificate(_Strict):
+    type: str = Field(description="work type it qualifies for, e.g. hot_work, confined_space")
+    number: str = ""
+    expires: date
+
+
+class Person(_Strict):
+    id: Id
+    name: str
+    tag: Id
+    role: str
+    company: str = ""
+    certificates: list[Certificate] = []
+
+
+class User(_Strict):
+    id: Id
+    name: str
+    role: Literal["operator", "supervisor", "safety_manager", "admin"]
+    password_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class EscalationStep(_Strict):
+    after_s: float = Field(gt=0)
+    notify_role: Literal["operator", "supervisor", "safety_manager", "admin"]
+
+
+class EscalationPolicy(_Strict):
+    id: Id
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat_every_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, v: list[EscalationStep]) -> list[EscalationStep]:
+        times = [s.after_s for s in v]
+        if times != sorted(times) or len(set(times)) != len(times):
+            raise ValueError(f"step times must strictly increase, got {times}")
+        return v
+
+
+class Shift(_Strict):
+    id: Id
+    start: time
+    end: time
+
+
+class UwbSettings(_Strict):
+    tag_height_m: float = Field(default=1.2, ge=0, le=5)
+    max_range_m: float = Field(default=120.0, gt=0, le=2000)
+    slice_s: float = Field(default=0.1, gt=0, le=5, description="adapter batches ranges per time slice")
+    range_sigma_m: float = Field(default=0.1, gt=0, le=10)
+    max_clock_skew_s: float = Field(default=5.0, gt=0)
+
+
+class EngineSettings(_Strict):
+    tick_s: float = Field(default=0.1, gt=0, le=10, description="clock tick period in engine time")
+    publish_every_ticks: int = Field(default=2, ge=1, le=100, description="display frames per tick count")
+    fix_stale_s: float = Field(default=10.0, gt=0)
+
+
+class Site(_Strict):
+    """A whole site: where things are, who is there, and how the processes find each other."""
+
+    id: Id
+    name: Text
+    origin: Origin
+    timezone: str = "UTC"
+    bus: BusEndpoints = BusEndpoints()
+    mqtt: MqttBroker = MqttBroker()
+    opcua: OpcUaServer = OpcUaServer()
+    console: ConsoleServer = ConsoleServer()
+    uwb: UwbSettings = UwbSettings()
+    engine: EngineSettings = EngineSettings()
+    floor_plan: FloorPlan
+    anchors: list[Anchor] = Field(min_length=3)
+    zones: list[Zone] = []
+    gas_detectors: list[GasDetector] = []
+    vibration_points: list[VibrationPoint] = []
+    cameras: list[Camera] = []
+    roles: list[str] = Field(default_factory=lambda: ["worker", "contractor", "watcher", "visitor"])
+    people: list[Person] = []
+    users: list[User] = []
+    escalation_policies: list[EscalationPolicy] = []
+    shifts: list[Shift] = []
