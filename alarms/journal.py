@@ -1,0 +1,151 @@
+"""The alarm journal: every alarm state change and person action, hash-chained, in SQLite (WAL).
+
+Each row carries the hash of the row before it, so a changed byte, a deleted row or a reordering breaks the
+chain at the first affected row. ``chain_head`` keeps the row count and the last hash, so a truncated tail
+is detected too (as long as the head itself is anchored somewhere the attacker cannot reach: the shift
+report prints it).
+
+The journal is written only from engine state (engine time, input sequence numbers), never from the wall
+clock, so replaying a recording writes the same journal, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Journal", "JournalRow", "VerifyResult", "verify_journal", "GENESIS_HASH"]
+
+GENESIS_HASH = "0" * 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    row INTEGER PRIMARY KEY,
+    input_seq INTEGER NOT NULL,
+    engine_ts_s REAL NOT NULL,
+    event TEXT NOT NULL,
+    alarm_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), rows INTEGER, hash TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal entry. ``event``: activate, clear, acknowledge, refused, ... ; ``actor``: user id or 'engine'."""
+
+    row: int
+    input_seq: int
+    engine_ts_s: float
+    event: str
+    alarm_id: str
+    state: str
+    actor: str
+    role: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+def _row_hash(prev_hash: str, row: int, input_seq: int, ts: float, event: str, alarm_id: str, state: str,
+              actor: str, role: str, detail: str) -> str:
+    body = json.dumps([row, input_seq, repr(float(ts)), event, alarm_id, state, actor, role, detail],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+class Journal:
+    """Append-only writer. Rows go into an open transaction; ``commit()`` ends it (the engine commits once per
+    applied input that wrote rows, in live running and in replay alike)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists: a journal is never appended to by a new run")
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.rows = 0
+        self.head = GENESIS_HASH
+        self._open = False
+
+    def append(self, *, input_seq: int, engine_ts_s: float, event: str, alarm_id: str, state: str,
+               actor: str = "engine", role: str = "", detail: dict[str, Any] | None = None) -> JournalRow:
+        if not self._open:
+            self.db.execute("BEGIN")
+            self._open = True
+        self.rows += 1
+        d = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        h = _row_hash(self.head, self.rows, input_seq, engine_ts_s, event, alarm_id, state, actor, role, d)
+        r = JournalRow(self.rows, input_seq, float(engine_ts_s), event, alarm_id, state, actor, role, d, self.head, h)
+        self.db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (r.row, r.input_seq, r.engine_ts_s, r.event, r.alarm_id, r.state, r.actor, r.role,
+                         r.detail, r.prev_hash, r.hash))
+        self.head = h
+        return r
+
+    def commit(self) -> None:
+        if self._open:
+            self.db.execute("INSERT OR REPLACE INTO chain_head VALUES (1, ?, ?)", (self.rows, self.head))
+            self.db.execute("COMMIT")
+            self._open = False
+
+    def close(self) -> None:
+        self.commit()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: int
+    bad_row: int | None = None
+    reason: str = ""
+    head: str = GENESIS_HASH
+
+
+def verify_journal(path: str | Path) -> VerifyResult:
+    """Walk the chain. The first row whose position, link or hash is wrong is reported with the reason."""
+    p = Path(path)
+    if not p.is_file():
+        return VerifyResult(False, 0, None, f"no journal at {p}")
+    db = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        prev = GENESIS_HASH
+        n = 0
+        for pos, rec in enumerate(db.execute("SELECT * FROM journal ORDER BY rowid"), start=1):
+            r = JournalRow(*rec)
+            n = pos
+            if r.row != pos:
+                return VerifyResult(False, n, r.row, f"row {r.row} found at position {pos}: a row was deleted "
+                                                     "or rows were reordered")
+            if r.prev_hash != prev:
+                return VerifyResult(False, n, r.row, f"row {r.row} does not link to the row before it")
+            h = _row_hash(prev, r.row, r.input_seq, r.engine_ts_s, r.event, r.alarm_id, r.state, r.actor, r.role,
+                          r.detail)
+            if h != r.hash:
+                return VerifyResult(False, n, r.row, f"row {r.row} was changed (its hash does not match its content)")
+            prev = r.hash
+        head = db.execute("SELECT rows, hash FROM chain_head WHERE id = 1").fetchone()
+        if n and head is None:
+            return VerifyResult(False, n, None, "chain head is missing")
+        if head is not None and (head[0] != n or head[1] != prev):
+            return VerifyResult(False, n, n + 1 if head[0] > n else None,
+                                f"chain head says {head[0]} rows, found {n}: rows were removed from the end")
+        return VerifyResult(True, n, None, "", prev)
+    except sqlite3.DatabaseError as e:
+        return VerifyResult(False, 0, None, f"not a readable journal: {e}")
+    finally:
+        db.close()

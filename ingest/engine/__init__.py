@@ -1,0 +1,35 @@
+"""The engine: sequencer, recording, site state, replay. One process; see DESIGN.md, principle 1."""
+
+from .core import Engine, Outcome
+from .process import EngineProcess, load_site_text, site_from_text, tick_message
+from .recording import RecordingReader, RecordingWriter
+from .replay import replay
+
+__all__ = ["Engine", "Outcome", "EngineProcess", "RecordingReader", "RecordingWriter", "replay", "tick_message",
+           "load_site_text", "site_from_text", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``watchfloor engine --site FILE --out DIR``: run the engine until SIGINT / SIGTERM."""
+    import argparse
+    import logging
+    import signal
+    import threading
+
+    ap = argparse.ArgumentParser(prog="watchfloor engine")
+    ap.add_argument("--site", required=True)
+    ap.add_argument("--out", required=True, help="folder for recording.sqlite, journal.sqlite, summary.json")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s engine %(levelname)s %(message)s")
+    site, text = load_site_text(args.site)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    proc = EngineProcess(site, text, args.out)
+    try:
+        proc.run(stop)
+    finally:
+        summary = proc.close()
+    logging.getLogger(__name__).info("engine stopped: %s inputs, %s journal rows", summary["recording_seq"],
+                                     summary["journal_rows"])
+    return 0

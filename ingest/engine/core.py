@@ -1,0 +1,224 @@
+"""The engine: a deterministic function of its input sequence (DESIGN principle 1).
+
+``Engine.apply(seq, msg)`` takes one sequenced input (an ingest batch, a clock tick, a rejected-input record,
+or a person's command) and returns what changed. It never reads the wall clock: ``now_s`` only moves with
+clock ticks. Live running (:mod:`ingest.engine.process`) and replay (:mod:`ingest.engine.replay`) both drive
+it through :func:`apply`, so they write the same journal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from alarms.journal import Journal
+from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
+from alarms.zones import RestrictedZoneRule
+from config import Site
+from ingest.bus import Message
+
+from .state import QUALITY_BAD, QUALITY_GOOD, QUALITY_NO_DATA, QUALITY_UNCERTAIN, SiteState
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Engine", "Outcome"]
+
+
+@dataclass
+class Outcome:
+    """What one applied input changed: alarm records for the console deltas, a reply for a command."""
+
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    reply: dict[str, Any] | None = None
+    tick: bool = False
+
+
+class Engine:
+    def __init__(self, site: Site, journal: Journal | None) -> None:
+        self.site = site
+        self.journal = journal
+        self.state = SiteState(site)
+        self.book = AlarmBook(journal)
+        self.now_s = float("nan")
+        self.ticks = 0
+        self.last_seq = 0
+        self.inputs: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.positions = 0
+        self.person_ids = [p.id for p in site.people]
+        self.users = {u.id: u for u in site.users}
+        self.restricted = RestrictedZoneRule(site)
+
+    def _reject(self, reason: str, n: int = 1) -> None:
+        if n > 0:
+            self.rejected[reason] += n
+
+    # -- dispatch ---------------------------------------------------------------------------------------
+    def apply(self, seq: int, msg: Message) -> Outcome:
+        if seq != self.last_seq + 1:
+            raise ValueError(f"input {seq} applied after {self.last_seq}: the sequence must have no gaps")
+        self.last_seq = seq
+        self.inputs[msg.source] += 1
+        out = Outcome()
+        handler = {
+            "tick": self._tick,
+            "positions": self._positions,
+            "gas_values": self._gas,
+            "vibration_features": self._vibration,
+            "rejected": self._rejected,
+            "command": self._command,
+        }.get(msg.kind)
+        if handler is None:
+            self._reject(f"engine: unknown message kind {msg.kind!r}")
+        else:
+            handler(seq, msg, out)
+        if self.journal is not None:
+            self.journal.commit()
+        return out
+
+    # -- handlers ---------------------------------------------------------------------------------------
+    def _tick(self, seq: int, msg: Message, out: Outcome) -> None:
+        if np.isfinite(self.now_s) and msg.event_ts_s < self.now_s:
+            self._reject("engine: clock tick went backwards")
+            return
+        self.now_s = msg.event_ts_s
+        self.ticks += 1
+        out.tick = True
+
+    def _now(self, fallback: float) -> float:
+        return self.now_s if np.isfinite(self.now_s) else fallback
+
+    def _positions(self, seq: int, msg: Message, out: Outcome) -> None:
+        a = msg.arrays
+        try:
+            idx = a["person_index"].astype(np.int64)
+            xyz, ts, valid = a["xyz_m"], a["ts_s"], a["valid"].astype(bool)
+            gdop, rms = a["gdop"], a["rms_m"]
+        except KeyError as e:
+            self._reject(f"engine: positions without array {e.args[0]}")
+            return
+        n = len(idx)
+        if xyz.shape != (n, 3) or not (len(ts) == len(valid) == len(gdop) == len(rms) == n):
+            self._reject("engine: positions arrays of unequal length")
+            return
+        ok = valid & (idx >= 0) & (idx < len(self.person_ids)) & np.isfinite(xyz).all(axis=1)
+        self._reject("engine: position with unknown person index", int(np.sum(valid & ~ok)))
+        idx, xyz, ts, gdop, rms = idx[ok], xyz[ok], ts[ok], gdop[ok], rms[ok]
+        # only newer fixes replace older ones (batches from several gateways may interleave)
+        newer = ~(ts <= self.state.fix_ts_s[idx])
+        idx, xyz, ts, gdop, rms = idx[newer], xyz[newer], ts[newer], gdop[newer], rms[newer]
+        self.state.xyz_m[idx] = xyz
+        self.state.fix_ts_s[idx] = ts
+        self.state.gdop[idx] = gdop
+        self.state.rms_m[idx] = rms
+        self.positions += len(idx)
+        self.items["positions"] += len(idx)
+        t = self._now(msg.event_ts_s)
+        for definition, active, pos in self.restricted.evaluate(idx, xyz):
+            rec = self.book.set_condition(definition, active, t, seq, pos)
+            if rec is not None:
+                out.alarms.append(rec)
+
+    def _gas(self, seq: int, msg: Message, out: Outcome) -> None:
+        a = msg.arrays
+        idx = a["detector_index"].astype(np.int64)
+        ok = (idx >= 0) & (idx < len(self.state.gas_value))
+        self._reject("engine: gas value for unknown detector index", int(np.sum(~ok)))
+        idx = idx[ok]
+        q = a["quality"][ok]
+        v = a["value"][ok].astype(np.float64)
+        v[q == QUALITY_BAD] = np.nan  # a bad value is shown as bad, never as a number (principle 4)
+        self.state.gas_value[idx] = v
+        self.state.gas_quality[idx] = q
+        self.state.gas_ts_s[idx] = a["ts_s"][ok]
+        self.items["gas_values"] += len(idx)
+
+    def _vibration(self, seq: int, msg: Message, out: Outcome) -> None:
+        a = msg.arrays
+        idx = a["point_index"].astype(np.int64)
+        ok = (idx >= 0) & (idx < len(self.state.vib_rms_mm_s))
+        self._reject("engine: vibration for unknown point index", int(np.sum(~ok)))
+        idx = idx[ok]
+        self.state.vib_rms_mm_s[idx] = a["rms_mm_s"][ok]
+        self.state.vib_quality[idx] = QUALITY_GOOD
+        self.state.vib_ts_s[idx] = a["ts_s"][ok]
+        self.items["vibration_features"] += len(idx)
+
+    def _rejected(self, seq: int, msg: Message, out: Outcome) -> None:
+        for r in msg.meta.get("rejects", []):
+            self._reject(f"{msg.source}: {r.get('reason', '?')}")
+
+    def _command(self, seq: int, msg: Message, out: Outcome) -> None:
+        req = msg.meta
+        rid = req.get("id")
+        op = req.get("op")
+        user = self.users.get(str(req.get("user")))
+        t = self._now(msg.event_ts_s)
+        if user is None:
+            out.reply = {"id": rid, "ok": False, "reason": f"unknown user {req.get('user')!r}"}
+            return
+        if op == "ack":
+            try:
+                rec = self.book.acknowledge(str(req.get("alarm")), user.id, user.role, str(req.get("comment", "")),
+                                            t, seq)
+            except Refused as e:
+                out.reply = {"id": rid, "ok": False, "reason": str(e)}
+                return
+            out.alarms.append(rec)
+            out.reply = {"id": rid, "ok": True}
+        else:
+            out.reply = {"id": rid, "ok": False, "reason": f"unknown command {op!r}"}
+
+    # -- views for publishing -------------------------------------------------------------------------
+    def person_alarm_rank(self) -> np.ndarray:
+        """uint8 [P]: highest priority (0 none .. 4 critical) of any active alarm on each person."""
+        rank = np.zeros(len(self.person_ids), dtype=np.uint8)
+        index = {pid: i for i, pid in enumerate(self.person_ids)}
+        for alarm in self.book.alarms.values():
+            p = alarm.definition.person
+            if p in index and alarm.active:
+                rank[index[p]] = max(rank[index[p]], PRIORITY_RANK[alarm.definition.priority])
+        return rank
+
+    def gas_quality_now(self) -> np.ndarray:
+        """Detector quality with staleness applied: no update within 3x the expected interval -> no data."""
+        q = self.state.gas_quality.copy()
+        if np.isfinite(self.now_s):
+            limit = np.array([3.0 * d.expected_interval_s for d in self.site.gas_detectors])
+            stale = ~(self.now_s - self.state.gas_ts_s <= limit)
+            q[stale] = QUALITY_NO_DATA
+        return q
+
+    def gas_level(self) -> np.ndarray:
+        """uint8 [G]: 0 normal, 1 low alarm level reached, 2 high (O2: deficiency counts as high)."""
+        lvl = np.zeros(len(self.site.gas_detectors), dtype=np.uint8)
+        for i, d in enumerate(self.site.gas_detectors):
+            v = self.state.gas_value[i]
+            if not np.isfinite(v):
+                continue
+            if d.gas == "O2":
+                lvl[i] = 2 if (v < d.low or v > d.high) else 0
+            else:
+                lvl[i] = 2 if v >= d.high else (1 if v >= d.low else 0)
+        return lvl
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "engine_ts_s": self.now_s if np.isfinite(self.now_s) else None,
+            "inputs": dict(sorted(self.inputs.items())),
+            "items": dict(sorted(self.items.items())),
+            "rejected": dict(sorted(self.rejected.items())),
+            "positions": self.positions,
+            "alarms_active": sum(1 for a in self.book.alarms.values() if a.active),
+            "alarms_raised": self.book.raised_total,
+            "recording_seq": self.last_seq,
+        }
+
+
+# quality codes re-exported for adapters that build gas batches
+QUALITY = {"good": QUALITY_GOOD, "uncertain": QUALITY_UNCERTAIN, "bad": QUALITY_BAD, "no_data": QUALITY_NO_DATA}

@@ -1,0 +1,250 @@
+"""The live engine process: sequencer + recording + engine + publisher.
+
+One loop, one thread:
+1. poll the ingest PULL socket and the command ROUTER socket until the next clock tick is due;
+2. turn everything that arrived into sequenced inputs (a batch, a tick, a rejected-input record, a command);
+3. write them to the recording and commit (write before apply);
+4. apply them to the engine (which journals), publish alarm deltas, reply to commands;
+5. on display ticks publish the conflated display frames and the status.
+
+Read-only requests (``snapshot``) are answered at once and not recorded: they change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+import zmq
+
+from alarms.journal import Journal
+from config import Site
+from ingest import bus
+from ingest.bus import FramingError, Message
+
+from .core import Engine, Outcome
+from .recording import RecordingWriter
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EngineProcess", "tick_message", "site_meta"]
+
+MAX_DRAIN = 2000  # inputs taken per loop turn before the tick gets its turn
+MAX_REJECT_PAYLOAD = 4096
+
+
+def tick_message(t_s: float) -> Message:
+    """A clock tick: the only way engine time advances."""
+    return Message(topic="clock.tick", source="engine", kind="tick", event_ts_s=t_s, ingest_ts_s=t_s)
+
+
+def site_meta(site: Site, site_text: str) -> dict[str, str]:
+    """What a recording stores about the run, so that it replays with nothing else."""
+    return {"site_id": site.id, "site_yaml": site_text, "format": "watchfloor-recording-1"}
+
+
+class EngineProcess:
+    """Owns the sockets, the recording, the journal and the engine. ``run(stop)`` blocks until stop is set."""
+
+    def __init__(self, site: Site, site_text: str, out_dir: str | Path, *, ctx: zmq.Context | None = None) -> None:
+        self.site = site
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ctx = ctx or zmq.Context.instance()
+        self.recording = RecordingWriter(self.out / "recording.sqlite", site_meta(site, site_text))
+        self.journal = Journal(self.out / "journal.sqlite")
+        self.engine = Engine(site, self.journal)
+        self.pull = bus.pull_socket(self.ctx, site.bus.ingest)
+        self.pub = bus.pub_socket(self.ctx, site.bus.publish)
+        self.router = bus.router_socket(self.ctx, site.bus.command)
+        self.alarm_seq = 0
+        self.frame = 0
+        self.tick_s = site.engine.tick_s
+        self.late_ticks = 0
+        self.ready = threading.Event()
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def _rejected_frames(self, frames: list[bytes], reason: str) -> list[bytes]:
+        payload = b"|".join(frames)[:MAX_REJECT_PAYLOAD]
+        msg = Message(topic="rejected.engine", source="engine", kind="rejected", event_ts_s=time.time(),
+                      ingest_ts_s=time.time(),
+                      meta={"rejects": [{"reason": reason, "topic": "", "payload": payload.hex()}]})
+        return bus.encode(msg)
+
+    def _take_ingest(self, batch: list[tuple[list[bytes], Message]]) -> None:
+        for _ in range(MAX_DRAIN):
+            try:
+                frames = self.pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = bus.decode(frames)
+                if msg.kind in ("tick", "command"):
+                    raise FramingError(f"kind {msg.kind!r} may only come from the engine itself")
+            except FramingError as e:
+                log.warning("rejected bus message: %s", e)
+                frames = self._rejected_frames(frames, f"bad framing: {e}")
+                msg = bus.decode(frames)
+            batch.append((frames, msg))
+
+    def _take_commands(self, batch: list[tuple[list[bytes], Message]], waiting: dict[str, bytes]) -> None:
+        for _ in range(MAX_DRAIN):
+            try:
+                ident, *rest = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                req = json.loads(rest[-1]) if rest else None
+                if not isinstance(req, dict):
+                    raise ValueError("request is not a JSON object")
+            except (ValueError, UnicodeDecodeError) as e:
+                self.router.send_multipart([ident, json.dumps({"ok": False, "reason": f"bad request: {e}"}).encode()])
+                continue
+            if req.get("op") == "snapshot":
+                self._reply(ident, self.snapshot(req.get("id")))
+                continue
+            rid = f"{ident.hex()}:{req.get('id')}"
+            waiting[rid] = ident
+            now = time.time()
+            msg = Message(topic="command", source="console", kind="command", event_ts_s=now, ingest_ts_s=now,
+                          meta={**req, "id": rid})
+            batch.append((bus.encode(msg), msg))
+
+    def snapshot(self, rid: Any) -> dict[str, Any]:
+        return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
+                "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}
+
+    def _reply(self, ident: bytes, body: dict[str, Any]) -> None:
+        self.router.send_multipart([ident, json.dumps(body, allow_nan=False, default=_jsonable).encode()])
+
+    # -- outputs -----------------------------------------------------------------------------------------
+    def _publish_alarms(self, records: list[dict[str, Any]]) -> None:
+        self.alarm_seq += 1
+        msg = Message(topic="alarm.delta", source="engine", kind="alarm_delta", event_ts_s=self.engine.now_s
+                      if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
+                      meta={"seq": self.alarm_seq, "alarms": _clean(records)})
+        self.pub.send_multipart(bus.encode(msg))
+
+    def _publish_display(self) -> None:
+        e = self.engine
+        t = e.now_s
+        self.frame += 1
+        age = t - e.state.fix_ts_s
+        pos = Message(topic="display.positions", source="engine", kind="positions", event_ts_s=t,
+                      ingest_ts_s=time.time(), seq=self.frame,
+                      arrays={"xyz_m": e.state.xyz_m, "age_s": age, "gdop": e.state.gdop,
+                              "alarm": e.person_alarm_rank()},
+                      meta={"engine_ts_s": t, "frame": self.frame})
+        self.pub.send_multipart(bus.encode(pos))
+        if self.frame % 5 == 1:
+            sens = Message(topic="display.sensors", source="engine", kind="sensors", event_ts_s=t,
+                           ingest_ts_s=time.time(), seq=self.frame,
+                           arrays={"gas_value": e.state.gas_value, "gas_quality": e.gas_quality_now(),
+                                   "gas_level": e.gas_level(), "vib_rms_mm_s": e.state.vib_rms_mm_s,
+                                   "vib_quality": e.state.vib_quality},
+                           meta={"engine_ts_s": t})
+            self.pub.send_multipart(bus.encode(sens))
+            st = Message(topic="engine.status", source="engine", kind="status", event_ts_s=t,
+                         ingest_ts_s=time.time(), meta=_clean(e.status()))
+            self.pub.send_multipart(bus.encode(st))
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        poller = zmq.Poller()
+        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.router, zmq.POLLIN)
+        waiting: dict[str, bytes] = {}
+        next_tick = time.time()
+        self.ready.set()
+        log.info("engine up: ingest %s, publish %s, command %s", self.site.bus.ingest, self.site.bus.publish,
+                 self.site.bus.command)
+        final = False
+        while True:
+            if stop.is_set():
+                final = True  # one last drain so everything already sent is recorded and applied
+            timeout_ms = 0 if final else max(0.0, (next_tick - time.time()) * 1000)
+            poller.poll(timeout_ms)
+            batch: list[tuple[list[bytes], Message]] = []
+            self._take_ingest(batch)
+            self._take_commands(batch, waiting)
+            now = time.time()
+            if now >= next_tick:
+                batch.append((bus.encode(tick_message(now)), tick_message(now)))
+                next_tick += self.tick_s
+                if next_tick < now:  # fell behind: do not burst ticks, count it
+                    self.late_ticks += 1
+                    next_tick = now + self.tick_s
+            self._step(batch, waiting)
+            if final:
+                break
+
+    def _step(self, batch: list[tuple[list[bytes], Message]], waiting: dict[str, bytes]) -> None:
+        if not batch:
+            return
+        seqs = [self.recording.append(m.topic, frames) for frames, m in batch]
+        self.recording.commit()
+        for seq, (_, msg) in zip(seqs, batch):
+            out: Outcome = self.engine.apply(seq, msg)
+            if out.alarms:
+                self._publish_alarms(out.alarms)
+            if out.reply is not None:
+                rid = str(out.reply.get("id"))
+                ident = waiting.pop(rid, None)
+                if ident is not None:
+                    self._reply(ident, {**out.reply, "id": rid.split(":", 1)[1]})
+            if out.tick and self.engine.ticks % self.site.engine.publish_every_ticks == 0:
+                self._publish_display()
+
+    def close(self) -> dict[str, Any]:
+        """Close files and sockets; write and return the run summary."""
+        summary = {**self.engine.status(), "late_ticks": self.late_ticks, "journal_rows": self.journal.rows,
+                   "journal_head": self.journal.head}
+        self.recording.close()
+        self.journal.close()
+        for s in (self.pull, self.pub, self.router):
+            s.close(linger=0)
+        (self.out / "summary.json").write_text(json.dumps(_clean(summary), indent=2, sort_keys=True))
+        return summary
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    raise TypeError(f"not JSON: {type(o)}")
+
+
+def _clean(o: Any) -> Any:
+    """JSON-safe copy: NaN / inf -> None (the bus header refuses NaN)."""
+    if isinstance(o, float) or isinstance(o, np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.integer):
+        return int(o)
+    return o
+
+
+def load_site_text(path: str | Path) -> tuple[Site, str]:
+    """Load a site file and keep its text (it goes into the recording)."""
+    from config import load_site
+
+    site = load_site(path)
+    return site, Path(path).read_text(encoding="utf-8")
+
+
+def site_from_text(text: str, file: str = "<recording>") -> Site:
+    from config import parse_site
+
+    return parse_site(yaml.safe_load(text), file)
