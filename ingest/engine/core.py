@@ -53,6 +53,7 @@ class Engine:
         self.person_ids = [p.id for p in site.people]
         self.users = {u.id: u for u in site.users}
         self.restricted = RestrictedZoneRule(site)
+        self.last_detections: dict[str, np.ndarray] = {}
 
     def _reject(self, reason: str, n: int = 1) -> None:
         if n > 0:
@@ -70,6 +71,7 @@ class Engine:
             "positions": self._positions,
             "gas_values": self._gas,
             "vibration_features": self._vibration,
+            "camera_detections": self._detections,
             "rejected": self._rejected,
             "command": self._command,
         }.get(msg.kind)
@@ -148,6 +150,11 @@ class Engine:
         self.state.vib_quality[idx] = QUALITY_GOOD
         self.state.vib_ts_s[idx] = a["ts_s"][ok]
         self.items["vibration_features"] += len(idx)
+
+    def _detections(self, seq: int, msg: Message, out: Outcome) -> None:
+        # first version: counted and kept for display; fusion with tags comes with the sensing work
+        self.items["camera_detections"] += len(msg.arrays.get("camera_index", ()))
+        self.last_detections = msg.arrays
 
     def _rejected(self, seq: int, msg: Message, out: Outcome) -> None:
         for r in msg.meta.get("rejects", []):

@@ -1,0 +1,161 @@
+"""``watchfloor demo`` and ``watchfloor run``: every process of a site under one supervisor.
+
+The demo starts its own mosquitto broker and picks free loopback ports for the broker, the OPC UA server
+and the bus (so it never collides with a broker already running on 1883); the wall stays on the console port
+of the site (5006 unless ``--port``). The effective site file is written next to the recording.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from config import DEMO_SITE, Site, load_site
+
+from .supervisor import Supervisor, free_port, wait_port
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_demo", "run_site", "effective_demo_site", "start_broker_argv", "parse_duration"]
+
+ADAPTERS = ("uwb", "gas", "vibration", "camera")
+
+
+def parse_duration(text: str) -> float:
+    """'30s', '5m', '1h', '90' -> seconds."""
+    t = text.strip().lower()
+    mult = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:], None)
+    value = float(t[:-1] if mult else t)
+    if value <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    return value * (mult or 1.0)
+
+
+def effective_demo_site(site: Site, console_port: int) -> Site:
+    """The demo site on free loopback ports (broker, OPC UA, bus), console on ``console_port``."""
+    mq, ua, b1, b2, b3 = (free_port() for _ in range(5))
+    return site.model_copy(update={
+        "mqtt": site.mqtt.model_copy(update={"host": "127.0.0.1", "port": mq}),
+        "opcua": site.opcua.model_copy(update={"endpoint": f"opc.tcp://127.0.0.1:{ua}/watchfloor/"}),
+        "bus": site.bus.model_copy(update={"ingest": f"tcp://127.0.0.1:{b1}", "publish": f"tcp://127.0.0.1:{b2}",
+                                           "command": f"tcp://127.0.0.1:{b3}"}),
+        "console": site.console.model_copy(update={"port": console_port}),
+    })
+
+
+def write_site(site: Site, path: Path) -> None:
+    data = site.model_dump(mode="json", by_alias=True, exclude_none=True)
+    path.write_text("# effective site of this run (ports chosen at start)\n"
+                    + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+
+
+def start_broker_argv(site: Site, workdir: Path) -> list[str]:
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        raise SystemExit("mosquitto is not installed: run `make demo` as root, or `sudo apt-get install mosquitto`")
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {site.mqtt.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "log_dest stdout\nmax_queued_messages 100000\n")
+    return [mosquitto, "-c", str(conf)]
+
+
+def _port_of(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1].split("/")[0])
+
+
+def _wait_stop(stop: threading.Event, sup: Supervisor, duration_s: float | None) -> None:
+    t_end = None if duration_s is None else time.monotonic() + duration_s
+    while not stop.is_set():
+        if t_end is not None and time.monotonic() >= t_end:
+            return
+        dead = sup.dead()
+        if dead:
+            names = ", ".join(f"{c.name} (exit {c.proc.returncode}, log {c.log_path})" for c in dead)
+            print(f"watchfloor: a process stopped unexpectedly: {names}; stopping everything", flush=True)
+            return
+        stop.wait(0.2)
+
+
+def _print_summary(out: Path) -> dict:
+    path = out / "summary.json"
+    if not path.exists():
+        print(f"watchfloor: the engine wrote no summary (see {out / 'logs' / 'engine.log'})")
+        return {}
+    s = json.loads(path.read_text())
+    print("summary:")
+    print("  messages in per source: " + ", ".join(f"{k} {v}" for k, v in s["inputs"].items()))
+    print("  items in: " + ", ".join(f"{k} {v}" for k, v in s.get("items", {}).items()))
+    rej = s["rejected"]
+    print(f"  rejected: {sum(rej.values())}" + (" (" + "; ".join(f"{k}: {v}" for k, v in rej.items()) + ")"
+                                               if rej else ""))
+    print(f"  positions computed: {s['positions']}")
+    print(f"  alarms raised: {s['alarms_raised']} (active at the end: {s['alarms_active']})")
+    print(f"  journal: {s['journal_rows']} rows, head {s['journal_head'][:16]}")
+    print(f"  recording: {out / 'recording.sqlite'} ({s['recording_seq']} inputs)")
+    return s
+
+
+def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scenario: str, seed: int,
+             site_path: Path = DEMO_SITE, console_port: int | None = None) -> int:
+    base = load_site(site_path)
+    site = effective_demo_site(base, console_port or base.console.port)
+    out = out or Path("demo-out") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("recording.sqlite", "journal.sqlite"):
+        if (out / f).exists():
+            raise SystemExit(f"{out / f} exists: choose an empty --out folder")
+    site_file = out / "site.yaml"
+    write_site(site, site_file)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sfile = str(site_file)
+    with Supervisor(out / "logs") as sup:
+        broker = sup.start("mosquitto", start_broker_argv(site, out), stage=9)
+        wait_port("127.0.0.1", site.mqtt.port, 10, broker.proc)
+        engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)
+        wait_port("127.0.0.1", _port_of(site.bus.command), 30, engine.proc)
+        sim = sup.start_watchfloor("simulator", ["simulate", "--site", sfile, "--scenario", scenario,
+                                                 "--seed", str(seed)], stage=0)
+        for name in ADAPTERS:
+            sup.start_watchfloor(f"ingest-{name}", ["ingest", name, "--site", sfile], stage=1)
+        if not headless:
+            console = sup.start_watchfloor("console", ["console", "--site", sfile], stage=2)
+            wait_port("127.0.0.1", site.console.port, 60, console.proc)
+            print(f"watchfloor demo is running: open http://127.0.0.1:{site.console.port}/wall", flush=True)
+            print("  (Ctrl-C stops everything)", flush=True)
+        wait_port("127.0.0.1", _port_of(site.opcua.endpoint), 30, sim.proc)
+        print(f"demo plant '{site.id}', scenario {scenario}, seed {seed}; recording to {out}", flush=True)
+        _wait_stop(stop, sup, duration_s)
+        print("stopping ...", flush=True)
+    _print_summary(out)
+    return 0
+
+
+def run_site(site_path: Path, out: Path | None) -> int:
+    """Production: engine, adapters and console of a real site (broker and OPC UA servers are the plant's)."""
+    site = load_site(site_path)
+    out = out or Path("recordings") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sfile = str(site_path)
+    with Supervisor(out / "logs") as sup:
+        engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)
+        wait_port(site.bus.command.split("//")[1].rsplit(":", 1)[0], _port_of(site.bus.command), 30, engine.proc)
+        for name in ADAPTERS:
+            sup.start_watchfloor(f"ingest-{name}", ["ingest", name, "--site", sfile], stage=1)
+        sup.start_watchfloor("console", ["console", "--site", sfile], stage=2)
+        print(f"watchfloor is running for site {site.id}: http://{site.console.host}:{site.console.port}/wall")
+        _wait_stop(stop, sup, None)
+    _print_summary(out)
+    return 0

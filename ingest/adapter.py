@@ -1,0 +1,126 @@
+"""What every ingest adapter process shares: the engine sender, the reject bin, the slice loop, main()."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+import zmq
+
+from config import Site, load_site
+from ingest import bus
+
+from .rejects import RejectBin
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EngineLink", "run_slices", "adapter_main"]
+
+
+class EngineLink:
+    """The adapter's flow-controlled PUSH to the engine. ``send`` waits while the engine is behind; it gives
+    up only when the adapter is stopping, and then counts what it could not deliver (``undelivered``)."""
+
+    def __init__(self, site: Site, source: str, stop: threading.Event, ctx: zmq.Context | None = None) -> None:
+        self.ctx = ctx or zmq.Context.instance()
+        self.sock = bus.push_socket(self.ctx, site.bus.ingest)
+        self.sender = bus.Sender(self.sock, source)
+        self.stop = stop
+        self.undelivered = 0
+        self.waited_s = 0.0
+
+    def send(self, topic: str, kind: str, event_ts_s: float, arrays: dict[str, np.ndarray] | None = None,
+             meta: dict[str, Any] | None = None) -> bool:
+        t0 = time.monotonic()
+        while True:
+            try:
+                self.sender.send(topic, kind, event_ts_s, arrays, meta, timeout_s=0.5)
+                self.waited_s += time.monotonic() - t0
+                return True
+            except TimeoutError:
+                if self.stop.is_set() and time.monotonic() - t0 > 5.0:
+                    self.undelivered += 1
+                    log.error("engine unreachable while stopping: %s seq %d not delivered", topic, self.sender.seq)
+                    return False
+                if time.monotonic() - t0 > 5.0 and int(time.monotonic() - t0) % 10 == 0:
+                    log.warning("engine has not taken %s for %.0f s; holding it", topic, time.monotonic() - t0)
+
+    def send_rejects(self, source: str, rejects: RejectBin) -> None:
+        for chunk in rejects.take():
+            self.send(f"rejected.{source}", "rejected", time.time(), meta={"rejects": chunk})
+
+    def close(self) -> None:
+        self.sock.close(linger=2000)
+
+
+def run_slices(slice_s: float, stop: threading.Event, step: Callable[[bool], None]) -> None:
+    """Call ``step(final)`` every ``slice_s`` until ``stop``; one last call with final=True."""
+    next_t = time.monotonic()
+    while not stop.is_set():
+        next_t += slice_s
+        step(False)
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        else:
+            next_t = time.monotonic()
+    step(True)
+
+
+def adapter_main(name: str, argv: list[str] | None, run: Callable[[Site, threading.Event], None]) -> int:
+    """Parse ``--site FILE``, install signal handlers, run the adapter until SIGINT / SIGTERM."""
+    ap = argparse.ArgumentParser(prog=f"watchfloor ingest {name}")
+    ap.add_argument("--site", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s ingest-{name} %(levelname)s %(message)s")
+    site = load_site(args.site)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run(site, stop)
+    return 0
+
+
+class MqttAdapter:
+    """Base of the MQTT adapters: a source, an engine link, a reject bin, and ``step`` every ``slice_s``.
+
+    Subclasses set ``name`` and ``topics`` and implement ``batches(raws, now_s)`` returning the bus batches
+    ``(topic, kind, event_ts_s, arrays)`` for one slice, adding rejects to ``self.rejects``.
+    """
+
+    name = "mqtt"
+    topics: list[str] = []
+
+    def __init__(self, site: Site, stop: threading.Event, slice_s: float = 0.25) -> None:
+        from .mqtt_source import MqttSource
+
+        self.site = site
+        self.stop = stop
+        self.slice_s = slice_s
+        self.source = MqttSource(site, self.topics, client_id=f"watchfloor-{self.name}-{site.id}")
+        self.link = EngineLink(site, self.name, stop)
+        self.rejects = RejectBin()
+        self.items_sent = 0
+
+    def batches(self, raws: list, now_s: float) -> list[tuple[str, str, float, dict[str, np.ndarray]]]:
+        raise NotImplementedError
+
+    def step(self, final: bool) -> None:
+        for topic, kind, ts, arrays in self.batches(self.source.drain(), time.time()):
+            self.link.send(topic, kind, ts, arrays)
+            self.items_sent += len(next(iter(arrays.values()))) if arrays else 0
+        self.link.send_rejects(self.name, self.rejects)
+
+    def run(self) -> None:
+        self.source.start()
+        try:
+            run_slices(self.slice_s, self.stop, self.step)
+        finally:
+            self.source.stop()
+            self.link.close()
+            log.info("%s adapter stopped: %d items, rejects %s", self.name, self.items_sent, dict(self.rejects.counts))

@@ -1,0 +1,95 @@
+"""Site config validation: the shipped site is valid; each broken file names file, path and reason."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from config import DEMO_SITE, ConfigError, load_site, parse_site
+from console.cli import main as cli
+
+RAW = yaml.safe_load(DEMO_SITE.read_text())
+
+
+def broken(mutate) -> ConfigError:
+    data = copy.deepcopy(RAW)
+    mutate(data)
+    with pytest.raises(ConfigError) as ei:
+        parse_site(data, "site.yaml")
+    return ei.value
+
+
+def test_demo_plant_meets_the_issue_sizes():
+    s = load_site(DEMO_SITE)
+    assert len(s.people) >= 200 and len(s.anchors) >= 10 and len(s.gas_detectors) >= 20
+    assert len(s.vibration_points) >= 10 and len(s.cameras) >= 4 and len(s.zones) >= 8
+    kinds = {z.kind for z in s.zones}
+    assert {"restricted", "hazardous", "confined_space", "muster_point"} <= kinds
+    assert s.origin.epsg == 4490
+
+
+@pytest.mark.parametrize("mutate, path, reason", [
+    (lambda d: d["zones"][3]["polygon"].__setitem__(slice(None), [[0, 0], [1, 1]]),
+     "zones[3].polygon", "List should have at least 3 items"),
+    (lambda d: d["zones"][3].__setitem__("polygon", [[250, 150], [265, 160], [265, 150], [250, 160]]),
+     "zones[3].polygon", "polygon intersects itself (edges 0 and 2)"),
+    (lambda d: d["zones"][0].__setitem__("polygon", [[10, 10], [20, 10], [20, 900]]),
+     "zones[0].polygon[2]", "point [20.0, 900.0] is outside the floor plan [0.0, 0.0, 300.0, 200.0]"),
+    (lambda d: d["zones"][0].__setitem__("allowed_people", ["P9999"]),
+     "zones[0].allowed_people[0]", "unknown person 'P9999'"),
+    (lambda d: d["zones"][1].__setitem__("kind", "forbidden"),
+     "zones[1].kind", "Input should be 'restricted', 'hazardous', 'confined_space', 'muster_point' or 'area'"),
+    (lambda d: d["people"][5].__setitem__("tag", "T0001"),
+     "people[5].tag", "duplicate tag 'T0001' (first at people[0])"),
+    (lambda d: d["people"][7].__setitem__("role", "pilot"),
+     "people[7].role", "unknown role 'pilot'"),
+    (lambda d: d["gas_detectors"][2].__setitem__("high", 5),
+     "gas_detectors[2]", "alarm levels need 0 < low < high <= range_max, got 20.0, 5.0"),
+    (lambda d: d["anchors"][0].__setitem__("position_m", [1, "x", 3]),
+     "anchors[0].position_m[1]", "Input should be a valid number"),
+    (lambda d: d["anchors"][0].__setitem__("position_m", [1, float("nan"), 3]),
+     "anchors[0].position_m[1]", "Input should be a finite number"),
+    (lambda d: d["cameras"][1].__setitem__("homography", [[1, 0, 0], [0, 1, 0], [0, 0, 0]]),
+     "cameras[1].homography", "homography is singular (not invertible)"),
+    (lambda d: d["floor_plan"].__setitem__("extent_m", [10, 0, 5, 100]),
+     "floor_plan.extent_m", "extent must be x0 < x1 and y0 < y1"),
+    (lambda d: d.__setitem__("colour", "red"), "colour", "unknown field (a typo?)"),
+    (lambda d: d["escalation_policies"][0]["steps"].reverse(),
+     "escalation_policies[0].steps", "step times must strictly increase, got [7200.0, 120.0]"),
+])
+def test_broken_site_is_refused_with_path_and_reason(mutate, path, reason):
+    err = broken(mutate)
+    rendered = [i.render("site.yaml") for i in err.issues]
+    assert any(r.startswith(f"site.yaml: {path}: ") and reason in r for r in rendered), rendered
+
+
+def test_every_problem_is_listed_not_only_the_first():
+    def two(d):
+        d["people"][7]["role"] = "pilot"
+        d["zones"][0]["allowed_people"] = ["P9999"]
+
+    assert len(broken(two).issues) == 2
+
+
+def test_config_check_command_exit_codes_and_messages(tmp_path, capsys):
+    assert cli(["config", "check", str(DEMO_SITE)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "ok: site demo-plant: 200 people" in out
+
+    bad = tmp_path / "bad.yaml"
+    data = copy.deepcopy(RAW)
+    data["zones"][3]["polygon"] = [[0, 0], [1, 1]]
+    bad.write_text(yaml.safe_dump(data))
+    assert cli(["config", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: zones[3].polygon: List should have at least 3 items" in err
+
+    notyaml = tmp_path / "broken.yaml"
+    notyaml.write_text("id: [unclosed\n")
+    assert cli(["config", "check", str(notyaml)]) == 1
+    assert f"{notyaml}: line 2, column 1: not valid YAML" in capsys.readouterr().err
+
+    assert cli(["config", "check", str(tmp_path / "missing.yaml")]) == 1
+    assert "cannot read: No such file or directory" in capsys.readouterr().err
