@@ -244,6 +244,9 @@ class UwbSettings(_Strict):
     slice_s: float = Field(default=0.1, gt=0, le=5, description="adapter batches ranges per time slice")
     range_sigma_m: float = Field(default=0.1, gt=0, le=10)
     max_clock_skew_s: float = Field(default=5.0, gt=0)
+    publish_locations: bool = Field(default=True, description="omlox Location objects on <prefix>/uwb/locations")
+    location_crs: Literal["local", "EPSG:4326", "site"] = Field(
+        default="site", description="local = site metres; site = the origin's EPSG frame (e.g. CGCS2000)")
 
 
 class EngineSettings(_Strict):

@@ -24,6 +24,7 @@ from config import Site
 from kernels.trilateration import trilaterate
 
 from .adapter import MqttAdapter, adapter_main
+from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
 from .rejects import RejectBin
 
@@ -120,6 +121,10 @@ class UwbAdapter(MqttAdapter):
         super().__init__(site, stop, slice_s=site.uwb.slice_s)
         self.anchors = np.array([a.position_m for a in site.anchors], dtype=np.float64)
         self.parser = RangeParser(site)
+        self.tags = [p.tag for p in site.people]
+        crs = site.uwb.location_crs
+        self.projection = None if crs == "local" else SiteProjection(site, 4326 if crs == "EPSG:4326" else None)
+        self.locations_topic = f"{self.source.prefix}/uwb/locations"
 
     def solve(self, batch: RangeBatch) -> dict[str, np.ndarray]:
         """Position arrays for one batch of ranges."""
@@ -132,7 +137,21 @@ class UwbAdapter(MqttAdapter):
         batch = self.parser.parse(raws, self.rejects, now_s)
         if not len(batch.person_index):
             return []
-        return [("uwb.positions", "positions", float(batch.ts_s.max()), self.solve(batch))]
+        arrays = self.solve(batch)
+        if self.site.uwb.publish_locations:
+            self.publish_locations(arrays, now_s)
+        return [("uwb.positions", "positions", float(batch.ts_s.max()), arrays)]
+
+    def publish_locations(self, arrays: dict[str, np.ndarray], now_s: float) -> None:
+        """The fixes of this slice as omlox Location objects, one JSON list per slice, for other RTLS tools."""
+        ok = arrays["valid"]
+        if not ok.any():
+            return
+        accuracy = self.site.uwb.range_sigma_m * arrays["gdop"][ok]
+        locs = omlox_locations([self.tags[i] for i in arrays["person_index"][ok]], arrays["xyz_m"][ok],
+                               arrays["ts_s"][ok], accuracy, source=self.site.id, projection=self.projection,
+                               sent_ts_s=now_s)
+        self.source.client.publish(self.locations_topic, json.dumps(locs, separators=(",", ":")), qos=0)
 
 
 def main(argv: list[str] | None = None) -> int:
