@@ -1,0 +1,114 @@
+"""The gas adapter against a real asyncua server: data-change values with their status as quality,
+rejects for absurd values, and reconnection after the server restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import zmq
+from asyncua import Server, ua
+
+from ingest import bus
+from ingest.gas import GasAdapter
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+class GasServer:
+    """A real asyncua server with the site's detector nodes, run in its own thread and event loop."""
+
+    def __init__(self, site, port: int) -> None:
+        self.site, self.port = site, port
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.nodes: dict[str, object] = {}
+        self.th = threading.Thread(target=self.loop.run_forever)
+        self.th.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+
+    async def _start(self) -> None:
+        self.server = Server()
+        await self.server.init()
+        self.server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/watchfloor/")
+        idx = await self.server.register_namespace(self.site.opcua.namespace_uri)
+        obj = await self.server.nodes.objects.add_object(idx, "Gas")
+        for d in self.site.gas_detectors[:3]:
+            self.nodes[d.id] = await obj.add_variable(ua.NodeId.from_string(d.node_id), d.id, 0.0)
+        await self.server.start()
+
+    def write(self, det: str, value: float, status=ua.StatusCodes.Good) -> None:
+        dv = ua.DataValue(ua.Variant(value, ua.VariantType.Double), StatusCode=ua.StatusCode(status),
+                          SourceTimestamp=datetime.now(timezone.utc))
+        asyncio.run_coroutine_threadsafe(self.nodes[det].write_value(dv), self.loop).result(5)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.th.join(10)
+
+
+def collect(pull, want, timeout_s=15.0):
+    """Gas batches and rejects from the adapter until want(values, rejects) or timeout."""
+    values: list[tuple[int, float, int]] = []
+    rejects: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while not want(values, rejects) and time.monotonic() < deadline:
+        if pull.poll(100):
+            m = bus.decode(pull.recv_multipart())
+            if m.kind == "gas_values":
+                values += list(zip(m.arrays["detector_index"].tolist(), m.arrays["value"].tolist(),
+                                   m.arrays["quality"].tolist()))
+            elif m.kind == "rejected":
+                rejects += [r["reason"] for r in m.meta["rejects"]]
+    return values, rejects
+
+
+def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
+    port = free_port()
+    site = demo_site.model_copy(update={
+        "opcua": demo_site.opcua.model_copy(update={"endpoint": f"opc.tcp://127.0.0.1:{port}/watchfloor/",
+                                                    "publishing_interval_ms": 20}),
+        "gas_detectors": demo_site.gas_detectors[:3],
+        "bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/in.ipc"}),
+    })
+    server = GasServer(site, port)
+    ctx = zmq.Context()
+    pull = bus.pull_socket(ctx, site.bus.ingest)
+    stop = threading.Event()
+    adapter = GasAdapter(site, stop)
+    th = threading.Thread(target=adapter.run)
+    th.start()
+    try:
+        # initial values of the 3 subscribed nodes arrive first (data change subscriptions send the current value)
+        values, _ = collect(pull, lambda v, r: len(v) >= 3)
+        assert sorted(i for i, _, _ in values[:3]) == [0, 1, 2]
+
+        server.write("GD01", 12.5)
+        server.write("GD02", 3.0, ua.StatusCodes.UncertainLastUsableValue)
+        server.write("GD03", 7.0, ua.StatusCodes.BadSensorFailure)
+        server.write("GD01", 1e6)  # absurd: beyond 1.5 x range_max
+        values, rejects = collect(pull, lambda v, r: len(v) >= 3 and r)
+        assert (0, 12.5, 0) in values and (1, 3.0, 1) in values
+        bad = [v for v in values if v[0] == 2]
+        assert bad and bad[-1][2] == 2 and np.isnan(bad[-1][1])  # bad is shown as bad, never as a number
+        assert rejects == ["value outside the detector's range"]
+
+        server.stop()  # the plant's OPC UA server restarts
+        time.sleep(1.0)
+        server = GasServer(site, port)
+        server.write("GD01", 22.0)
+        values, _ = collect(pull, lambda v, r: (0, 22.0, 0) in v, timeout_s=40)
+        assert (0, 22.0, 0) in values, "no value after the server came back"
+        assert th.is_alive()
+    finally:
+        stop.set()
+        th.join(15)
+        server.stop()
+        pull.close(linger=0)
+        ctx.term()
