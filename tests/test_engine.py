@@ -123,7 +123,10 @@ def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes
 
     rec = RecordingReader(tmp_path / "live" / "recording.sqlite")
     kinds = [bus.decode(f).kind for _, f in rec.inputs()]
+    dead = rec.dead_letters()
     rec.close()
+    assert len(dead) == 1 and dead[0][1:3] == ("engine", "bad framing: expected at least 2 frames (topic, header), got 1")
+    assert bytes.fromhex(dead[0][4]) == b"garbage"  # the offending bytes are kept
     assert kinds.count("positions") == 20 and kinds.count("command") == 1 and kinds.count("rejected") == 1
 
     replayed = replay(tmp_path / "live" / "recording.sqlite", tmp_path / "replay")

@@ -77,7 +77,7 @@ class EngineProcess:
                       meta={"rejects": [{"reason": reason, "topic": "", "payload": payload.hex()}]})
         return bus.encode(msg)
 
-    def _take_ingest(self, batch: list[tuple[list[bytes], Message]]) -> None:
+    def _take_ingest(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
         for _ in range(MAX_DRAIN):
             try:
                 frames = self.pull.recv_multipart(zmq.NOBLOCK)
@@ -91,9 +91,9 @@ class EngineProcess:
                 log.warning("rejected bus message: %s", e)
                 frames = self._rejected_frames(frames, f"bad framing: {e}")
                 msg = bus.decode(frames)
-            batch.append((frames, msg))
+            batch.append((frames, msg, time.time()))
 
-    def _take_commands(self, batch: list[tuple[list[bytes], Message]], waiting: dict[str, bytes]) -> None:
+    def _take_commands(self, batch: list[tuple[list[bytes], Message, float]], waiting: dict[str, bytes]) -> None:
         for _ in range(MAX_DRAIN):
             try:
                 ident, *rest = self.router.recv_multipart(zmq.NOBLOCK)
@@ -116,7 +116,7 @@ class EngineProcess:
             now = time.time()
             msg = Message(topic="command", source="console", kind="command", event_ts_s=now, ingest_ts_s=now,
                           meta={**req, "id": rid})
-            batch.append((bus.encode(msg), msg))
+            batch.append((bus.encode(msg), msg, now))
 
     def snapshot(self, rid: Any) -> dict[str, Any]:
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
@@ -172,12 +172,13 @@ class EngineProcess:
                 final = True  # one last drain so everything already sent is recorded and applied
             timeout_ms = 0 if final else max(0.0, (next_tick - time.time()) * 1000)
             poller.poll(timeout_ms)
-            batch: list[tuple[list[bytes], Message]] = []
+            batch: list[tuple[list[bytes], Message, float]] = []
             self._take_ingest(batch)
             self._take_commands(batch, waiting)
             now = time.time()
             if now >= next_tick:
-                batch.append((bus.encode(tick_message(now)), tick_message(now)))
+                tick = tick_message(now)
+                batch.append((bus.encode(tick), tick, now))
                 next_tick += self.tick_s
                 if next_tick < now:  # fell behind: do not burst ticks, count it
                     self.late_ticks += 1
@@ -186,12 +187,13 @@ class EngineProcess:
             if final:
                 break
 
-    def _step(self, batch: list[tuple[list[bytes], Message]], waiting: dict[str, bytes]) -> None:
+    def _step(self, batch: list[tuple[list[bytes], Message, float]], waiting: dict[str, bytes]) -> None:
         if not batch:
             return
-        seqs = [self.recording.append(m.topic, frames) for frames, m in batch]
+        seqs = [self.recording.append(m.topic, frames, t, m.meta.get("rejects") if m.kind == "rejected" else None,
+                                      m.source) for frames, m, t in batch]
         self.recording.commit()
-        for seq, (_, msg) in zip(seqs, batch):
+        for seq, (_, msg, _) in zip(seqs, batch):
             out: Outcome = self.engine.apply(seq, msg)
             if out.alarms:
                 self._publish_alarms(out.alarms)

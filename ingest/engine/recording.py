@@ -19,7 +19,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
     seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
+    received_ts_s REAL NOT NULL,
     frames BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL
 );
 """
 
@@ -58,12 +66,19 @@ class RecordingWriter:
         self.next_seq = 1
         self._open_tx = False
 
-    def append(self, topic: str, frames: list[bytes]) -> int:
+    def append(self, topic: str, frames: list[bytes], received_ts_s: float,
+               rejects: list[dict[str, str]] | None = None, source: str = "") -> int:
+        """Record one input. ``received_ts_s`` is when the engine took it (wall clock; for latency figures,
+        never used by the engine itself). ``rejects`` of a rejected-input batch also go to ``dead_letters``."""
         if not self._open_tx:
             self.db.execute("BEGIN")
             self._open_tx = True
         seq = self.next_seq
-        self.db.execute("INSERT INTO inputs VALUES (?, ?, ?)", (seq, topic, pack_frames(frames)))
+        self.db.execute("INSERT INTO inputs VALUES (?, ?, ?, ?)", (seq, topic, received_ts_s, pack_frames(frames)))
+        if rejects:
+            self.db.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?)",
+                                [(seq, source, str(r.get("reason", "")), str(r.get("topic", "")),
+                                  str(r.get("payload", ""))) for r in rejects])
         self.next_seq += 1
         return seq
 
@@ -93,6 +108,14 @@ class RecordingReader:
     def inputs(self) -> Iterator[tuple[int, list[bytes]]]:
         for seq, blob in self.db.execute("SELECT seq, frames FROM inputs ORDER BY seq"):
             yield seq, unpack_frames(blob)
+
+    def received_times(self) -> dict[int, float]:
+        """seq -> wall-clock time the engine took the input."""
+        return dict(self.db.execute("SELECT seq, received_ts_s FROM inputs"))
+
+    def dead_letters(self) -> list[tuple[int, str, str, str, str]]:
+        """(seq, source, reason, topic, payload excerpt) of every rejected input."""
+        return self.db.execute("SELECT seq, source, reason, topic, payload FROM dead_letters ORDER BY rowid").fetchall()
 
     def close(self) -> None:
         self.db.close()
