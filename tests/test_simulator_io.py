@@ -1,0 +1,258 @@
+"""The simulator process on real peers: a mosquitto broker and its own asyncua server, read by real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from datetime import UTC
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.simulator import Simulator, main
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _site_for(demo_site, broker):
+    """The demo plant wired to the test broker and a free OPC UA port."""
+    port = free_port()
+    return demo_site.model_copy(
+        update={
+            "mqtt": demo_site.mqtt.model_copy(update={"host": broker.host, "port": broker.port}),
+            "opcua": demo_site.opcua.model_copy(
+                update={"endpoint": f"opc.tcp://127.0.0.1:{port}/watchfloor/"}
+            ),
+        }
+    )
+
+
+class _Collector:
+    """A paho subscriber to ``<prefix>/#`` that keeps (topic, qos, payload) in arrival order."""
+
+    def __init__(self, broker, prefix: str) -> None:
+        self.messages: list[tuple[str, int, bytes]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-sim-collector")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/#", qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "subscription not acknowledged"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.qos, msg.payload))
+
+    def of(self, topic: str) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return [(q, p) for t, q, p in self.messages if t == topic]
+
+    def wait_for(self, predicate, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class _Running:
+    """Runs a Simulator in a thread; stops it and checks that it left no thread behind."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.stop = threading.Event()
+        self.before = set(threading.enumerate())
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, name="test-sim")
+        self.thread.start()
+        assert sim.ready.wait(60), "simulator did not become ready"
+
+    def _run(self) -> None:
+        try:
+            self.sim.run(self.stop)
+        except Exception as e:  # noqa: BLE001 - reported by close()
+            self.error = e
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "Simulator.run did not return after stop"
+        assert self.error is None, self.error
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(threading.enumerate()) - self.before:
+            time.sleep(0.05)
+        assert not (set(threading.enumerate()) - self.before), "threads left behind"
+
+
+def test_simulator_publishes_every_field_payload_over_mqtt(mosquitto, demo_site):
+    site = _site_for(demo_site, mosquitto)
+    prefix = site.mqtt.topic_prefix
+    col = _Collector(mosquitto, prefix)
+    sim = Simulator(site, seed=3, scenario="man_down", timing={"fall_s": 1.5})
+    run = _Running(sim)
+    try:
+        got_all = col.wait_for(
+            lambda: (
+                len(col.of(f"{prefix}/sim/truth")) >= 2
+                and all(col.of(f"{prefix}/camera/{c.id}/detections") for c in site.cameras)
+                and col.of(f"{prefix}/vibration/VP01")
+                and col.of(f"{prefix}/vibration/VP08")
+                and col.of(f"{prefix}/wearable/events")
+            ),
+            timeout_s=30,
+        )
+    finally:
+        run.close()
+        col.close()
+    assert got_all, sorted({t for t, _, _ in col.messages})
+    anchors = {a.id for a in site.anchors}
+    tags = [p.tag for p in site.people]
+
+    # UWB: lists of <= 50 tags; each round's ts equals its truth message's ts
+    truths = [json.loads(p) for _, p in col.of(f"{prefix}/sim/truth")]
+    ranges = [json.loads(p) for q, p in col.of(f"{prefix}/uwb/ranges")]
+    assert all(isinstance(m, list) and 1 <= len(m) <= 50 for m in ranges)
+    items = [it for m in ranges for it in m]
+    first = [it for it in items if it["ts"] == truths[0]["ts"]]
+    assert sorted(it["tag"] for it in first) == tags
+    for it in first:
+        assert set(it) == {"tag", "ts", "ranges"} and set(it["ranges"]) <= anchors and len(it["ranges"]) >= 3
+        x = np.array(truths[0]["tags"][it["tag"]])
+        for a in site.anchors:
+            if a.id in it["ranges"]:  # within noise + NLOS of the true distance
+                err = it["ranges"][a.id] - np.linalg.norm(x - np.array(a.position_m))
+                assert -0.6 < err < 6.0
+    assert truths[1]["ts"] - truths[0]["ts"] == pytest.approx(0.5, abs=1e-3)  # 2 Hz
+    assert abs(truths[0]["ts"] - time.time()) < 120
+
+    cam = json.loads(col.of(f"{prefix}/camera/CAM1/detections")[0][1])
+    assert set(cam) == {"camera", "ts", "frame", "detections"} and cam["camera"] == "CAM1"
+    for d in cam["detections"]:
+        assert (
+            set(d) == {"class", "confidence", "box_px"} and d["class"] == "person" and len(d["box_px"]) == 4
+        )
+
+    wave = json.loads(col.of(f"{prefix}/vibration/VP01")[0][1])
+    assert (
+        wave["point"] == "VP01" and wave["fs_hz"] == 5120.0 and wave["unit"] == "m/s2" and wave["n"] == 5120
+    )
+    samples = np.frombuffer(base64.b64decode(wave["samples"]), dtype="<f4")
+    assert samples.shape == (5120,) and 0.1 < float(np.sqrt(np.mean(samples.astype(float) ** 2))) < 1.0
+    smart = json.loads(col.of(f"{prefix}/vibration/VP08")[0][1])
+    assert set(smart) == {"point", "ts", "overall"} and 0.5 < smart["overall"]["rms_mm_s"] < 4.0
+
+    events = [(q, json.loads(p)) for q, p in col.of(f"{prefix}/wearable/events")]
+    falls = [(q, e) for q, e in events if e["event"] == "fall"]
+    assert falls and falls[0][0] == 1 and falls[0][1]["tag"] == "T0077"
+    assert falls[0][1]["ts"] == pytest.approx(sim.clock.epoch(1.5), abs=1e-3)
+    assert sim.counts["ranges"] >= 8 and sim.counts["wearable"] >= 1
+
+
+async def _read_opcua(endpoint: str, uri: str, deadline_s: float) -> dict:
+    from asyncua import Client, ua
+
+    out: dict = {}
+    async with Client(endpoint, timeout=10) as client:
+        out["ns"] = await client.get_namespace_index(uri)
+
+        async def dv(nodeid: str) -> ua.DataValue:
+            return await client.get_node(nodeid).read_data_value(raise_on_bad_status=False)
+
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:  # the first scan is written as soon as the clock starts
+            out["GD01"] = await dv("ns=2;s=GD01.PV")
+            if out["GD01"].StatusCode.value != ua.StatusCodes.BadWaitingForInitialData:
+                break
+            await asyncio.sleep(0.05)
+        out["GD03"] = await dv("ns=2;s=GD03.PV")
+        out["GD12"] = await dv("ns=2;s=GD12.PV")
+        out["unit"] = await client.get_node("ns=2;s=GD01.Unit").read_value()
+        out["gas"] = await client.get_node("ns=2;s=GD04.Gas").read_value()
+        out["now"] = time.time()
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:  # the leak ramps up in 3 s and pins GD07 at full scale
+            out["GD07"] = await dv("ns=2;s=GD07.PV")
+            if out["GD07"].StatusCode.value == ua.StatusCodes.UncertainEngineeringUnitsExceeded:
+                break
+            await asyncio.sleep(0.1)
+    return out
+
+
+def test_gas_detectors_on_opcua_carry_value_status_and_event_time(mosquitto, demo_site):
+    from asyncua import ua
+
+    site = _site_for(demo_site, mosquitto)
+    sim = Simulator(
+        site,
+        seed=1,
+        scenario="detector_fault,gas_leak",
+        timing={"fault_start_s": 0.0, "fault_s": 1000.0, "leak_start_s": 0.0, "ramp_s": 3.0},
+    )
+    run = _Running(sim)
+    try:
+        r = asyncio.run(_read_opcua(site.opcua.endpoint, site.opcua.namespace_uri, deadline_s=20))
+    finally:
+        run.close()
+    assert r["ns"] == 2
+    gd01 = r["GD01"]
+    assert gd01.StatusCode.is_good() and 0.0 <= gd01.Value.Value <= 2.0
+    assert gd01.Value.VariantType == ua.VariantType.Double
+    src = (
+        gd01.SourceTimestamp.replace(tzinfo=UTC)
+        if gd01.SourceTimestamp.tzinfo is None
+        else gd01.SourceTimestamp
+    )
+    # the source time is the simulated event time: a whole second of the simulation clock
+    t_s = src.timestamp() - sim.clock.start_epoch
+    assert t_s == pytest.approx(round(t_s), abs=2e-3)  # (OPC UA time has 100 ns ticks)
+    assert -2e-3 <= t_s <= r["now"] - sim.clock.start_epoch + 1
+    assert r["GD03"].StatusCode.value == ua.StatusCodes.BadSensorFailure
+    assert r["GD12"].StatusCode.value == ua.StatusCodes.UncertainSensorCalibration
+    assert r["GD07"].StatusCode.value == ua.StatusCodes.UncertainEngineeringUnitsExceeded
+    assert r["GD07"].Value.Value == 100.0
+    assert r["unit"] == "%LEL" and r["gas"] == "H2S"
+
+
+def test_main_runs_for_the_given_time_and_returns_zero(mosquitto, demo_site, tmp_path):
+    site = _site_for(demo_site, mosquitto)
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        yaml.safe_dump(site.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8"
+    )
+    col = _Collector(mosquitto, site.mqtt.topic_prefix)
+    before = set(threading.enumerate())
+    try:
+        assert main(["--site", str(f), "--for", "2", "--seed", "5", "--speed", "2"]) == 0
+    finally:
+        col.close()
+    assert col.of(f"{site.mqtt.topic_prefix}/uwb/ranges")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(threading.enumerate()) - before:
+        time.sleep(0.05)
+    assert not (set(threading.enumerate()) - before)
+
+
+def test_main_refuses_an_unknown_scenario_and_lists_the_known_ones(demo_site, tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        yaml.safe_dump(demo_site.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8"
+    )
+    assert main(["--site", str(f), "--scenario", "meteor"]) == 2
+    assert "unknown scenario" in capsys.readouterr().err
+    assert main(["--list-scenarios"]) == 0
+    assert "restricted_entry" in capsys.readouterr().out
