@@ -62,13 +62,20 @@ class CameraView:
         s_ref = (
             self.H_inv @ np.array([*self.to_ground(np.array([[self.width_px / 2, self.height_px]]))[0], 1.0])
         )[2]
-        return (
+        seen = (
             (np.sign(s) == np.sign(s_ref))
             & (uv[:, 0] >= 0)
             & (uv[:, 0] < self.width_px)
             & (uv[:, 1] >= 0)
             & (uv[:, 1] <= self.height_px)
         )
+        # a person cut by the image's left or right edge is not reported: a real detector would clip the
+        # box, and a clipped box's bottom centre is no longer the feet
+        idx = np.nonzero(seen)[0]
+        if len(idx):
+            boxes = self.person_boxes(xy[idx])
+            seen[idx] = (boxes[:, 0] >= 0.0) & (boxes[:, 2] <= self.width_px)
+        return seen
 
     def person_boxes(self, xy: np.ndarray, height_m: float = PERSON_HEIGHT_M) -> np.ndarray:
         """Boxes [N, 4] (x1, y1, x2, y2) px of people standing at ground points ``xy`` [N, 2] m.
