@@ -26,6 +26,7 @@ from kernels.trilateration import trilaterate
 from .adapter import MqttAdapter, adapter_main
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
+from .tracker import TagTracker
 from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
@@ -121,17 +122,25 @@ class UwbAdapter(MqttAdapter):
         super().__init__(site, stop, slice_s=site.uwb.slice_s)
         self.anchors = np.array([a.position_m for a in site.anchors], dtype=np.float64)
         self.parser = RangeParser(site)
+        self.tracker = TagTracker(len(site.people), range_sigma_m=site.uwb.range_sigma_m, dims=2)
         self.tags = [p.tag for p in site.people]
         crs = site.uwb.location_crs
         self.projection = None if crs == "local" else SiteProjection(site, 4326 if crs == "EPSG:4326" else None)
         self.locations_topic = f"{self.source.prefix}/uwb/locations"
 
     def solve(self, batch: RangeBatch) -> dict[str, np.ndarray]:
-        """Position arrays for one batch of ranges."""
+        """Position arrays for one batch of ranges: trilaterate (2D at the tag height), then track.
+
+        ``xyz_m`` is the tracked (filtered) position; ``raw_xyz_m`` the fix itself. A fix the motion model
+        cannot explain is ``gated`` (not valid) and counted.
+        """
         fx = trilaterate(self.anchors, batch.ranges_m, sigma=self.site.uwb.range_sigma_m, dims=2,
                          tag_height=self.site.uwb.tag_height_m)
-        return {"person_index": batch.person_index, "xyz_m": fx.position, "ts_s": batch.ts_s,
-                "valid": fx.valid, "gdop": fx.gdop, "rms_m": fx.rms}
+        tr = self.tracker.step(batch.person_index, batch.ts_s, fx.position, fx.valid, fx.rms, fx.gdop)
+        xyz = np.column_stack([tr.xy_m, np.full(len(tr.xy_m), self.site.uwb.tag_height_m)])
+        return {"person_index": batch.person_index, "xyz_m": xyz, "ts_s": batch.ts_s,
+                "valid": fx.valid & ~tr.gated, "gdop": fx.gdop, "rms_m": fx.rms, "raw_xyz_m": fx.position,
+                "vel_m_s": tr.vel_m_s, "stationary_s": tr.stationary_s, "gated": tr.gated}
 
     def batches(self, raws: list[RawMessage], now_s: float):
         batch = self.parser.parse(raws, self.rejects, now_s)

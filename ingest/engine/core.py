@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from alarms.journal import Journal
+from alarms.definitions import AlarmCatalog
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.zones import RestrictedZoneRule
 from config import Site
@@ -42,7 +43,8 @@ class Engine:
         self.site = site
         self.journal = journal
         self.state = SiteState(site)
-        self.book = AlarmBook(journal)
+        self.book = AlarmBook(journal, max_shelve_s=dict(site.max_shelve_s))
+        self.catalog = AlarmCatalog(site)
         self.now_s = float("nan")
         self.ticks = 0
         self.last_seq = 0
@@ -52,7 +54,7 @@ class Engine:
         self.positions = 0
         self.person_ids = [p.id for p in site.people]
         self.users = {u.id: u for u in site.users}
-        self.restricted = RestrictedZoneRule(site)
+        self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
 
     def _reject(self, reason: str, n: int = 1) -> None:
@@ -91,6 +93,7 @@ class Engine:
         self.now_s = msg.event_ts_s
         self.ticks += 1
         out.tick = True
+        out.alarms += self.book.tick(self.now_s, seq)
 
     def _now(self, fallback: float) -> float:
         return self.now_s if np.isfinite(self.now_s) else fallback
@@ -108,6 +111,9 @@ class Engine:
         if xyz.shape != (n, 3) or not (len(ts) == len(valid) == len(gdop) == len(rms) == n):
             self._reject("engine: positions arrays of unequal length")
             return
+        if "gated" in a:
+            self._reject("uwb: fix gated by the tracker (a jump the motion model cannot explain)",
+                         int(np.sum(a["gated"])))
         ok = valid & (idx >= 0) & (idx < len(self.person_ids)) & np.isfinite(xyz).all(axis=1)
         self._reject("engine: position with unknown person index", int(np.sum(valid & ~ok)))
         idx, xyz, ts, gdop, rms = idx[ok], xyz[ok], ts[ok], gdop[ok], rms[ok]
@@ -169,17 +175,41 @@ class Engine:
         if user is None:
             out.reply = {"id": rid, "ok": False, "reason": f"unknown user {req.get('user')!r}"}
             return
-        if op == "ack":
-            try:
-                rec = self.book.acknowledge(str(req.get("alarm")), user.id, user.role, str(req.get("comment", "")),
-                                            t, seq)
-            except Refused as e:
-                out.reply = {"id": rid, "ok": False, "reason": str(e)}
-                return
-            out.alarms.append(rec)
+        try:
             out.reply = {"id": rid, "ok": True}
-        else:
-            out.reply = {"id": rid, "ok": False, "reason": f"unknown command {op!r}"}
+            rec = self._person_action(op, req, user.id, user.role, t, seq)
+            if rec is not None:
+                out.alarms.append(rec)
+        except Refused as e:
+            out.reply = {"id": rid, "ok": False, "reason": str(e)}
+
+    def _person_action(self, op: Any, req: dict[str, Any], user: str, role: str, t: float, seq: int
+                       ) -> dict[str, Any] | None:
+        b = self.book
+        aid = str(req.get("alarm", ""))
+        text = str(req.get("comment", req.get("reason", "")))
+        if op == "ack":
+            return b.acknowledge(aid, user, role, text, t, seq)
+        if op == "reset":
+            return b.reset(aid, user, role, t, seq)
+        if op == "shelve":
+            duration = req.get("duration_s")
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+                duration = float("nan")
+            return b.shelve(aid, user, role, str(req.get("reason", "")), float(duration), t, seq)
+        if op == "unshelve":
+            return b.unshelve(aid, user, role, t, seq)
+        if op == "remove_from_service":
+            return b.remove_from_service(aid, None, user, role, str(req.get("reason", "")), t, seq)
+        if op == "return_to_service":
+            return b.return_to_service(aid, user, role, t, seq)
+        if op == "comment":
+            b.comment(aid, user, role, text, t, seq)
+            return None
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=aid, state="unknown",
+                                actor=user, role=role, detail={"action": str(op), "reason": "unknown command"})
+        raise Refused(f"unknown command {op!r}")
 
     # -- views for publishing -------------------------------------------------------------------------
     def person_alarm_rank(self) -> np.ndarray:
@@ -188,7 +218,7 @@ class Engine:
         index = {pid: i for i, pid in enumerate(self.person_ids)}
         for alarm in self.book.alarms.values():
             p = alarm.definition.person
-            if p in index and alarm.active:
+            if p in index and alarm.annunciated and alarm.active:
                 rank[index[p]] = max(rank[index[p]], PRIORITY_RANK[alarm.definition.priority])
         return rank
 
@@ -221,7 +251,7 @@ class Engine:
             "items": dict(sorted(self.items.items())),
             "rejected": dict(sorted(self.rejected.items())),
             "positions": self.positions,
-            "alarms_active": sum(1 for a in self.book.alarms.values() if a.active),
+            "alarms_active": sum(1 for _ in self.book.active()),
             "alarms_raised": self.book.raised_total,
             "recording_seq": self.last_seq,
         }

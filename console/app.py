@@ -1,0 +1,226 @@
+"""The wall page and the ``watchfloor console`` server.
+
+One :class:`~console.link.EngineLink` per console process receives everything from the engine; every browser
+session builds its own tiles from a layout and runs one periodic callback (250 ms) that takes the link's
+latest snapshot and updates all tiles inside one ``hold()``, so a tick reaches the browser as one message.
+The callback stops when the session is destroyed.
+
+    watchfloor console --site FILE [--port P] [--address A] [--layout NAME] [--lang en|zh-CN]
+
+URL arguments of ``/wall``: ``lang`` (en, zh-CN), ``screen`` (a screen id of the layout), ``scale`` (1 = sized for
+a 3840 px wide screen; 0.5 for 1920 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Any
+
+import panel as pn
+from panel.io.document import hold
+
+from config import ConfigError, Site, load_site
+from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
+
+from .i18n import LANGUAGES, normalize_language, t
+from .link import EngineLink, LinkSnapshot
+from .theme import Theme
+from .tiles import WALL_TILES, TileContext
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TICK_MS", "WALL_PATH", "build_wall", "main", "make_wall", "update_page"]
+
+WALL_PATH = "/wall"
+TICK_MS = 250  # one session update every 250 ms: 4 Hz, above the 2 Hz the wall needs, below the 5 Hz frames
+_configured = False
+
+
+def _configure_panel(theme: Theme) -> None:
+    """Process-wide Panel settings: the dark page background and fonts (idempotent)."""
+    global _configured
+    if _configured:
+        return
+    pn.config.theme = "dark"
+    pn.config.raw_css = [*pn.config.raw_css, theme.page_css()]
+    _configured = True
+
+
+def build_wall(
+    site: Site,
+    layout: WallLayout | str = "wall-default",
+    *,
+    lang: str | None = None,
+    screen: str | None = None,
+    scale: float = 1.0,
+    registry: TileRegistry = WALL_TILES,
+) -> Page:
+    """Build one screen's tiles and page (no server needed). ``lang`` defaults to ``site.console.language``."""
+    if not isinstance(layout, WallLayout):
+        layout = load_layout(layout, registry)
+    theme = Theme(scale=scale)
+    ctx = TileContext(site=site, lang=normalize_language(lang or site.console.language), theme=theme)
+    return build_page(
+        layout, registry, ctx, screen=screen, gap_px=theme.gap_px, background=theme.palette.page
+    )
+
+
+def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) -> None:
+    """Hand one snapshot to every tile. A failing tile is logged (once) and does not stop the others."""
+    for i, tile in enumerate(page.tiles):
+        try:
+            tile.update(snap)
+        except Exception:
+            if failed is None or i not in failed:
+                log.exception("tile %s failed to update", type(tile).__name__)
+                if failed is not None:
+                    failed.add(i)
+
+
+def _session_arg(name: str) -> str | None:
+    args = pn.state.session_args or {}
+    values = args.get(name)
+    if not values:
+        return None
+    raw = values[0]
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def make_wall(
+    site: Site,
+    link: EngineLink,
+    layout_name: WallLayout | str = "wall-default",
+    *,
+    lang: str | None = None,
+    screen: str | None = None,
+    scale: float = 1.0,
+    period_ms: int = TICK_MS,
+) -> pn.viewable.Viewable:
+    """The wall page for one browser session, with its periodic callback (stopped when the session ends).
+
+    URL arguments ``lang``, ``screen`` and ``scale`` override the keyword arguments.
+    """
+    lang = _session_arg("lang") or lang
+    screen = _session_arg("screen") or screen
+    try:
+        scale = float(_session_arg("scale") or scale)
+    except ValueError:
+        pass
+    scale = min(4.0, max(0.2, scale))
+    _configure_panel(Theme(scale=scale))
+    page = build_wall(site, layout_name, lang=lang, screen=screen, scale=scale)
+    update_page(page, link.snapshot())
+    doc = pn.state.curdoc
+    failed: set[int] = set()
+
+    def tick() -> None:
+        snap = link.snapshot()
+        with hold(doc):
+            update_page(page, snap, failed)
+
+    if doc is not None and doc.session_context is not None:
+        callback = pn.state.add_periodic_callback(tick, period=period_ms)
+
+        def stop(_ctx: Any) -> None:
+            callback.stop()
+
+        pn.state.on_session_destroyed(stop)
+        shown = normalize_language(lang or site.console.language)
+        doc.title = f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
+    return page.root
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="watchfloor console", description="Serve the wall page (/wall) of a site."
+    )
+    p.add_argument("--site", required=True, help="site file (YAML)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default: the site's console.port)")
+    p.add_argument("--address", default=None, help="address to listen on (default: the site's console.host)")
+    p.add_argument("--layout", default=None, help="layout name or file (default: the site's console.layout)")
+    p.add_argument("--lang", choices=LANGUAGES, default=None, help="page language (default: the site's)")
+    p.add_argument(
+        "--publish-endpoint", default=None, help="engine PUB endpoint (default: the site's bus.publish)"
+    )
+    p.add_argument("--command-endpoint", default=None, help="engine command endpoint (default: bus.command)")
+    p.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="another host:port browsers may use (repeatable), e.g. the wall PC's name",
+    )
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING... (default INFO)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``watchfloor console``: serve ``/wall`` until SIGTERM or Ctrl-C. Returns the exit code."""
+    args = _parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        site = load_site(args.site)
+        layout = load_layout(args.layout or site.console.layout, WALL_TILES)
+    except (ConfigError, LayoutError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    port = args.port if args.port is not None else site.console.port
+    address = args.address or site.console.host
+    lang = normalize_language(args.lang or site.console.language)
+    _configure_panel(Theme())
+    origins = [f"{address}:{port}", *args.allow_websocket_origin]
+
+    link = EngineLink(site, publish_endpoint=args.publish_endpoint, command_endpoint=args.command_endpoint)
+    with link:
+
+        def wall() -> pn.viewable.Viewable:  # a plain function: Panel would render a partial as text
+            return make_wall(site, link, layout, lang=lang)
+
+        server = pn.serve(
+            {WALL_PATH.lstrip("/"): wall},
+            port=port,
+            address=address,
+            websocket_origin=origins,
+            show=False,
+            start=False,
+            title=site.name.get(lang),
+            verbose=False,
+        )
+        loop = server.io_loop
+        stopping: list[int] = []
+
+        def request_stop(signum: int) -> None:
+            if not stopping:
+                log.info("console: signal %d, stopping", signum)
+                stopping.append(signum)
+                loop.stop()
+
+        aio = loop.asyncio_loop
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                aio.add_signal_handler(sig, request_stop, sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread: the caller owns signals
+                pass
+        server.start()
+        log.info("console: serving http://%s:%d%s for site %s", address, port, WALL_PATH, site.id)
+        try:
+            loop.start()
+        finally:
+            server.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    aio.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+    log.info("console: stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

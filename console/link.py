@@ -1,0 +1,793 @@
+"""The console's one link to the engine: a receiver thread per console process.
+
+The thread owns both ZeroMQ sockets (a SUB connected to the engine's publisher and a DEALER connected to its
+command ROUTER; ZeroMQ sockets are not thread-safe, so no other thread touches them). It keeps:
+
+- the latest frame of each display topic (``display.positions``, ``display.sensors``, ``engine.status``):
+  display frames are conflated, latest wins;
+- the live alarm table, built from a snapshot and then sequence-numbered ``alarm.delta`` messages. A gap in
+  the sequence, an engine restart (the sequence going back) or a link that comes back after being lost
+  makes the link ask for a fresh snapshot and replace its table (DESIGN principle 3: the alarm channel is
+  never silently lossy);
+- counters of everything received, ignored, refused or lost.
+
+Sessions read it through :meth:`EngineLink.snapshot`, which returns immutable objects (frozen dataclasses,
+read-only numpy arrays, read-only mappings) so a Bokeh callback can use them without locks. The thread never
+touches a Bokeh model.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import math
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Literal, Self
+
+import numpy as np
+import zmq
+
+from config import Site
+from ingest import bus
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ALARM_STATES",
+    "OFF_LIST_STATES",
+    "PRIORITIES",
+    "TOPIC_ALARM_DELTA",
+    "TOPIC_POSITIONS",
+    "TOPIC_SENSORS",
+    "TOPIC_STATUS",
+    "AlarmRecord",
+    "AlarmTable",
+    "EngineLink",
+    "Frame",
+    "LinkCounters",
+    "LinkSnapshot",
+    "LinkState",
+]
+
+TOPIC_POSITIONS = "display.positions"
+TOPIC_SENSORS = "display.sensors"
+TOPIC_ALARM_DELTA = "alarm.delta"
+TOPIC_STATUS = "engine.status"
+_DISPLAY_TOPICS = (TOPIC_POSITIONS, TOPIC_SENSORS, TOPIC_STATUS)
+
+PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+#: the states an operator sees (alarms/lifecycle.py); ``normal`` takes an alarm out of the live table
+ALARM_STATES: tuple[str, ...] = (
+    "active_unack",
+    "active_ack",
+    "latched_unack",
+    "latched_ack",
+    "rtn_unack",
+    "shelved",
+    "suppressed",
+    "out_of_service",
+    "normal",
+)
+#: kept in the table but taken off the operator's list by a person or a rule (ISA-18.2)
+OFF_LIST_STATES: frozenset[str] = frozenset({"shelved", "suppressed", "out_of_service", "normal"})
+_UNACK_STATES = frozenset({"active_unack", "latched_unack", "rtn_unack"})
+
+LinkState = Literal["waiting", "ok", "lost"]
+
+#: a delta whose seq is this far behind the table's is taken as an engine restart, not a late duplicate
+_RESTART_WINDOW = 1000
+
+
+def _finite_or_nan(v: Any, what: str) -> float:
+    if v is None:
+        return math.nan
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{what} is not a number: {v!r}")  # noqa: TRY004 - bad engine data, one error kind
+    return float(v)
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    """One alarm as the engine publishes it (see the ``alarm.delta`` topic). Times are engine seconds."""
+
+    id: str
+    condition: str
+    source: str
+    zone: str | None
+    person: str | None
+    priority: str
+    state: str
+    message: Mapping[str, str]
+    activated_ts_s: float
+    changed_ts_s: float
+    position_m: tuple[float, float] | None
+    condition_active: bool | None = (
+        None  # the record's ``active`` flag (None when the engine did not send it)
+    )
+    area: str | None = None
+    acked_by: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Any) -> AlarmRecord:
+        """Check and convert one JSON record; raise ``ValueError`` saying what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError(f"alarm record is not an object: {d!r:.80}")  # noqa: TRY004 - see from_json
+        for key in ("id", "condition", "source", "priority", "state"):
+            if not isinstance(d.get(key), str) or not d.get(key):
+                raise ValueError(f"alarm record field {key!r} missing or not a string")
+        if d["priority"] not in PRIORITIES:
+            raise ValueError(f"alarm {d['id']}: unknown priority {d['priority']!r}")
+        # a state this console does not know yet is kept and shown as it is: never hide an alarm
+        for key in ("zone", "person", "area", "acked_by"):
+            if d.get(key) is not None and not isinstance(d.get(key), str):
+                raise ValueError(f"alarm {d['id']}: field {key!r} is not a string or null")
+        msg = d.get("message") or {}
+        if not isinstance(msg, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in msg.items()
+        ):
+            raise ValueError(f"alarm {d['id']}: message must map language -> text")
+        pos = d.get("position_m")
+        position: tuple[float, float] | None = None
+        if pos is not None:
+            if not isinstance(pos, (list, tuple)) or len(pos) < 2:
+                raise ValueError(f"alarm {d['id']}: position_m must be [x, y] or null")
+            position = (_finite_or_nan(pos[0], "position_m[0]"), _finite_or_nan(pos[1], "position_m[1]"))
+        return cls(
+            id=d["id"],
+            condition=d["condition"],
+            source=d["source"],
+            zone=d.get("zone"),
+            person=d.get("person"),
+            priority=d["priority"],
+            state=d["state"],
+            message=MappingProxyType(dict(msg)),
+            activated_ts_s=_finite_or_nan(d.get("activated_ts_s"), "activated_ts_s"),
+            changed_ts_s=_finite_or_nan(d.get("changed_ts_s"), "changed_ts_s"),
+            position_m=position,
+            condition_active=d["active"] if isinstance(d.get("active"), bool) else None,
+            area=d.get("area"),
+            acked_by=d.get("acked_by"),
+        )
+
+    @property
+    def rank(self) -> int:
+        """1 low .. 4 critical (the engine's per-person ``alarm`` code)."""
+        return PRIORITIES.index(self.priority) + 1
+
+    @property
+    def on_list(self) -> bool:
+        """Annunciated: on the operator's alarm list (not shelved, suppressed, out of service or normal)."""
+        return self.state not in OFF_LIST_STATES
+
+    @property
+    def active(self) -> bool:
+        """On the list and still needing the operator: condition present (acknowledged or not) or latched."""
+        return self.on_list and (
+            self.state.startswith(("active_", "latched_")) or self.condition_active is True
+        )
+
+    @property
+    def unacknowledged(self) -> bool:
+        """On the list and nobody has acknowledged it yet (active, latched, or returned to normal)."""
+        return self.state in _UNACK_STATES or (self.on_list and self.state not in ALARM_STATES)
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``, falling back to English, then to the alarm id."""
+        key = "zh-CN" if lang.lower().startswith("zh") else "en"
+        return self.message.get(key) or self.message.get("en") or self.id
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The latest message of one display topic. ``arrays`` are read-only numpy arrays."""
+
+    topic: str
+    arrays: Mapping[str, np.ndarray]
+    meta: Mapping[str, Any]
+    event_ts_s: float
+    received_s: float  # time.monotonic() when the link took it in
+    number: int  # how many frames of this topic the link has taken in, this one included
+
+
+@dataclass(frozen=True)
+class AlarmTable:
+    """The live alarm list: every alarm not back to normal, by id.
+
+    ``seq`` is the last ``alarm.delta`` sequence number applied; ``version`` grows on every change, so a tile
+    can skip a redraw when it has not moved; ``synced`` is False until the first snapshot has arrived and while
+    a resync is in flight.
+    """
+
+    seq: int = 0
+    version: int = 0
+    synced: bool = False
+    alarms: Mapping[str, AlarmRecord] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class LinkCounters:
+    """Everything the link took in, ignored, refused or lost since it started."""
+
+    frames: int = 0  # bus messages received on the SUB socket, all topics
+    positions_frames: int = 0
+    sensors_frames: int = 0
+    status_frames: int = 0
+    bad_frames: int = 0  # framing errors, unknown topics, arrays that do not match the site
+    deltas: int = 0  # alarm.delta messages received
+    deltas_applied: int = 0
+    deltas_ignored: int = 0  # older than the table (already in the snapshot)
+    gaps: int = 0  # a delta's seq was not the next one
+    restarts: int = 0  # the delta seq went back: the engine started again
+    resyncs: int = 0  # snapshots applied to repair a gap, restart or lost link (the first one is not counted)
+    snapshots: int = 0  # snapshots applied, the first one included
+    snapshot_requests: int = 0
+    snapshot_failures: int = 0  # replies with ok = false, or no reply in time
+    pending_overflow: int = 0  # deltas that did not fit in the buffer while a snapshot was awaited
+    bad_alarms: int = 0  # alarm records that failed their check
+    alarms_dropped: int = 0  # alarms evicted because the table was full
+    commands: int = 0
+    command_timeouts: int = 0
+    replies_unmatched: int = 0
+    link_lost: int = 0  # times the link went from ok to lost
+
+
+@dataclass(frozen=True)
+class LinkSnapshot:
+    """What one session tick sees: the latest frames, the alarm table, the counters and the link health."""
+
+    positions: Frame | None
+    sensors: Frame | None
+    status: Frame | None
+    alarms: AlarmTable
+    counters: LinkCounters
+    state: LinkState
+    last_frame_age_s: float | None  # seconds since the last message from the engine; None: never
+
+
+class EngineLink:
+    """One console process's link to the engine (see the module text).
+
+    ``publish_endpoint`` / ``command_endpoint`` default to the site's ``bus.publish`` / ``bus.command``.
+    ``lost_after_s``: with no message from the engine for longer than this the link is "lost" (the engine
+    publishes positions at about 5 Hz and its status at 1 Hz, so 3 s is several missed frames).
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        publish_endpoint: str | None = None,
+        command_endpoint: str | None = None,
+        context: zmq.Context | None = None,
+        lost_after_s: float = 3.0,
+        snapshot_timeout_s: float = 2.0,
+        command_timeout_s: float = 2.0,
+        max_alarms: int = 5000,
+        max_pending_deltas: int = 10000,
+        poll_interval_s: float = 0.02,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.site = site
+        self.publish_endpoint = publish_endpoint or site.bus.publish
+        self.command_endpoint = command_endpoint or site.bus.command
+        self.lost_after_s = float(lost_after_s)
+        self.snapshot_timeout_s = float(snapshot_timeout_s)
+        self.command_timeout_s = float(command_timeout_s)
+        self.max_alarms = int(max_alarms)
+        self.poll_interval_s = float(poll_interval_s)
+        self._clock = clock
+        self._own_context = context is None
+        self._ctx = context
+        self._n_people = len(site.people)
+        self._n_gas = len(site.gas_detectors)
+        self._n_vib = len(site.vibration_points)
+
+        # shared with readers: replaced whole under the lock, never mutated
+        self._lock = threading.Lock()
+        self._frames: dict[str, Frame] = {}
+        self._table = AlarmTable()
+        self._counters = LinkCounters()
+        self._last_frame_s: float | None = None
+
+        # owned by the receiver thread
+        self._count: dict[str, int] = {f.name: 0 for f in fields(LinkCounters)}
+        self._alarms: dict[str, AlarmRecord] = {}
+        self._seq = 0
+        self._version = 0
+        self._synced = False
+        self._pending: deque[tuple[int, list[Any]]] = deque(maxlen=max_pending_deltas)
+        self._need_snapshot = True
+        self._snapshot_id: str | None = None
+        self._snapshot_deadline = 0.0  # reply due by then
+        self._snapshot_retry_at = 0.0  # no new request before then
+        self._was_lost = False
+        self._commands: dict[str, tuple[concurrent.futures.Future, float]] = {}
+
+        self._outbox: queue.Queue[tuple[dict[str, Any], concurrent.futures.Future]] = queue.Queue(maxsize=100)
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    # -- lifetime ----------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        """Start the receiver thread (connects; the engine need not be up yet). Returns self."""
+        if self._thread is not None:
+            raise RuntimeError("EngineLink already started")
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        self._thread = threading.Thread(target=self._run, name="engine-link", daemon=False)
+        self._thread.start()
+        if not self._started.wait(10.0):
+            raise RuntimeError("engine link thread did not start")
+        if self._error is not None:
+            raise RuntimeError(f"engine link failed to start: {self._error}") from self._error
+        log.info(
+            "engine link: subscribed to %s, commands to %s", self.publish_endpoint, self.command_endpoint
+        )
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread, close the sockets (and the context if the link made it). Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("engine link thread did not stop within %.1f s", timeout_s)
+        if self._own_context and self._ctx is not None and not (self._thread and self._thread.is_alive()):
+            self._ctx.term()
+            self._ctx = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- readers (any thread) ----------------------------------------------------------------------------
+    def snapshot(self) -> LinkSnapshot:
+        """Everything a session tick needs, taken under one lock. All parts are immutable."""
+        now = self._clock()
+        with self._lock:
+            frames, table, counters, last = self._frames, self._table, self._counters, self._last_frame_s
+        age = None if last is None else max(0.0, now - last)
+        state: LinkState = "waiting" if age is None else ("lost" if age > self.lost_after_s else "ok")
+        return LinkSnapshot(
+            positions=frames.get(TOPIC_POSITIONS),
+            sensors=frames.get(TOPIC_SENSORS),
+            status=frames.get(TOPIC_STATUS),
+            alarms=table,
+            counters=counters,
+            state=state,
+            last_frame_age_s=age,
+        )
+
+    def positions(self) -> Frame | None:
+        """The latest ``display.positions`` frame."""
+        with self._lock:
+            return self._frames.get(TOPIC_POSITIONS)
+
+    def sensors(self) -> Frame | None:
+        """The latest ``display.sensors`` frame."""
+        with self._lock:
+            return self._frames.get(TOPIC_SENSORS)
+
+    def status(self) -> Frame | None:
+        """The latest ``engine.status`` frame."""
+        with self._lock:
+            return self._frames.get(TOPIC_STATUS)
+
+    def alarms(self) -> AlarmTable:
+        """The live alarm table."""
+        with self._lock:
+            return self._table
+
+    def counters(self) -> LinkCounters:
+        with self._lock:
+            return self._counters
+
+    def wait_until(self, predicate: Callable[[LinkSnapshot], bool], timeout_s: float = 5.0) -> LinkSnapshot:
+        """Poll :meth:`snapshot` until ``predicate`` holds (bounded); raise ``TimeoutError`` after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            snap = self.snapshot()
+            if predicate(snap):
+                return snap
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"engine link condition not met within {timeout_s} s (counters: {snap.counters})"
+                )
+            time.sleep(0.01)
+
+    # -- commands (any thread) ---------------------------------------------------------------------------
+    def command(self, request: Mapping[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """Send one command (e.g. ``{"op": "ack", "alarm": id, "user": "op1", "comment": ""}``), wait for the reply.
+
+        An ``id`` is added when missing. Returns the engine's reply (``ok`` true or false with a ``reason``);
+        raises ``TimeoutError`` when no reply comes within ``timeout_s`` (default ``command_timeout_s``) and
+        ``RuntimeError`` when the link is not running or too many commands are in flight.
+        """
+        if not self.running:
+            raise RuntimeError("engine link is not running")
+        req = dict(request)
+        req.setdefault("id", f"cmd-{uuid.uuid4().hex}")
+        timeout = self.command_timeout_s if timeout_s is None else float(timeout_s)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            self._outbox.put_nowait((req, fut))
+        except queue.Full:
+            raise RuntimeError("too many engine commands in flight") from None
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimeoutError(
+                f"engine did not answer {req.get('op')!r} ({req['id']}) within {timeout} s"
+            ) from None
+
+    # -- the receiver thread -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        assert self._ctx is not None
+        try:
+            topics = [TOPIC_POSITIONS, TOPIC_SENSORS, TOPIC_ALARM_DELTA, TOPIC_STATUS]
+            sub = bus.sub_socket(self._ctx, self.publish_endpoint, topics)
+            dealer = bus.dealer_socket(self._ctx, self.command_endpoint)
+        except zmq.ZMQError as e:
+            self._error = e
+            self._started.set()
+            return
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        poller.register(dealer, zmq.POLLIN)
+        self._started.set()
+        poll_ms = max(1, int(self.poll_interval_s * 1000))
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(poll_ms))
+                changed = False
+                if sub in events:
+                    changed |= self._drain_sub(sub)
+                if dealer in events:
+                    changed |= self._drain_dealer(dealer)
+                self._send_commands(dealer)
+                changed |= self._maintain(dealer)
+                if changed:
+                    self._publish()
+        except Exception:  # a bug here must be loud, and must not leave a silently frozen wall
+            log.exception("engine link thread failed")
+            raise
+        finally:
+            for fut, _ in self._commands.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("engine link stopped"))
+            while not self._outbox.empty():
+                _, fut = self._outbox.get_nowait()
+                if not fut.done():
+                    fut.set_exception(RuntimeError("engine link stopped"))
+            sub.close(linger=0)
+            dealer.close(linger=0)
+
+    def _bump(self, name: str, n: int = 1) -> None:
+        self._count[name] += n
+
+    def _publish(self) -> None:
+        """Hand the thread's state to readers: new immutable objects, swapped under the lock."""
+        counters = LinkCounters(**self._count)
+        t = self._table
+        table = None
+        if (t.seq, t.version, t.synced) != (self._seq, self._version, self._synced):
+            table = AlarmTable(
+                seq=self._seq,
+                version=self._version,
+                synced=self._synced,
+                alarms=MappingProxyType(dict(self._alarms)),
+            )
+        with self._lock:
+            if table is not None:
+                self._table = table
+            self._counters = counters
+
+    # SUB side
+    def _drain_sub(self, sub: zmq.Socket, max_messages: int = 2000) -> bool:
+        latest: dict[str, bus.Message] = {}
+        changed = False
+        for _ in range(max_messages):
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            now = self._clock()
+            self._bump("frames")
+            changed = True
+            with self._lock:
+                self._last_frame_s = now
+            try:
+                msg = bus.decode(frames)
+            except bus.FramingError as e:
+                self._bump("bad_frames")
+                self._log_bad(f"undecodable message: {e}")
+                continue
+            if msg.topic == TOPIC_ALARM_DELTA:
+                self._on_delta(msg)
+            elif msg.topic in _DISPLAY_TOPICS:
+                latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
+                self._bump(
+                    {
+                        TOPIC_POSITIONS: "positions_frames",
+                        TOPIC_SENSORS: "sensors_frames",
+                        TOPIC_STATUS: "status_frames",
+                    }[msg.topic]
+                )
+            else:
+                self._bump("bad_frames")
+                self._log_bad(f"unexpected topic {msg.topic!r}")
+        if latest:
+            now = self._clock()
+            new_frames: dict[str, Frame] = {}
+            for topic, msg in latest.items():
+                problem = self._check_arrays(msg)
+                if problem:
+                    self._bump("bad_frames")
+                    self._log_bad(f"{topic}: {problem}")
+                    continue
+                number = self._count[
+                    {
+                        TOPIC_POSITIONS: "positions_frames",
+                        TOPIC_SENSORS: "sensors_frames",
+                        TOPIC_STATUS: "status_frames",
+                    }[topic]
+                ]
+                new_frames[topic] = Frame(
+                    topic=topic,
+                    arrays=MappingProxyType(dict(msg.arrays)),
+                    meta=MappingProxyType(dict(msg.meta)),
+                    event_ts_s=msg.event_ts_s,
+                    received_s=now,
+                    number=number,
+                )
+            if new_frames:
+                with self._lock:
+                    self._frames = {**self._frames, **new_frames}
+        return changed
+
+    def _check_arrays(self, msg: bus.Message) -> str | None:
+        """Arrays that do not match this console's site would draw the wrong people: refuse them."""
+        p, g, v = self._n_people, self._n_gas, self._n_vib
+        expected: dict[str, tuple[int, ...]] = {}
+        if msg.topic == TOPIC_POSITIONS:
+            expected = {"xyz_m": (p, 3), "age_s": (p,), "gdop": (p,), "alarm": (p,)}
+        elif msg.topic == TOPIC_SENSORS:
+            expected = {
+                "gas_value": (g,),
+                "gas_quality": (g,),
+                "gas_level": (g,),
+                "vib_rms_mm_s": (v,),
+                "vib_quality": (v,),
+            }
+        for name, shape in expected.items():
+            a = msg.arrays.get(name)
+            if a is None:
+                if msg.topic == TOPIC_SENSORS and name.startswith("vib"):
+                    continue  # vibration is optional in a sensors frame
+                return f"array {name!r} missing"
+            if a.shape != shape:
+                return f"array {name!r} has shape {a.shape}, this site needs {shape} (site files differ?)"
+        return None
+
+    def _log_bad(self, what: str) -> None:
+        n = self._count["bad_frames"]
+        if n <= 10 or n % 1000 == 0:
+            log.warning("engine link: %s (%d bad so far)", what, n)
+
+    # alarm table
+    def _on_delta(self, msg: bus.Message) -> None:
+        self._bump("deltas")
+        seq, records = msg.meta.get("seq"), msg.meta.get("alarms")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not isinstance(records, list):
+            self._bump("bad_frames")
+            self._log_bad(f"alarm.delta without a valid seq / alarms list (seq={seq!r})")
+            return
+        if not self._synced:
+            self._queue_pending(seq, records)
+            return
+        if seq <= self._seq:
+            if seq == 1 or self._seq - seq > _RESTART_WINDOW:
+                self._bump("restarts")
+                log.warning(
+                    "engine link: alarm seq went back from %d to %d: engine restarted, resyncing",
+                    self._seq,
+                    seq,
+                )
+                self._request_resync()
+                self._queue_pending(seq, records)
+            else:
+                self._bump("deltas_ignored")
+            return
+        if seq != self._seq + 1:
+            self._bump("gaps")
+            log.warning("engine link: alarm delta gap (expected %d, got %d): resyncing", self._seq + 1, seq)
+            self._request_resync()
+            self._queue_pending(seq, records)
+            return
+        self._apply(records)
+        self._seq = seq
+        self._bump("deltas_applied")
+
+    def _queue_pending(self, seq: int, records: list[Any]) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            self._bump("pending_overflow")  # the oldest goes; continuity is checked when the snapshot lands
+        self._pending.append((seq, records))
+
+    def _request_resync(self) -> None:
+        self._synced = False
+        self._need_snapshot = True
+        self._snapshot_id = None
+        self._version += 1
+
+    def _apply(self, records: list[Any]) -> None:
+        for raw in records:
+            try:
+                rec = AlarmRecord.from_json(raw)
+            except ValueError as e:
+                self._bump("bad_alarms")
+                log.warning("engine link: bad alarm record: %s", e)
+                continue
+            if rec.state == "normal":
+                self._alarms.pop(rec.id, None)
+            else:
+                self._alarms[rec.id] = rec
+        self._evict()
+        self._version += 1
+
+    def _evict(self) -> None:
+        over = len(self._alarms) - self.max_alarms
+        if over <= 0:
+            return
+        # keep what matters most: the highest priority, then the newest
+        order = sorted(self._alarms.values(), key=lambda r: (r.rank, r.changed_ts_s))
+        for rec in order[:over]:
+            del self._alarms[rec.id]
+        self._bump("alarms_dropped", over)
+        log.warning(
+            "engine link: alarm table full (%d): %d lowest-priority alarms dropped", self.max_alarms, over
+        )
+
+    def _on_snapshot(self, reply: dict[str, Any]) -> None:
+        self._snapshot_id = None
+        seq, records = reply.get("seq"), reply.get("alarms")
+        if (
+            not reply.get("ok")
+            or not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or not isinstance(records, list)
+        ):
+            self._bump("snapshot_failures")
+            log.warning("engine link: snapshot refused or malformed: %.200s", reply)
+            self._snapshot_retry_at = self._clock() + self.snapshot_timeout_s  # retry later, not at once
+            return
+        first = self._count["snapshots"] == 0
+        self._alarms = {}
+        self._apply(records)
+        self._seq = seq
+        self._synced = True
+        self._need_snapshot = False
+        self._bump("snapshots")
+        if not first:
+            self._bump("resyncs")
+        log.info("engine link: alarm snapshot at seq %d with %d alarms", seq, len(self._alarms))
+        pending = sorted(self._pending, key=lambda p: p[0])
+        self._pending.clear()
+        for i, (s, recs) in enumerate(pending):
+            if s <= self._seq:
+                self._bump("deltas_ignored")
+                continue
+            if s != self._seq + 1:
+                self._bump("gaps")
+                log.warning(
+                    "engine link: gap after snapshot (expected %d, got %d): resyncing", self._seq + 1, s
+                )
+                self._request_resync()
+                for item in pending[i:]:
+                    self._queue_pending(*item)
+                return
+            self._apply(recs)
+            self._seq = s
+            self._bump("deltas_applied")
+
+    # DEALER side
+    def _drain_dealer(self, dealer: zmq.Socket, max_messages: int = 1000) -> bool:
+        changed = False
+        for _ in range(max_messages):
+            try:
+                frames = dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            changed = True
+            try:
+                reply = json.loads(frames[-1])  # a REQ-style empty delimiter, if any, comes first
+                if not isinstance(reply, dict):
+                    raise ValueError("reply is not an object")  # noqa: TRY004 - handled just below
+            except (ValueError, IndexError) as e:
+                self._bump("bad_frames")
+                self._log_bad(f"undecodable command reply: {e}")
+                continue
+            rid = reply.get("id")
+            if rid is not None and rid == self._snapshot_id:
+                self._on_snapshot(reply)
+            elif rid in self._commands:
+                fut, _ = self._commands.pop(rid)
+                if not fut.done():
+                    fut.set_result(reply)
+            else:
+                self._bump("replies_unmatched")
+        return changed
+
+    def _send(self, dealer: zmq.Socket, request: dict[str, Any]) -> bool:
+        try:
+            dealer.send(json.dumps(request, separators=(",", ":")).encode(), zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def _send_commands(self, dealer: zmq.Socket) -> None:
+        now = self._clock()
+        while True:
+            try:
+                req, fut = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if not fut.set_running_or_notify_cancel():
+                continue
+            if not self._send(dealer, req):
+                fut.set_exception(RuntimeError("engine command channel is full"))
+                continue
+            self._bump("commands")
+            self._commands[req["id"]] = (fut, now + self.command_timeout_s * 4)
+        for rid in [rid for rid, (fut, deadline) in self._commands.items() if fut.done() or now > deadline]:
+            fut, _ = self._commands.pop(rid)
+            if not fut.done():
+                fut.set_exception(TimeoutError("no reply from the engine"))
+            self._bump("command_timeouts")
+
+    def _maintain(self, dealer: zmq.Socket) -> bool:
+        """Link health and snapshot requests. Returns True when something readers see changed."""
+        now = self._clock()
+        with self._lock:
+            last = self._last_frame_s
+        alive = last is not None and now - last <= self.lost_after_s
+        changed = False
+        if last is not None and not alive and not self._was_lost:
+            self._was_lost = True
+            self._bump("link_lost")
+            log.warning("engine link lost: no message for %.1f s", now - last)
+            self._request_resync()  # what happened while we were away is unknown: start from a snapshot
+            changed = True
+        elif alive and self._was_lost:
+            self._was_lost = False
+            log.info("engine link back")
+        if self._snapshot_id is not None and now > self._snapshot_deadline:
+            self._bump("snapshot_failures")
+            log.warning("engine link: no snapshot reply within %.1f s, asking again", self.snapshot_timeout_s)
+            self._snapshot_id = None
+            changed = True
+        # ask only while the engine is heard from, so requests do not pile up in a dead connection
+        if self._need_snapshot and self._snapshot_id is None and alive and now >= self._snapshot_retry_at:
+            rid = f"snap-{uuid.uuid4().hex}"
+            if self._send(dealer, {"id": rid, "op": "snapshot"}):
+                self._snapshot_id = rid
+                self._snapshot_deadline = now + self.snapshot_timeout_s
+                self._bump("snapshot_requests")
+                changed = True
+        return changed

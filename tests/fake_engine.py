@@ -1,0 +1,332 @@
+"""A stand-in engine for console tests: the engine's bus side only, built on ``ingest.bus``.
+
+It binds a PUB and a ROUTER on free loopback ports and, from one thread that owns both sockets, publishes
+``display.positions`` (people moving on circles), ``display.sensors`` and ``engine.status``, publishes
+sequence-numbered ``alarm.delta`` messages on request, and answers ``snapshot`` and ``ack`` commands. Tests
+drive it with methods that run on that thread (``raise_alarm``, ``set_state``, ``pause``...).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Self
+
+import numpy as np
+import zmq
+
+from config import Site
+from ingest import bus
+
+EPOCH_S = 1763798400.0  # 2025-11-22 08:00:00 UTC: engine time starts here
+_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def alarm_record(
+    n: int,
+    *,
+    priority: str = "high",
+    state: str = "active_unack",
+    person: str | None = None,
+    zone: str | None = "Z-SUB",
+    ts_s: float = EPOCH_S,
+    en: str | None = None,
+    zh: str | None = None,
+) -> dict[str, Any]:
+    """A well-formed AlarmRecord dict for the ``n``-th test alarm."""
+    source = f"T{n:04d}"
+    return {
+        "id": f"zone.restricted:{zone}:{source}",
+        "condition": "zone.restricted",
+        "source": source,
+        "zone": zone,
+        "person": person,
+        "priority": priority,
+        "state": state,
+        "message": {
+            "en": en or f"Person in restricted zone {zone} (alarm {n})",
+            "zh-CN": zh or f"人员进入限制区域 {zone}（报警 {n}）",
+        },
+        "activated_ts_s": ts_s,
+        "changed_ts_s": ts_s,
+        "position_m": [145.0, 70.0],
+    }
+
+
+class FakeEngine:
+    """The engine's bus side for tests. Use as a context manager; endpoints are ready after ``start()``."""
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        positions_hz: float = 10.0,
+        sensors_hz: float = 2.0,
+        status_hz: float = 2.0,
+        answer_snapshots: bool = True,
+        answer_commands: bool = True,
+    ) -> None:
+        self.site = site
+        self.periods_s = {
+            "positions": 1.0 / positions_hz,
+            "sensors": 1.0 / sensors_hz,
+            "status": 1.0 / status_hz,
+        }
+        self.answer_snapshots = answer_snapshots
+        self.answer_commands = answer_commands
+        self.people = len(site.people)
+        self.seq = 0  # last alarm.delta seq used
+        self.alarms: dict[str, dict[str, Any]] = {}
+        self.snapshot_requests = 0
+        self.commands: list[dict[str, Any]] = []
+        self.paused = False
+        self.frames_published = 0
+        self.publish_endpoint = ""
+        self.command_endpoint = ""
+        self._ctx = zmq.Context()
+        self._actions: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future]] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-engine")
+        self._t0 = time.monotonic()
+        rng = np.random.default_rng(7)
+        x0, y0, x1, y1 = site.floor_plan.extent_m
+        self._centre = np.column_stack(
+            [rng.uniform(x0 + 20, x1 - 20, self.people), rng.uniform(y0 + 20, y1 - 20, self.people)]
+        )
+        self._radius = rng.uniform(3.0, 12.0, self.people)
+        self._omega = rng.uniform(0.2, 0.6, self.people) * rng.choice([-1, 1], self.people)
+        self._phase = rng.uniform(0, 2 * math.pi, self.people)
+
+    # -- lifetime -------------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake engine did not start")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._ctx.term()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test controls (run on the engine thread) ----------------------------------------------------------
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._actions.put((fn, fut))
+        return fut.result(10)
+
+    def publish_delta(self, records: list[dict[str, Any]], *, lose: bool = False) -> int:
+        """Apply ``records`` to the engine's table under the next seq and publish them (``lose``: don't)."""
+
+        def act() -> int:
+            self.seq += 1
+            for r in records:
+                if r["state"] == "normal":
+                    self.alarms.pop(r["id"], None)
+                else:
+                    self.alarms[r["id"]] = dict(r)
+            if not lose:
+                self._send("alarm.delta", "alarm_delta", {}, {"seq": self.seq, "alarms": records})
+            return self.seq
+
+        return self._call(act)
+
+    def raise_alarm(self, record: dict[str, Any], *, lose: bool = False) -> int:
+        """Publish one new or changed alarm; returns its seq."""
+        return self.publish_delta([record], lose=lose)
+
+    def restart(self) -> None:
+        """Forget every alarm and start the seq again from 0, as a freshly started engine would."""
+
+        def act() -> None:
+            self.seq = 0
+            self.alarms.clear()
+
+        self._call(act)
+
+    def pause(self, paused: bool = True) -> None:
+        """Stop (or resume) publishing display frames: the console should see its link lost."""
+        self._call(lambda: setattr(self, "paused", paused))
+
+    def set_answers(self, *, snapshots: bool | None = None, commands: bool | None = None) -> None:
+        """Make the engine answer (or ignore) snapshot requests and other commands from now on."""
+
+        def act() -> None:
+            if snapshots is not None:
+                self.answer_snapshots = snapshots
+            if commands is not None:
+                self.answer_commands = commands
+
+        self._call(act)
+
+    def publish_raw(self, topic: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Publish any message on the PUB socket (e.g. a frame that does not match the site)."""
+        self._call(lambda: self._send(topic, "test", arrays, meta))
+
+    def engine_ts_s(self) -> float:
+        return EPOCH_S + (time.monotonic() - self._t0)
+
+    def positions_at(self, t_s: float) -> np.ndarray:
+        """float64 [P, 3]: where everyone is ``t_s`` seconds after start (the first two never have a fix)."""
+        a = self._omega * t_s + self._phase
+        xyz = np.column_stack(
+            [
+                self._centre[:, 0] + self._radius * np.cos(a),
+                self._centre[:, 1] + self._radius * np.sin(a),
+                np.full(self.people, 1.2),
+            ]
+        )
+        xyz[:2] = np.nan
+        return xyz
+
+    # -- the thread -----------------------------------------------------------------------------------------
+    def _send(self, topic: str, kind: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        ts = self.engine_ts_s()
+        msg = bus.Message(
+            topic=topic,
+            source="engine",
+            kind=kind,
+            event_ts_s=ts,
+            ingest_ts_s=ts,
+            seq=self.frames_published,
+            arrays=arrays,
+            meta=meta,
+        )
+        self._pub.send_multipart(bus.encode(msg))
+        self.frames_published += 1
+
+    def _positions(self) -> None:
+        t = time.monotonic() - self._t0
+        xyz = self.positions_at(t)
+        age = np.full(self.people, 0.1)
+        age[:2] = np.nan
+        age[2:4] = 30.0  # stale fixes
+        gdop = np.full(self.people, 1.4)
+        alarm = np.zeros(self.people, dtype=np.uint8)
+        index = {p.id: i for i, p in enumerate(self.site.people)}
+        for r in self.alarms.values():
+            i = index.get(r.get("person") or "")
+            if i is not None and r["state"] in ("active_unack", "active_ack"):
+                alarm[i] = max(alarm[i], _RANK[r["priority"]])
+        self._send(
+            "display.positions",
+            "positions",
+            {"xyz_m": xyz, "age_s": age, "gdop": gdop, "alarm": alarm},
+            {"engine_ts_s": self.engine_ts_s(), "frame": self.frames_published},
+        )
+
+    def _sensors(self) -> None:
+        g = len(self.site.gas_detectors)
+        value = np.array(
+            [
+                0.1 * d.range_max * (1 + 0.1 * math.sin(time.monotonic() + i))
+                for i, d in enumerate(self.site.gas_detectors)
+            ]
+        )
+        quality = np.zeros(g, dtype=np.uint8)
+        level = np.zeros(g, dtype=np.uint8)
+        if g >= 3:
+            value[1] = self.site.gas_detectors[1].high * 1.1
+            level[1] = 2
+            quality[2] = 2
+            value[2] = np.nan
+        v = len(self.site.vibration_points)
+        self._send(
+            "display.sensors",
+            "sensors",
+            {
+                "gas_value": value,
+                "gas_quality": quality,
+                "gas_level": level,
+                "vib_rms_mm_s": np.full(v, 1.1),
+                "vib_quality": np.zeros(v, dtype=np.uint8),
+            },
+            {"engine_ts_s": self.engine_ts_s()},
+        )
+
+    def _status(self) -> None:
+        t = time.monotonic() - self._t0
+        self._send(
+            "engine.status",
+            "status",
+            {},
+            {
+                "engine_ts_s": self.engine_ts_s(),
+                "inputs": {"uwb": int(40 * t), "gas": int(20 * t)},
+                "rejected": {"uwb: unknown anchor": 3},
+                "positions": self.people - 2,
+                "alarms_active": sum(1 for r in self.alarms.values() if r["state"].startswith("active")),
+                "recording_seq": int(60 * t),
+            },
+        )
+
+    def _answer(self, identity: bytes, payload: bytes) -> None:
+        req = json.loads(payload)
+        self.commands.append(req)
+        if req.get("op") == "snapshot":
+            self.snapshot_requests += 1
+            if not self.answer_snapshots:
+                return
+            reply = {
+                "id": req.get("id"),
+                "ok": True,
+                "seq": self.seq,
+                "alarms": list(self.alarms.values()),
+                "engine_ts_s": self.engine_ts_s(),
+            }
+        elif not self.answer_commands:
+            return
+        elif req.get("op") == "ack":
+            rec = self.alarms.get(req.get("alarm"))
+            if rec is None:
+                reply = {"id": req.get("id"), "ok": False, "reason": f"no alarm {req.get('alarm')!r}"}
+            else:
+                reply = {"id": req.get("id"), "ok": True}
+        else:
+            reply = {"id": req.get("id"), "ok": False, "reason": f"unknown command {req.get('op')!r}"}
+        self._router.send_multipart([identity, json.dumps(reply).encode()])
+
+    def _run(self) -> None:
+        self._pub = bus.pub_socket(self._ctx, "tcp://127.0.0.1:*")
+        self._router = bus.router_socket(self._ctx, "tcp://127.0.0.1:*")
+        self.publish_endpoint = bus.bound_endpoint(self._pub)
+        self.command_endpoint = bus.bound_endpoint(self._router)
+        self._ready.set()
+        due = {name: 0.0 for name in self.periods_s}
+        work = {"positions": self._positions, "sensors": self._sensors, "status": self._status}
+        try:
+            while not self._stop.is_set():
+                while True:
+                    try:
+                        fn, fut = self._actions.get_nowait()
+                    except queue.Empty:
+                        break
+                    try:
+                        fut.set_result(fn())
+                    except Exception as e:  # noqa: BLE001 - hand any failing test action back to the test
+                        fut.set_exception(e)
+                while self._router.poll(0):
+                    identity, *frames = self._router.recv_multipart()
+                    self._answer(identity, frames[-1])
+                now = time.monotonic()
+                for name, period in self.periods_s.items():
+                    if now >= due[name]:
+                        due[name] = now + period
+                        if not self.paused:
+                            work[name]()
+                self._router.poll(5)
+        finally:
+            self._pub.close(linger=0)
+            self._router.close(linger=0)
