@@ -14,12 +14,14 @@ test: install
 
 install: system-deps $(STAMP)
 
-# Debian packages: the mosquitto broker and chromium (browser tests). Installed when missing and root;
+# Debian packages: the mosquitto broker, chromium (browser tests) and a CJK font (the zh-CN wall).
+# Installed when missing and root;
 # otherwise say what is missing and go on (the tests that need them say so too).
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto mosquitto-clients"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
