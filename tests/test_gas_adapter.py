@@ -3,16 +3,17 @@ rejects for absurd values, and reconnection after the server restarts."""
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
+import sys
 import threading
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 import pytest
 import zmq
-from asyncua import Server, ua
+from pathlib import Path
 
+from console.demo import write_site
 from ingest import bus
 from ingest.gas import GasAdapter
 from tests.conftest import free_port
@@ -21,36 +22,30 @@ pytestmark = pytest.mark.slow
 
 
 class GasServer:
-    """A real asyncua server with the site's detector nodes, run in its own thread and event loop."""
+    """A real asyncua server in its own process (tests/opcua_gas_server.py): kill() is a plant server crash."""
 
-    def __init__(self, site, port: int) -> None:
-        self.site, self.port = site, port
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.nodes: dict[str, object] = {}
-        self.th = threading.Thread(target=self.loop.run_forever)
-        self.th.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+    def __init__(self, site_file, port: int, n: int = 3) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.opcua_gas_server", str(site_file), str(port),
+                                      str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=Path(__file__).parent.parent)
+        assert self.proc.stdout.readline().strip() == "ready"
 
-    async def _start(self) -> None:
-        self.server = Server()
-        await self.server.init()
-        self.server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/watchfloor/")
-        idx = await self.server.register_namespace(self.site.opcua.namespace_uri)
-        obj = await self.server.nodes.objects.add_object(idx, "Gas")
-        for d in self.site.gas_detectors[:3]:
-            self.nodes[d.id] = await obj.add_variable(ua.NodeId.from_string(d.node_id), d.id, 0.0)
-        await self.server.start()
+    def write(self, det: str, value: float, status: str = "Good") -> None:
+        self.proc.stdin.write(f"{det} {value} {status}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "ok"
 
-    def write(self, det: str, value: float, status=ua.StatusCodes.Good) -> None:
-        dv = ua.DataValue(ua.Variant(value, ua.VariantType.Double), StatusCode=ua.StatusCode(status),
-                          SourceTimestamp=datetime.now(timezone.utc))
-        asyncio.run_coroutine_threadsafe(self.nodes[det].write_value(dv), self.loop).result(5)
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.th.join(10)
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def collect(pull, want, timeout_s=15.0):
@@ -77,7 +72,9 @@ def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
         "gas_detectors": demo_site.gas_detectors[:3],
         "bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/in.ipc"}),
     })
-    server = GasServer(site, port)
+    site_file = tmp_path / "site.yaml"
+    write_site(site, site_file)
+    server = GasServer(site_file, port)
     ctx = zmq.Context()
     pull = bus.pull_socket(ctx, site.bus.ingest)
     stop = threading.Event()
@@ -90,8 +87,8 @@ def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
         assert sorted(i for i, _, _ in values[:3]) == [0, 1, 2]
 
         server.write("GD01", 12.5)
-        server.write("GD02", 3.0, ua.StatusCodes.UncertainLastUsableValue)
-        server.write("GD03", 7.0, ua.StatusCodes.BadSensorFailure)
+        server.write("GD02", 3.0, "UncertainLastUsableValue")
+        server.write("GD03", 7.0, "BadSensorFailure")
         server.write("GD01", 1e6)  # absurd: beyond 1.5 x range_max
         values, rejects = collect(pull, lambda v, r: len(v) >= 3 and r)
         assert (0, 12.5, 0) in values and (1, 3.0, 1) in values
@@ -99,9 +96,9 @@ def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
         assert bad and bad[-1][2] == 2 and np.isnan(bad[-1][1])  # bad is shown as bad, never as a number
         assert rejects == ["value outside the detector's range"]
 
-        server.stop()  # the plant's OPC UA server restarts
+        server.kill()  # the plant's OPC UA server crashes and comes back
         time.sleep(1.0)
-        server = GasServer(site, port)
+        server = GasServer(site_file, port)
         server.write("GD01", 22.0)
         values, _ = collect(pull, lambda v, r: (0, 22.0, 0) in v, timeout_s=40)
         assert (0, 22.0, 0) in values, "no value after the server came back"
