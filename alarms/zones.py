@@ -9,6 +9,7 @@ import numpy as np
 from config import Site
 from kernels.geofence import pack_polygons, points_in_polygons
 
+from .definitions import AlarmCatalog
 from .lifecycle import AlarmDefinition
 
 __all__ = ["RestrictedZoneRule"]
@@ -20,7 +21,8 @@ class RestrictedZoneRule:
     Allowed: the zone's ``allowed_people``, or a person whose role is in ``allowed_roles``.
     """
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, catalog: AlarmCatalog | None = None) -> None:
+        self.catalog = catalog or AlarmCatalog(site)
         self.zones = [z for z in site.zones if z.kind == "restricted"]
         self.people = site.people
         self.packed = pack_polygons([z.polygon for z in self.zones]) if self.zones else None
@@ -37,7 +39,7 @@ class RestrictedZoneRule:
         d = self._defs.get(key)
         if d is None:
             p, z = self.people[pi], self.zones[zi]
-            d = self._defs[key] = AlarmDefinition(
+            d = self._defs[key] = self.catalog.define(
                 id=f"zone.restricted:{z.id}:{p.tag}",
                 condition="zone.restricted",
                 source=p.tag,
@@ -46,6 +48,7 @@ class RestrictedZoneRule:
                 message_zh=f"{p.name}（{p.tag}）进入限制区域 {z.name.zh_CN}",
                 zone=z.id,
                 person=p.id,
+                area=z.id,
             )
         return d
 

@@ -128,6 +128,13 @@ def _check_references(site: Site) -> list[ConfigIssue]:
     for i, d in enumerate(site.gas_detectors):
         if not inside_extent(d.position_m, ext):
             issues.append(ConfigIssue(f"gas_detectors[{i}].position_m", "detector is outside the floor plan"))
+    policies = {p.id for p in site.escalation_policies}
+    for i, r in enumerate(site.alarm_rules):
+        if r.escalation is not None and r.escalation not in policies:
+            issues.append(ConfigIssue(f"alarm_rules[{i}].escalation", f"unknown escalation policy {r.escalation!r}"))
+    for prio, s in site.max_shelve_s.items():
+        if not 0 <= s <= 7 * 86400:
+            issues.append(ConfigIssue(f"max_shelve_s.{prio}", "must be between 0 and 7 days (seconds)"))
     for i, c in enumerate(site.cameras):
         issues += _check_homography(c.homography, c.image_size_px, ext, f"cameras[{i}].homography")
     return issues

@@ -30,6 +30,7 @@ __all__ = [
     "EscalationStep",
     "EscalationPolicy",
     "Shift",
+    "AlarmRule",
     "UwbSettings",
     "EngineSettings",
     "Site",
@@ -221,7 +222,8 @@ class EscalationStep(_Strict):
 class EscalationPolicy(_Strict):
     id: Id
     steps: list[EscalationStep] = Field(min_length=1)
-    repeat_every_s: float | None = Field(default=None, gt=0)
+    repeat_every_s: float | None = Field(default=None, gt=0, description="repeat the last step until acknowledged")
+    raise_priority: bool = Field(default=False, description="each step raises the alarm's priority one level")
 
     @field_validator("steps")
     @classmethod
@@ -230,6 +232,21 @@ class EscalationPolicy(_Strict):
         if times != sorted(times) or len(set(times)) != len(times):
             raise ValueError(f"step times must strictly increase, got {times}")
         return v
+
+
+class AlarmRule(_Strict):
+    """How alarms of one condition kind behave. The first rule whose ``condition`` and ``match`` (a shell
+    pattern on the alarm id, e.g. ``zone.restricted:Z-SUB:*``) fit an alarm applies to it."""
+
+    condition: str = Field(min_length=1, description="condition kind, e.g. zone.restricted, or * for any")
+    match: str = "*"
+    priority: Literal["critical", "high", "medium", "low"] | None = None
+    on_delay_s: float = Field(default=0.0, ge=0, le=3600)
+    off_delay_s: float = Field(default=0.0, ge=0, le=3600)
+    deadband: float = Field(default=0.0, ge=0, description="in the unit of the measured value")
+    latching: bool = False
+    re_alarm_s: float | None = Field(default=None, gt=0)
+    escalation: str | None = Field(default=None, description="id of an escalation policy")
 
 
 class Shift(_Strict):
@@ -278,4 +295,8 @@ class Site(_Strict):
     people: list[Person] = []
     users: list[User] = []
     escalation_policies: list[EscalationPolicy] = []
+    alarm_rules: list[AlarmRule] = []
+    max_shelve_s: dict[Literal["critical", "high", "medium", "low"], float] = Field(
+        default_factory=lambda: {"critical": 3600.0, "high": 14400.0, "medium": 28800.0, "low": 43200.0},
+        description="longest a person may shelve an alarm of each priority")
     shifts: list[Shift] = []
