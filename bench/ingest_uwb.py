@@ -56,7 +56,7 @@ def _templates(site, rng) -> list[str]:
         d = np.linalg.norm(anchors - xyz, axis=1)
         d = d + rng.normal(0, site.uwb.range_sigma_m, len(d))
         ranges = ",".join(f'"{a.id}":{r:.3f}' for a, r in zip(site.anchors, d) if r < site.uwb.max_range_m)
-        out.append('{"tag":"%s","ts":%%.3f,"ranges":{%s}}' % (p.tag, ranges))
+        out.append('{"tag":"' + p.tag + '","ts":%.3f,"ranges":{' + ranges + "}}")
     return out
 
 

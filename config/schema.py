@@ -155,7 +155,7 @@ class GasDetector(_Strict):
     expected_interval_s: float = Field(default=1.0, gt=0, le=3600)
 
     @model_validator(mode="after")
-    def _levels(self) -> "GasDetector":
+    def _levels(self) -> GasDetector:
         if self.gas == "O2":
             if not (0 < self.low < self.high <= self.range_max):
                 raise ValueError("O2 levels need 0 < low < high <= range_max (deficiency / enrichment)")

@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
     if args.cmd == "demo":
-        from .demo import parse_duration, run_demo
-
         from config import DEMO_SITE
+
+        from .demo import parse_duration, run_demo
 
         return run_demo(headless=args.headless, duration_s=parse_duration(args.duration) if args.duration else None,
                         out=Path(args.out) if args.out else None, scenario=args.scenario, seed=args.seed,

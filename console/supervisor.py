@@ -107,7 +107,7 @@ class Supervisor:
                     c._log_f.close()
         return codes
 
-    def __enter__(self) -> "Supervisor":
+    def __enter__(self) -> Supervisor:
         return self
 
     def __exit__(self, *exc) -> None:

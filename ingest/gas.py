@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from datetime import timezone
+from datetime import UTC
 
 import numpy as np
 from asyncua import Client, ua
@@ -42,7 +42,7 @@ def quality_of(status: ua.StatusCode | None) -> int:
 class _Handler:
     """asyncua subscription handler: named callbacks, queueing only."""
 
-    def __init__(self, adapter: "GasAdapter") -> None:
+    def __init__(self, adapter: GasAdapter) -> None:
         self.adapter = adapter
 
     def datachange_notification(self, node, val, data) -> None:
@@ -71,7 +71,7 @@ class GasAdapter:
             return
         q = quality_of(dv.StatusCode)
         ts = dv.SourceTimestamp or dv.ServerTimestamp
-        ts_s = ts.replace(tzinfo=timezone.utc).timestamp() if ts is not None else time.time()
+        ts_s = ts.replace(tzinfo=UTC).timestamp() if ts is not None else time.time()
         if q != 2:
             if not isinstance(val, (int, float)) or isinstance(val, bool) or not math.isfinite(val):
                 self.rejects.add("value is not a finite number", node_id, repr(val))
@@ -114,7 +114,7 @@ class GasAdapter:
         while not self.stop.is_set():
             try:
                 await self._session()
-            except (OSError, asyncio.TimeoutError, ua.UaError) as e:
+            except (TimeoutError, OSError, ua.UaError) as e:
                 log.warning("OPC UA %s unavailable (%s); retrying in %.1f s", self.site.opcua.endpoint, e, delay)
                 self.flush()
                 await asyncio.sleep(delay)

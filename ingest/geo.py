@@ -7,7 +7,7 @@ A transverse Mercator centred on the origin with scale 1 keeps distortion under 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ class SiteProjection:
 
 
 def _iso(ts_s: float) -> str:
-    return datetime.fromtimestamp(ts_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts_s, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def omlox_locations(tags: list[str], xyz_m: np.ndarray, ts_s: np.ndarray, accuracy_m: np.ndarray, *,

@@ -26,8 +26,8 @@ from kernels.trilateration import trilaterate
 from .adapter import MqttAdapter, adapter_main
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
-from .tracker import TagTracker
 from .rejects import RejectBin
+from .tracker import TagTracker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
@@ -37,7 +37,7 @@ async def main(site_path: str, port: int, n: int) -> None:
             det, value, status = line.split()
             dv = ua.DataValue(ua.Variant(float(value), ua.VariantType.Double),
                               StatusCode=ua.StatusCode(getattr(ua.StatusCodes, status)),
-                              SourceTimestamp=datetime.now(timezone.utc))
+                              SourceTimestamp=datetime.now(UTC))
             await nodes[det].write_value(dv)
             print("ok", flush=True)
 

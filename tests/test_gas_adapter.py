@@ -7,11 +7,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import zmq
-from pathlib import Path
 
 from console.demo import write_site
 from ingest import bus

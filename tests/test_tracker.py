@@ -8,8 +8,10 @@ import pytest
 
 from ingest.tracker import TagTracker
 
+FIX_NOISE_PER_AXIS = 0.1 / np.sqrt(2)
 
-def walk(tracker, n_steps, dt=0.5, speed=1.3, noise=0.1 / np.sqrt(2), seed=0):
+
+def walk(tracker, n_steps, dt=0.5, speed=1.3, noise=FIX_NOISE_PER_AXIS, seed=0):
     """A tag walking east; fixes with per-axis noise ``noise`` (gdop 1, sigma 0.1: 2D RMS 0.1 m)."""
     rng = np.random.default_rng(seed)
     raw_err, filt_err = [], []

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from alarms.journal import Journal
 from alarms.definitions import AlarmCatalog
+from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.zones import RestrictedZoneRule
 from config import Site

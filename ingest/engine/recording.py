@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 __all__ = ["RecordingWriter", "RecordingReader", "pack_frames", "unpack_frames"]
 
