@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -62,8 +63,11 @@ def start_broker_argv(site: Site, workdir: Path) -> list[str]:
     if not Path(mosquitto).exists():
         raise SystemExit("mosquitto is not installed: run `make demo` as root, or `sudo apt-get install mosquitto`")
     conf = workdir / "mosquitto.conf"
+    # as root mosquitto would switch to user "mosquitto", and a credential change clears PR_SET_PDEATHSIG:
+    # keep the running user so the demo broker dies with its supervisor (it listens on loopback only)
+    user = "root" if os.geteuid() == 0 else ""
     conf.write_text(f"listener {site.mqtt.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "log_dest stdout\nmax_queued_messages 100000\n")
+                    "log_dest stdout\nmax_queued_messages 100000\n" + (f"user {user}\n" if user else ""))
     return [mosquitto, "-c", str(conf)]
 
 

@@ -1,0 +1,67 @@
+"""Ctrl-C on `watchfloor demo` stops every process it started, in order, and still leaves a complete run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from alarms.journal import verify_journal
+
+pytestmark = pytest.mark.slow
+
+
+def processes_mentioning(text: str) -> list[str]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmd:
+            out.append(f"{pid}: {cmd}")
+    return out
+
+
+def test_ctrl_c_stops_everything_and_leaves_no_orphans(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "demo", "--headless", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    line = ""
+    while "recording to" not in line and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    assert "recording to" in line, "the demo did not come up"
+    time.sleep(3)
+    children = processes_mentioning(str(out))
+    assert len(children) >= 6, children  # broker, engine, simulator, 4 adapters (cmdlines name the out folder)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does to the supervisor
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "summary:" in rest and "positions computed:" in rest
+    assert processes_mentioning(str(out)) == []
+    assert verify_journal(out / "journal.sqlite").ok
+
+
+def test_a_killed_supervisor_takes_its_children_with_it(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "demo", "--headless", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    line = ""
+    while "recording to" not in line and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    assert processes_mentioning(str(out))
+    proc.kill()  # SIGKILL: the supervisor gets no chance to clean up
+    proc.wait(10)
+    deadline = time.monotonic() + 30
+    while processes_mentioning(str(out)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(str(out)) == []  # PR_SET_PDEATHSIG sent them SIGTERM
