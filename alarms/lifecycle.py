@@ -192,7 +192,9 @@ class AlarmBook:
         self.journal = journal
         self.alarms: dict[str, Alarm] = {}
         self.raised_total = 0
-        self.max_shelve_s = dict(DEFAULT_MAX_SHELVE_S if max_shelve_s is None else max_shelve_s)
+        self.max_shelve_s = {**DEFAULT_MAX_SHELVE_S, **(max_shelve_s or {})}
+        self._gen = 0  # one counter for the whole book: an alarm that left and came back never reuses a number
+        self._recent: dict[str, list[float]] = {}  # alarm id -> activation times within the chattering window
         self._timers: list[tuple[float, int, str, str, int]] = []  # (due, order, alarm id, kind, generation)
         self._order = 0
         self.notifications: list[dict[str, Any]] = []  # escalation notifications due; the engine drains it
@@ -216,7 +218,8 @@ class AlarmBook:
 
     def _changed(self, alarm: Alarm, ts: float) -> dict[str, Any]:
         alarm.changed_ts_s = ts
-        alarm.generation += 1
+        self._gen += 1
+        alarm.generation = self._gen
         rec = alarm.record()
         self._arm(alarm, ts)
         if alarm.idle:
@@ -232,7 +235,7 @@ class AlarmBook:
             self._timer(alarm, alarm.clearing_since + d.off_delay_s, "off_delay")
         if alarm.shelved_until is not None:
             self._timer(alarm, alarm.shelved_until, "shelve_expiry")
-        if alarm.active and alarm.acked and d.re_alarm_s and alarm.shelved_until is None:
+        if alarm.active and alarm.acked and d.re_alarm_s and alarm.state == "active_ack":
             self._timer(alarm, alarm.acked_ts_s + d.re_alarm_s, "re_alarm")
         plan = d.escalation
         if plan is not None and alarm.active and not alarm.acked and alarm.annunciated:
@@ -263,7 +266,11 @@ class AlarmBook:
         alarm.acked_by = None
         alarm.escalation_step = 0
         alarm.priority = alarm.definition.priority
-        alarm.activations = [t for t in alarm.activations if t > ts - CHATTER_WINDOW_S] + [ts]
+        recent = [t for t in self._recent.get(alarm.definition.id, ()) if t > ts - CHATTER_WINDOW_S] + [ts]
+        self._recent[alarm.definition.id] = recent
+        alarm.activations = recent
+        if len(self._recent) > 4 * len(self.alarms) + 1024:  # forget ids whose window has passed
+            self._recent = {k: v for k, v in self._recent.items() if v[-1] > ts - CHATTER_WINDOW_S}
         self.raised_total += 1
         detail: dict[str, Any] = {"priority": alarm.priority}
         if alarm.position_m is not None:
@@ -373,20 +380,24 @@ class AlarmBook:
         if alarm.suppressed == suppressed:
             return None
         alarm.suppressed = suppressed
-        if not suppressed and alarm.active:
-            alarm.acked = False
-            alarm.activated_ts_s = ts
-            alarm.escalation_step = 0
+        if not suppressed:
+            self._re_evaluate(alarm, ts)
         self._journal(alarm, alarm_id, "suppress" if suppressed else "unsuppress", input_seq, ts,
                       detail={"reason": reason})
         return self._changed(alarm, ts)
 
     # -- person actions -----------------------------------------------------------------------------------
-    def _person(self, action: str, alarm_id: str, user: str, role: str, ts: float, seq: int) -> Alarm:
-        alarm = self.alarms.get(alarm_id)
-        if action not in ROLE_ACTIONS.get(role, ()):
+    def _check_role(self, action: str, alarm: Alarm | None, alarm_id: str, user: str, role: str, ts: float,
+                    seq: int) -> None:
+        if role not in ROLE_ACTIONS:
+            self._refuse(alarm, alarm_id, action, f"unknown role {role!r}", user, role, ts, seq)
+        if action not in ROLE_ACTIONS[role]:
             self._refuse(alarm, alarm_id, action, f"role {role} may not {action.replace('_', ' ')}", user, role, ts,
                          seq)
+
+    def _person(self, action: str, alarm_id: str, user: str, role: str, ts: float, seq: int) -> Alarm:
+        alarm = self.alarms.get(alarm_id)
+        self._check_role(action, alarm, alarm_id, user, role, ts, seq)
         if alarm is None:
             self._refuse(None, alarm_id, action, "no such alarm", user, role, ts, seq)
         return alarm  # type: ignore[return-value]
@@ -450,7 +461,10 @@ class AlarmBook:
         if alarm.shelved_until is None:
             self._refuse(alarm, alarm_id, "unshelve", f"alarm is {alarm.state}, not shelved", user, role, ts,
                          input_seq)
-        alarm.shelved_until = None  # still active: it returns acknowledged (the person chose to bring it back)
+        alarm.shelved_until = None
+        # the person chose to bring it back: it returns acknowledged, even if it re-activated while shelved
+        alarm.acked = True
+        alarm.acked_by = user
         alarm.acked_ts_s = ts
         self._journal(alarm, alarm_id, "unshelve", input_seq, ts, actor=user, role=role)
         return self._changed(alarm, ts)
@@ -458,8 +472,11 @@ class AlarmBook:
     def remove_from_service(self, alarm_id: str, definition: AlarmDefinition | None, user: str, role: str,
                             reason: str, ts: float, input_seq: int) -> dict[str, Any]:
         """Out of service for maintenance. ``definition`` lets a person take an alarm that is not active yet."""
-        if alarm_id not in self.alarms and definition is not None and "remove_from_service" in ROLE_ACTIONS.get(
-                role, ()):
+        if alarm_id not in self.alarms and definition is not None:
+            self._check_role("remove_from_service", self.alarms.get(alarm_id), alarm_id, user, role, ts, input_seq)
+            if not reason.strip():
+                self._refuse(None, alarm_id, "remove_from_service", "taking an alarm out of service needs a reason",
+                             user, role, ts, input_seq)
             self._get(definition)
         alarm = self._person("remove_from_service", alarm_id, user, role, ts, input_seq)
         if not reason.strip():
@@ -482,12 +499,21 @@ class AlarmBook:
                          role, ts, input_seq)
         alarm.out_of_service = False
         alarm.oos_by, alarm.oos_reason = None, ""
-        if alarm.active:  # back in service while abnormal: people must see it
+        self._re_evaluate(alarm, ts)
+        self._journal(alarm, alarm_id, "return_to_service", input_seq, ts, actor=user, role=role)
+        return self._changed(alarm, ts)
+
+    @staticmethod
+    def _re_evaluate(alarm: Alarm, ts: float) -> None:
+        """Back in front of people (suppression lifted, returned to service): still abnormal -> a fresh
+        unacknowledged alarm; normal -> normal (what happened meanwhile is in the journal, not on the list)."""
+        if alarm.active:
             alarm.acked = False
             alarm.activated_ts_s = ts
             alarm.escalation_step = 0
-        self._journal(alarm, alarm_id, "return_to_service", input_seq, ts, actor=user, role=role)
-        return self._changed(alarm, ts)
+        else:
+            alarm.acked = True
+            alarm.latched = False
 
     def comment(self, alarm_id: str, user: str, role: str, text: str, ts: float, input_seq: int) -> None:
         alarm = self._person("comment", alarm_id, user, role, ts, input_seq)

@@ -305,7 +305,7 @@ def test_replaying_a_shift_into_a_fresh_book_writes_the_same_journal(steps):
         assert again.path.read_bytes() == first.path.read_bytes()
 
 
-# -- timers at their due times (xfail: two known defects, see docs/alarms.md "Known defects") ----------------
+# -- timers at their due times (found two defects, since fixed: see docs/alarms.md) --------------------------
 
 DELAY, REALARM = 2, 3  # indexes into DEFINITIONS
 
@@ -385,11 +385,6 @@ def abnormal_since(reports: list[tuple[int, float, bool]], before_seq: int) -> f
     return since
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bugs: stale timers of an alarm that left the book fire on its next "
-    "incarnation; escalation after manual unshelve counts from the past",
-)
 @PROPERTY_SETTINGS
 @given(SHIFT)
 @example(BLIP)

@@ -173,7 +173,12 @@ class Engine:
         user = self.users.get(str(req.get("user")))
         t = self._now(msg.event_ts_s)
         if user is None:
-            out.reply = {"id": rid, "ok": False, "reason": f"unknown user {req.get('user')!r}"}
+            reason = f"unknown user {req.get('user')!r}"
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=str(req.get("alarm", "")),
+                                    state="unknown", actor=str(req.get("user"))[:64], role="",
+                                    detail={"action": str(op)[:64], "reason": reason})
+            out.reply = {"id": rid, "ok": False, "reason": reason}
             return
         try:
             out.reply = {"id": rid, "ok": True}
@@ -182,6 +187,14 @@ class Engine:
                 out.alarms.append(rec)
         except Refused as e:
             out.reply = {"id": rid, "ok": False, "reason": str(e)}
+        except Exception as e:  # noqa: BLE001 - a person's command must never stop the engine (nor its replay)
+            log.exception("command %r failed", op)
+            reason = f"command failed: {e.__class__.__name__}"
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=str(req.get("alarm", "")),
+                                    state="unknown", actor=user.id, role=user.role,
+                                    detail={"action": str(op)[:64], "reason": reason})
+            out.reply = {"id": rid, "ok": False, "reason": reason}
 
     def _person_action(self, op: Any, req: dict[str, Any], user: str, role: str, t: float, seq: int
                        ) -> dict[str, Any] | None:
@@ -194,9 +207,13 @@ class Engine:
             return b.reset(aid, user, role, t, seq)
         if op == "shelve":
             duration = req.get("duration_s")
-            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+            try:
+                if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+                    raise TypeError
+                duration = float(duration)
+            except (TypeError, OverflowError):
                 duration = float("nan")
-            return b.shelve(aid, user, role, str(req.get("reason", "")), float(duration), t, seq)
+            return b.shelve(aid, user, role, str(req.get("reason", "")), duration, t, seq)
         if op == "unshelve":
             return b.unshelve(aid, user, role, t, seq)
         if op == "remove_from_service":
@@ -206,10 +223,11 @@ class Engine:
         if op == "comment":
             b.comment(aid, user, role, text, t, seq)
             return None
+        reason = f"unknown command {op!r}"
         if self.journal is not None:
             self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=aid, state="unknown",
-                                actor=user, role=role, detail={"action": str(op), "reason": "unknown command"})
-        raise Refused(f"unknown command {op!r}")
+                                actor=user, role=role, detail={"action": str(op)[:64], "reason": reason})
+        raise Refused(reason)
 
     # -- views for publishing -------------------------------------------------------------------------
     def person_alarm_rank(self) -> np.ndarray:
@@ -219,7 +237,7 @@ class Engine:
         for alarm in self.book.alarms.values():
             p = alarm.definition.person
             if p in index and alarm.annunciated and alarm.active:
-                rank[index[p]] = max(rank[index[p]], PRIORITY_RANK[alarm.definition.priority])
+                rank[index[p]] = max(rank[index[p]], PRIORITY_RANK[alarm.priority])
         return rank
 
     def gas_quality_now(self) -> np.ndarray:
