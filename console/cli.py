@@ -56,6 +56,40 @@ def _journal_verify(path: str) -> int:
     return 1
 
 
+def _time_arg(text: str | None) -> float | None:
+    """Epoch seconds or an ISO 8601 time (UTC when no offset is given)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        from datetime import datetime, timezone
+
+        dt = datetime.fromisoformat(text)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _kpi(args: argparse.Namespace) -> int:
+    import json
+
+    from alarms.journal import verify_journal
+    from alarms.kpi import compute_kpis, format_kpis, read_journal_events
+
+    check = verify_journal(args.journal)
+    if not check.ok:
+        print(f"{args.journal}: NOT intact: {check.reason}; KPIs of a tampered journal are not computed",
+              file=sys.stderr)
+        return 1
+    try:
+        t0, t1 = _time_arg(args.t_from), _time_arg(args.t_to)
+    except ValueError as e:
+        print(f"watchfloor kpi: bad time: {e}", file=sys.stderr)
+        return 2
+    k = compute_kpis(read_journal_events(args.journal), t0, t1, operator_positions=args.positions)
+    print(json.dumps(k.as_dict(), indent=2) if args.json else format_kpis(k))
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     from ingest.engine import replay
 
@@ -110,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("journal")
     k.add_argument("--from", dest="t_from", default=None)
     k.add_argument("--to", dest="t_to", default=None)
+    k.add_argument("--positions", type=int, default=1, help="operator positions sharing these alarms")
+    k.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="run a benchmark from bench/")
     b.add_argument("name", nargs="?")
@@ -157,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "journal":
         return _journal_verify(args.file)
     if args.cmd == "kpi":
-        print("watchfloor kpi: not built yet (issue: alarm management)", file=sys.stderr)
-        return 2
+        return _kpi(args)
     return 2
 
 
