@@ -198,6 +198,7 @@ class AlarmBook:
         self._timers: list[tuple[float, int, str, str, int]] = []  # (due, order, alarm id, kind, generation)
         self._order = 0
         self.notifications: list[dict[str, Any]] = []  # escalation notifications due; the engine drains it
+        self.activated: list[Alarm] = []  # alarms (re-)activated since the engine last drained it (flood, notices)
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _journal(self, alarm: Alarm | None, alarm_id: str, event: str, seq: int, ts: float, actor: str = "engine",
@@ -278,6 +279,7 @@ class AlarmBook:
         if alarm.chattering:
             detail["chattering"] = len(alarm.activations)
         self._journal(alarm, alarm.definition.id, "activate", seq, ts, detail=detail)
+        self.activated.append(alarm)
 
     def _clear(self, alarm: Alarm, ts: float, seq: int) -> None:
         alarm.active = False
@@ -351,6 +353,7 @@ class AlarmBook:
             alarm.activated_ts_s = due
             alarm.escalation_step = 0
             self._journal(alarm, alarm.definition.id, "re_alarm", seq, due)
+            self.activated.append(alarm)
             return self._changed(alarm, due)
         return None
 

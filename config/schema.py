@@ -31,6 +31,9 @@ __all__ = [
     "EscalationPolicy",
     "Shift",
     "AlarmRule",
+    "OperatorPosition",
+    "WebhookSink",
+    "Notifications",
     "UwbSettings",
     "EngineSettings",
     "Site",
@@ -249,6 +252,34 @@ class AlarmRule(_Strict):
     escalation: str | None = Field(default=None, description="id of an escalation policy")
 
 
+class OperatorPosition(_Strict):
+    """A console position: the alarms of the areas (zone ids or shell patterns) it answers for. Flood is
+    judged per position."""
+
+    id: Id
+    areas: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+
+class WebhookSink(_Strict):
+    """An HTTP endpoint that gets escalations as a JSON POST signed with HMAC-SHA256."""
+
+    id: Id
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = Field(default=None, description="HMAC key; or give secret_env")
+    secret_env: str | None = Field(default=None, description="name of the environment variable holding the key")
+    roles: list[Literal["operator", "supervisor", "safety_manager", "admin"]] = Field(
+        default_factory=list, description="escalation roles it serves; empty = all")
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class Notifications(_Strict):
+    mqtt: bool = Field(default=True, description="publish activations and escalations on <prefix>/alarms/<priority>")
+    webhooks: list[WebhookSink] = []
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    retry_base_s: float = Field(default=1.0, gt=0, le=60, description="backoff doubles from this")
+    queue_size: int = Field(default=10000, ge=10, le=1_000_000)
+
+
 class Shift(_Strict):
     id: Id
     start: time
@@ -296,6 +327,8 @@ class Site(_Strict):
     users: list[User] = []
     escalation_policies: list[EscalationPolicy] = []
     alarm_rules: list[AlarmRule] = []
+    operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])
+    notifications: Notifications = Notifications()
     max_shelve_s: dict[Literal["critical", "high", "medium", "low"], float] = Field(
         default_factory=lambda: {"critical": 3600.0, "high": 14400.0, "medium": 28800.0, "low": 43200.0},
         description="longest a person may shelve an alarm of each priority")

@@ -94,7 +94,7 @@ def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes
         "ingest": f"ipc://{tmp_path}/in.ipc", "publish": f"ipc://{tmp_path}/pub.ipc",
         "command": f"ipc://{tmp_path}/cmd.ipc"})})
     ctx = zmq.Context()
-    proc = EngineProcess(site, DEMO_SITE.read_text(), tmp_path / "live", ctx=ctx)
+    proc = EngineProcess(site, DEMO_SITE.read_text(), tmp_path / "live", ctx=ctx, notify=False)
     stop = threading.Event()
     th = threading.Thread(target=proc.run, args=(stop,))
     th.start()

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from alarms.definitions import AlarmCatalog
+from alarms.flood import FloodChange, FloodMonitor
+from alarms.notify import Notice
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.zones import RestrictedZoneRule
@@ -36,6 +39,8 @@ class Outcome:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     reply: dict[str, Any] | None = None
     tick: bool = False
+    notices: list[Notice] = field(default_factory=list)
+    floods: list[FloodChange] = field(default_factory=list)
 
 
 class Engine:
@@ -56,6 +61,9 @@ class Engine:
         self.users = {u.id: u for u in site.users}
         self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
+        self.positions_areas = [(p.id, p.areas) for p in site.operator_positions]
+        self.floods = {p.id: FloodMonitor(p.id) for p in site.operator_positions}
+        self.notices_total = 0
 
     def _reject(self, reason: str, n: int = 1) -> None:
         if n > 0:
@@ -76,14 +84,73 @@ class Engine:
             "camera_detections": self._detections,
             "rejected": self._rejected,
             "command": self._command,
+            "notification_result": self._notification_result,
         }.get(msg.kind)
         if handler is None:
             self._reject(f"engine: unknown message kind {msg.kind!r}")
         else:
             handler(seq, msg, out)
+        self._after(seq, out)
         if self.journal is not None:
             self.journal.commit()
         return out
+
+    def position_of(self, area: str | None) -> str:
+        """The operator position answering for an alarm's area (first match; the first position by default)."""
+        for pid, patterns in self.positions_areas:
+            if any(fnmatchcase(area or "", pat) for pat in patterns):
+                return pid
+        return self.positions_areas[0][0]
+
+    def _after(self, seq: int, out: Outcome) -> None:
+        """Activations feed flood detection and notices; escalation steps become notices."""
+        b = self.book
+        k = 0
+        for alarm in b.activated:
+            d = alarm.definition
+            k += 1
+            out.notices.append(Notice(f"{seq}.{k}", "activate", d.id, alarm.priority, alarm.activated_ts_s,
+                                      {"en": d.message_en, "zh-CN": d.message_zh}))
+            change = self.floods[self.position_of(d.area)].activation(alarm.activated_ts_s, d.id)
+            if change is not None:
+                self._flood(seq, change, out)
+        for n in b.notifications:
+            k += 1
+            d = b.alarms[n["alarm"]].definition if n["alarm"] in b.alarms else None
+            msg = {"en": d.message_en, "zh-CN": d.message_zh} if d else {"en": n["alarm"], "zh-CN": n["alarm"]}
+            out.notices.append(Notice(f"{seq}.{k}", "escalate", n["alarm"], n["priority"], n["ts_s"], msg,
+                                      n["notify_role"], n["step"]))
+        b.activated.clear()
+        b.notifications.clear()
+        self.notices_total += len(out.notices)
+        if out.tick:
+            for m in self.floods.values():
+                change = m.tick(self.now_s)
+                if change is not None:
+                    self._flood(seq, change, out)
+
+    def _flood(self, seq: int, change: FloodChange, out: Outcome) -> None:
+        out.floods.append(change)
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=change.ts_s,
+                                event="flood_start" if change.flood else "flood_end",
+                                alarm_id=f"flood:{change.position}", state="flood" if change.flood else "normal",
+                                detail={"count_10min": change.count, "first_out": change.first_out})
+
+    def _notification_result(self, seq: int, msg: Message, out: Outcome) -> None:
+        for r in msg.meta.get("results", []):
+            if self.journal is None:
+                continue
+            alarm = self.book.alarms.get(str(r.get("alarm")))
+            detail = {k: r.get(k) for k in ("notice", "kind", "sink", "attempt", "ok", "error")}
+            self.journal.append(input_seq=seq, engine_ts_s=self._now(msg.event_ts_s), event="notify",
+                                alarm_id=str(r.get("alarm", "")), state=alarm.state if alarm else "normal",
+                                detail=detail)
+            if r.get("final") and not r.get("ok"):
+                self._reject(f"notifier: {r.get('sink')}: dead letter")
+                self.journal.append(input_seq=seq, engine_ts_s=self._now(msg.event_ts_s),
+                                    event="notify_dead_letter", alarm_id=str(r.get("alarm", "")),
+                                    state=alarm.state if alarm else "normal", detail=detail)
 
     # -- handlers ---------------------------------------------------------------------------------------
     def _tick(self, seq: int, msg: Message, out: Outcome) -> None:
@@ -271,6 +338,8 @@ class Engine:
             "positions": self.positions,
             "alarms_active": sum(1 for _ in self.book.active()),
             "alarms_raised": self.book.raised_total,
+            "notices": self.notices_total,
+            "flood": {pid: m.flood for pid, m in self.floods.items()},
             "recording_seq": self.last_seq,
         }
 

@@ -24,6 +24,7 @@ import yaml
 import zmq
 
 from alarms.journal import Journal
+from alarms.notify import Notifier, sinks_from_site
 from config import Site
 from ingest import bus
 from ingest.bus import FramingError, Message
@@ -52,7 +53,8 @@ def site_meta(site: Site, site_text: str) -> dict[str, str]:
 class EngineProcess:
     """Owns the sockets, the recording, the journal and the engine. ``run(stop)`` blocks until stop is set."""
 
-    def __init__(self, site: Site, site_text: str, out_dir: str | Path, *, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, site: Site, site_text: str, out_dir: str | Path, *, ctx: zmq.Context | None = None,
+                 notify: bool = True) -> None:
         self.site = site
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,13 @@ class EngineProcess:
         self.tick_s = site.engine.tick_s
         self.late_ticks = 0
         self.ready = threading.Event()
+        self.notifier: Notifier | None = None
+        if notify:
+            sinks = sinks_from_site(site)
+            if sinks:
+                n = site.notifications
+                self.notifier = Notifier(sinks, max_attempts=n.max_attempts, retry_base_s=n.retry_base_s,
+                                         queue_size=n.queue_size)
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _rejected_frames(self, frames: list[bytes], reason: str) -> list[bytes]:
@@ -118,6 +127,16 @@ class EngineProcess:
                           meta={**req, "id": rid})
             batch.append((bus.encode(msg), msg, now))
 
+    def _take_notifier_results(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
+        if self.notifier is None:
+            return
+        results = self.notifier.results()
+        for i in range(0, len(results), 200):
+            now = time.time()
+            msg = Message(topic="notifier.results", source="notifier", kind="notification_result", event_ts_s=now,
+                          ingest_ts_s=now, meta={"results": results[i : i + 200]})
+            batch.append((bus.encode(msg), msg, now))
+
     def snapshot(self, rid: Any) -> dict[str, Any]:
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
                 "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}
@@ -131,6 +150,12 @@ class EngineProcess:
         msg = Message(topic="alarm.delta", source="engine", kind="alarm_delta", event_ts_s=self.engine.now_s
                       if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
+        self.pub.send_multipart(bus.encode(msg))
+
+    def _publish_meta(self, topic: str, kind: str, meta: dict[str, Any]) -> None:
+        t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
+        msg = Message(topic=topic, source="engine", kind=kind, event_ts_s=t, ingest_ts_s=time.time(),
+                      meta=_clean(meta))
         self.pub.send_multipart(bus.encode(msg))
 
     def _publish_display(self) -> None:
@@ -175,6 +200,9 @@ class EngineProcess:
             batch: list[tuple[list[bytes], Message, float]] = []
             self._take_ingest(batch)
             self._take_commands(batch, waiting)
+            if final and self.notifier is not None:
+                self.notifier.stop(3.0)  # what is still unsent is reported as such, then recorded below
+            self._take_notifier_results(batch)
             now = time.time()
             if now >= next_tick:
                 tick = tick_message(now)
@@ -197,6 +225,18 @@ class EngineProcess:
             out: Outcome = self.engine.apply(seq, msg)
             if out.alarms:
                 self._publish_alarms(out.alarms)
+            for notice in out.notices:
+                if self.notifier is not None:
+                    self.notifier.submit(notice)
+                if notice.kind == "escalate":  # the console sink: a banner and a sound on the pages
+                    self._publish_meta("alarm.notify", "notify", {
+                        "alarm": notice.alarm, "notify_role": notice.notify_role, "step": notice.step,
+                        "priority": notice.priority, "ts_s": notice.ts_s, "message": notice.message})
+            for change in out.floods:
+                m = self.engine.floods[change.position]
+                self._publish_meta("alarm.flood", "flood", {
+                    "position": change.position, "flood": change.flood, "since_ts_s": m.since_ts_s,
+                    "first_out": change.first_out, "count_10min": change.count})
             if out.reply is not None:
                 rid = str(out.reply.get("id"))
                 ident = waiting.pop(rid, None)
@@ -209,6 +249,8 @@ class EngineProcess:
         """Close files and sockets; write and return the run summary."""
         summary = {**self.engine.status(), "late_ticks": self.late_ticks, "journal_rows": self.journal.rows,
                    "journal_head": self.journal.head}
+        if self.notifier is not None:
+            self.notifier.stop(1.0)
         self.recording.close()
         self.journal.close()
         for s in (self.pull, self.pub, self.router):
