@@ -17,6 +17,7 @@ import json
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -127,10 +128,10 @@ def compute_kpis(events: list[tuple[float, str, str, str]], from_ts_s: float | N
 
 
 def format_kpis(k: AlarmKpis) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def iso(t: float) -> str:
-        return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds")
 
     lines = [
         f"window: {iso(k.from_ts_s)} .. {iso(k.to_ts_s)} ({k.intervals} x 10 min, {k.operator_positions} "

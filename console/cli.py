@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from datetime import UTC
 from pathlib import Path
 
 __all__ = ["main"]
@@ -63,10 +64,10 @@ def _time_arg(text: str | None) -> float | None:
     try:
         return float(text)
     except ValueError:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         dt = datetime.fromisoformat(text)
-        return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def _kpi(args: argparse.Namespace) -> int:

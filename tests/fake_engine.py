@@ -2,8 +2,12 @@
 
 It binds a PUB and a ROUTER on free loopback ports and, from one thread that owns both sockets, publishes
 ``display.positions`` (people moving on circles), ``display.sensors`` and ``engine.status``, publishes
-sequence-numbered ``alarm.delta`` messages on request, and answers ``snapshot`` and ``ack`` commands. Tests
-drive it with methods that run on that thread (``raise_alarm``, ``set_state``, ``pause``...).
+sequence-numbered ``alarm.delta`` messages on request, ``alarm.notify`` and ``alarm.flood`` on request, and
+answers ``snapshot`` and the person commands (``ack``, ``reset``, ``shelve``, ``unshelve``,
+``remove_from_service``, ``return_to_service``, ``comment``). Person commands are checked like the engine does:
+the user must be one of ``site.users``, the role must allow the action (``alarms.lifecycle.ROLE_ACTIONS``) and
+the alarm's state must allow it; a refusal carries the engine's reason, a success publishes the changed record.
+Tests drive it with methods that run on that thread (``raise_alarm``, ``notify``, ``flood``, ``pause``...).
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from typing import Any, Self
 import numpy as np
 import zmq
 
+from alarms.lifecycle import ROLE_ACTIONS
 from config import Site
 from ingest import bus
 
 EPOCH_S = 1763798400.0  # 2025-11-22 08:00:00 UTC: engine time starts here
 _RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+_UNACK = frozenset({"active_unack", "latched_unack", "rtn_unack"})
 
 
 def alarm_record(
@@ -37,25 +45,52 @@ def alarm_record(
     ts_s: float = EPOCH_S,
     en: str | None = None,
     zh: str | None = None,
+    condition: str = "zone.restricted",
+    area: str | None = None,
 ) -> dict[str, Any]:
-    """A well-formed AlarmRecord dict for the ``n``-th test alarm."""
+    """A well-formed AlarmRecord dict for the ``n``-th test alarm (``area`` defaults to the zone)."""
     source = f"T{n:04d}"
     return {
-        "id": f"zone.restricted:{zone}:{source}",
-        "condition": "zone.restricted",
+        "id": f"{condition}:{zone}:{source}",
+        "condition": condition,
         "source": source,
         "zone": zone,
         "person": person,
+        "area": area if area is not None else zone,
         "priority": priority,
         "state": state,
+        "active": state.startswith("active_") or state in ("shelved", "out_of_service", "suppressed"),
+        "acked": state not in _UNACK,
         "message": {
             "en": en or f"Person in restricted zone {zone} (alarm {n})",
             "zh-CN": zh or f"人员进入限制区域 {zone}（报警 {n}）",
         },
         "activated_ts_s": ts_s,
         "changed_ts_s": ts_s,
+        "acked_by": None,
+        "shelved": None,
+        "out_of_service": None,
+        "escalation_step": 0,
+        "chattering": False,
         "position_m": [145.0, 70.0],
     }
+
+
+class _Refused(Exception):
+    pass
+
+
+def _state_of(f: dict[str, Any]) -> str:
+    """The state an operator sees, from the sub-states (the order of alarms/lifecycle.py)."""
+    if f["out_of_service"] is not None:
+        return "out_of_service"
+    if f["shelved"] is not None:
+        return "shelved"
+    if f["active"]:
+        return "active_ack" if f["acked"] else "active_unack"
+    if f["latched"]:
+        return "latched_ack" if f["acked"] else "latched_unack"
+    return "normal" if f["acked"] else "rtn_unack"
 
 
 class FakeEngine:
@@ -82,6 +117,9 @@ class FakeEngine:
         self.people = len(site.people)
         self.seq = 0  # last alarm.delta seq used
         self.alarms: dict[str, dict[str, Any]] = {}
+        self.comments: list[tuple[str, str, str]] = []  # (alarm, user, text) of accepted comments
+        self.flood_state: dict[str, Any] | None = None  # the last alarm.flood meta, handed over with snapshots
+        self._users = {u.id: u.role for u in site.users}
         self.snapshot_requests = 0
         self.commands: list[dict[str, Any]] = []
         self.paused = False
@@ -146,6 +184,41 @@ class FakeEngine:
     def raise_alarm(self, record: dict[str, Any], *, lose: bool = False) -> int:
         """Publish one new or changed alarm; returns its seq."""
         return self.publish_delta([record], lose=lose)
+
+    def notify(self, alarm_id: str, role: str, *, step: int = 1, priority: str | None = None) -> None:
+        """Publish an escalation of a held alarm on ``alarm.notify`` (as the engine's escalation step does)."""
+
+        def act() -> None:
+            rec = self.alarms[alarm_id]
+            meta = {
+                "alarm": alarm_id,
+                "notify_role": role,
+                "step": step,
+                "priority": priority or rec["priority"],
+                "ts_s": self.engine_ts_s(),
+                "message": dict(rec["message"]),
+            }
+            self._send("alarm.notify", "notify", {}, meta)
+
+        self._call(act)
+
+    def flood(
+        self, flood: bool, *, first_out: str | None = None, count_10min: int = 0, position: str = "main"
+    ) -> None:
+        """Publish an ``alarm.flood`` state (and hand it over with later snapshots)."""
+
+        def act() -> None:
+            meta = {
+                "position": position,
+                "flood": flood,
+                "since_ts_s": self.engine_ts_s(),
+                "first_out": first_out,
+                "count_10min": count_10min,
+            }
+            self.flood_state = meta
+            self._send("alarm.flood", "flood", {}, meta)
+
+        self._call(act)
 
     def restart(self) -> None:
         """Forget every alarm and start the seq again from 0, as a freshly started engine would."""
@@ -275,6 +348,7 @@ class FakeEngine:
     def _answer(self, identity: bytes, payload: bytes) -> None:
         req = json.loads(payload)
         self.commands.append(req)
+        changed: dict[str, Any] | None = None
         if req.get("op") == "snapshot":
             self.snapshot_requests += 1
             if not self.answer_snapshots:
@@ -286,17 +360,115 @@ class FakeEngine:
                 "alarms": list(self.alarms.values()),
                 "engine_ts_s": self.engine_ts_s(),
             }
+            if self.flood_state is not None:
+                reply["flood"] = self.flood_state
         elif not self.answer_commands:
             return
-        elif req.get("op") == "ack":
-            rec = self.alarms.get(req.get("alarm"))
-            if rec is None:
-                reply = {"id": req.get("id"), "ok": False, "reason": f"no alarm {req.get('alarm')!r}"}
-            else:
-                reply = {"id": req.get("id"), "ok": True}
         else:
-            reply = {"id": req.get("id"), "ok": False, "reason": f"unknown command {req.get('op')!r}"}
+            try:
+                changed = self._person_action(req)
+                reply = {"id": req.get("id"), "ok": True}
+            except _Refused as e:
+                reply = {"id": req.get("id"), "ok": False, "reason": str(e)}
         self._router.send_multipart([identity, json.dumps(reply).encode()])
+        if changed is not None:
+            self.seq += 1
+            if changed["state"] == "normal":
+                self.alarms.pop(changed["id"], None)
+            else:
+                self.alarms[changed["id"]] = changed
+            self._send("alarm.delta", "alarm_delta", {}, {"seq": self.seq, "alarms": [changed]})
+
+    _ACTION = {
+        "ack": "acknowledge",
+        "reset": "reset",
+        "shelve": "shelve",
+        "unshelve": "unshelve",
+        "remove_from_service": "remove_from_service",
+        "return_to_service": "return_to_service",
+        "comment": "comment",
+    }
+
+    def _person_action(self, req: dict[str, Any]) -> dict[str, Any] | None:
+        """Check and apply one person command like the engine; the changed record, or None (a comment)."""
+        op, user, aid = req.get("op"), str(req.get("user")), str(req.get("alarm", ""))
+        role = self._users.get(user)
+        if role is None:
+            raise _Refused(f"unknown user {req.get('user')!r}")
+        action = self._ACTION.get(op) if isinstance(op, str) else None
+        if action is None:
+            raise _Refused(f"unknown command {op!r}")
+        if action not in ROLE_ACTIONS.get(role, ()):
+            raise _Refused(f"role {role} may not {action.replace('_', ' ')}")
+        rec = self.alarms.get(aid)
+        if rec is None:
+            raise _Refused("no such alarm")
+        f = {
+            "active": rec.get("active", rec["state"].startswith("active_")),
+            "acked": rec.get("acked", rec["state"] not in _UNACK),
+            "latched": rec["state"].startswith("latched_"),
+            "shelved": rec.get("shelved"),
+            "out_of_service": rec.get("out_of_service"),
+        }
+        state = rec["state"]
+        now = self.engine_ts_s()
+        text = str(req.get("comment", req.get("reason", "")))
+        new = dict(rec)
+        if action == "acknowledge":
+            if f["acked"] or state in ("shelved", "out_of_service", "suppressed"):
+                raise _Refused(f"alarm is {state}: nothing to acknowledge")
+            f["acked"] = True
+            new["acked_by"] = user
+        elif action == "reset":
+            if not f["latched"]:
+                raise _Refused(f"alarm is {state}: only a latched alarm is reset")
+            if not f["acked"]:
+                raise _Refused("acknowledge the latched alarm before resetting it")
+            f["latched"] = False
+        elif action == "shelve":
+            limit = self.site.max_shelve_s.get(rec["priority"], 0.0)
+            duration = req.get("duration_s")
+            if not text.strip():
+                raise _Refused("a shelve needs a reason")
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
+                raise _Refused("a shelve needs a positive duration")
+            if duration > limit:
+                raise _Refused(f"a {rec['priority']} alarm may be shelved for at most {limit:.0f} s")
+            if state in ("shelved", "out_of_service"):
+                raise _Refused(f"alarm is {state}")
+            f["shelved"] = {"until_ts_s": now + float(duration), "by": user, "reason": text}
+            f["acked"] = True
+        elif action == "unshelve":
+            if f["shelved"] is None:
+                raise _Refused(f"alarm is {state}, not shelved")
+            f["shelved"] = None
+        elif action == "remove_from_service":
+            if not text.strip():
+                raise _Refused("taking an alarm out of service needs a reason")
+            if f["out_of_service"] is not None:
+                raise _Refused("alarm is already out of service")
+            f["out_of_service"] = {"by": user, "reason": text}
+        elif action == "return_to_service":
+            if f["out_of_service"] is None:
+                raise _Refused(f"alarm is {state}, not out of service")
+            f["out_of_service"] = None
+            if f["active"]:
+                f["acked"] = False
+                new["activated_ts_s"] = now
+        else:  # comment
+            if not text.strip():
+                raise _Refused("empty comment")
+            self.comments.append((aid, user, text))
+            return None
+        new.update(
+            state=_state_of(f),
+            active=f["active"],
+            acked=f["acked"],
+            shelved=f["shelved"],
+            out_of_service=f["out_of_service"],
+            changed_ts_s=now,
+        )
+        return new
 
     def _run(self) -> None:
         self._pub = bus.pub_socket(self._ctx, "tcp://127.0.0.1:*")

@@ -160,7 +160,7 @@ def test_link_command_returns_the_engine_reply_and_times_out_without_one(demo_si
         reply = link.command({"op": "ack", "alarm": alarm_record(1)["id"], "user": "op1", "comment": ""})
         assert reply["ok"] is True and reply["id"].startswith("cmd-")
         refused = link.command({"op": "ack", "alarm": "no-such-alarm", "user": "op1"})
-        assert refused["ok"] is False and "no-such-alarm" in refused["reason"]
+        assert refused == {"id": refused["id"], "ok": False, "reason": "no such alarm"}  # the engine's words
         engine.set_answers(commands=False)
         with pytest.raises(TimeoutError):
             link.command({"op": "ack", "alarm": alarm_record(1)["id"], "user": "op1"}, timeout_s=0.3)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
 
 from alarms.definitions import AlarmCatalog
 from alarms.flood import FloodChange, FloodMonitor
-from alarms.notify import Notice
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
+from alarms.notify import Notice
 from alarms.zones import RestrictedZoneRule
 from config import Site
 from ingest.bus import Message
