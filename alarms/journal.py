@@ -68,10 +68,17 @@ class Journal:
     """Append-only writer. Rows go into an open transaction; ``commit()`` ends it (the engine commits once per
     applied input that wrote rows, in live running and in replay alike)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, resume: bool = False) -> None:
+        """A new journal; or, with ``resume``, the journal of an engine that stopped (crashed), which the engine
+        rebuilds by applying its recording again: rows it already holds are then *checked* (each regenerated
+        row must hash to the stored one) instead of written, and new rows are appended after them."""
         self.path = Path(path)
-        if self.path.exists():
+        if self.path.exists() and not resume:
             raise FileExistsError(f"{self.path} exists: a journal is never appended to by a new run")
+        if resume:
+            check = verify_journal(self.path)
+            if not check.ok:
+                raise ValueError(f"cannot resume {self.path}: {check.reason}")
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -79,9 +86,12 @@ class Journal:
         self.rows = 0
         self.head = GENESIS_HASH
         self._open = False
+        self._stored = self.db.execute("SELECT count(*) FROM journal").fetchone()[0] if resume else 0
 
     def append(self, *, input_seq: int, engine_ts_s: float, event: str, alarm_id: str, state: str,
                actor: str = "engine", role: str = "", detail: dict[str, Any] | None = None) -> JournalRow:
+        if self.rows < self._stored:
+            return self._check_stored(input_seq, engine_ts_s, event, alarm_id, state, actor, role, detail)
         if not self._open:
             self.db.execute("BEGIN")
             self._open = True
@@ -94,6 +104,23 @@ class Journal:
                          r.detail, r.prev_hash, r.hash))
         self.head = h
         return r
+
+    def _check_stored(self, input_seq, engine_ts_s, event, alarm_id, state, actor, role, detail) -> JournalRow:
+        self.rows += 1
+        d = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        h = _row_hash(self.head, self.rows, input_seq, engine_ts_s, event, alarm_id, state, actor, role, d)
+        stored = self.db.execute("SELECT hash FROM journal WHERE row = ?", (self.rows,)).fetchone()
+        if stored is None or stored[0] != h:
+            raise ValueError(f"resuming {self.path}: row {self.rows} does not match what the recording gives "
+                             "(different code or configuration, or the journal was changed)")
+        r = JournalRow(self.rows, input_seq, float(engine_ts_s), event, alarm_id, state, actor, role, d, self.head, h)
+        self.head = h
+        return r
+
+    @property
+    def resuming(self) -> bool:
+        """True while rows already stored are being checked rather than written."""
+        return self.rows < self._stored
 
     def commit(self) -> None:
         if self._open:

@@ -79,3 +79,28 @@ def test_not_a_journal(tmp_path):
     p.write_bytes(b"hello" * 100)
     assert not verify_journal(p).ok
     assert not verify_journal(tmp_path / "none.sqlite").ok
+
+
+def test_resume_checks_stored_rows_then_appends(journal):
+    j = Journal(journal, resume=True)
+    for i in range(1, 11):  # the engine regenerates the same rows from its recording
+        j.append(input_seq=i, engine_ts_s=1000.0 + i, event="activate" if i % 2 else "clear",
+                 alarm_id=f"zone.restricted:Z-SUB:T{i:04d}", state="active_unack", detail={"i": i})
+    assert not j.resuming
+    j.append(input_seq=11, engine_ts_s=1011.0, event="clear", alarm_id="a", state="normal")
+    j.commit()
+    j.close()
+    r = verify_journal(journal)
+    assert r.ok and r.rows == 11
+
+
+def test_resume_refuses_a_row_the_recording_does_not_give(journal):
+    j = Journal(journal, resume=True)
+    with pytest.raises(ValueError, match="row 1 does not match what the recording gives"):
+        j.append(input_seq=1, engine_ts_s=1001.0, event="clear", alarm_id="x", state="normal")
+
+
+def test_resume_refuses_a_tampered_journal(journal):
+    _edit(journal, "UPDATE journal SET actor = 'someone' WHERE row = 2")
+    with pytest.raises(ValueError, match="cannot resume .*row 2 was changed"):
+        Journal(journal, resume=True)

@@ -30,7 +30,7 @@ from ingest import bus
 from ingest.bus import FramingError, Message
 
 from .core import Engine, Outcome
-from .recording import RecordingWriter
+from .recording import RecordingReader, RecordingWriter
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,28 @@ class EngineProcess:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.ctx = ctx or zmq.Context.instance()
-        self.recording = RecordingWriter(self.out / "recording.sqlite", site_meta(site, site_text))
-        self.journal = Journal(self.out / "journal.sqlite")
-        self.engine = Engine(site, self.journal)
+        rec_path = self.out / "recording.sqlite"
+        self.resumed_inputs = 0
+        if rec_path.exists():
+            # crash recovery is replay: the recorded config, the recorded inputs, the same apply()
+            reader = RecordingReader(rec_path)
+            recorded_text = reader.meta["site_yaml"]
+            if recorded_text != site_text:
+                log.warning("resuming %s with the site file it was recorded with (the given one differs)", rec_path)
+            site = self.site = site_from_text(recorded_text, f"{rec_path}:meta.site_yaml")
+            self.recording = RecordingWriter(rec_path, {}, resume=True)
+            self.journal = Journal(self.out / "journal.sqlite", resume=(self.out / "journal.sqlite").exists())
+            self.engine = Engine(site, self.journal)
+            for seq, frames in reader.inputs():
+                self.engine.apply(seq, bus.decode(frames))
+                self.resumed_inputs += 1
+            self.engine.book.activated.clear()
+            reader.close()
+            log.info("resumed from %s: %d inputs applied again, journal checked", rec_path, self.resumed_inputs)
+        else:
+            self.recording = RecordingWriter(rec_path, site_meta(site, site_text))
+            self.journal = Journal(self.out / "journal.sqlite")
+            self.engine = Engine(site, self.journal)
         self.pull = bus.pull_socket(self.ctx, site.bus.ingest)
         self.pub = bus.pub_socket(self.ctx, site.bus.publish)
         self.router = bus.router_socket(self.ctx, site.bus.command)

@@ -52,18 +52,22 @@ def unpack_frames(blob: bytes) -> list[bytes]:
 class RecordingWriter:
     """Appends inputs; ``commit()`` makes them durable. Write before apply (DESIGN principle 1)."""
 
-    def __init__(self, path: str | Path, meta: dict[str, str]) -> None:
+    def __init__(self, path: str | Path, meta: dict[str, str], *, resume: bool = False) -> None:
+        """A new recording; with ``resume``, continue the recording of an engine that stopped (its inputs
+        are kept, new ones follow with the next sequence number)."""
         self.path = Path(path)
-        if self.path.exists():
+        if self.path.exists() and not resume:
             raise FileExistsError(f"{self.path} exists: a recording is never appended to or overwritten")
+        existed = self.path.exists()
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self.db.execute("BEGIN")
-        self.db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-        self.db.execute("COMMIT")
-        self.next_seq = 1
+        if not existed:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+            self.db.execute("COMMIT")
+        self.next_seq = (self.db.execute("SELECT max(seq) FROM inputs").fetchone()[0] or 0) + 1
         self._open_tx = False
 
     def append(self, topic: str, frames: list[bytes], received_ts_s: float,
