@@ -36,6 +36,7 @@ __all__ = [
     "Notifications",
     "UwbSettings",
     "EngineSettings",
+    "FenceSettings",
     "Site",
     "ZONE_KINDS",
     "USER_ROLES",
@@ -297,6 +298,14 @@ class UwbSettings(_Strict):
         default="site", description="local = site metres; site = the origin's EPSG frame (e.g. CGCS2000)")
 
 
+class FenceSettings(_Strict):
+    """Zone entry / exit hysteresis: a tag changes side only when it is more than ``border_m`` from the boundary
+    on the other side, for at least ``min_dwell_s`` (so a tag standing on a boundary does not chatter)."""
+
+    border_m: float = Field(default=0.5, ge=0, le=20)
+    min_dwell_s: float = Field(default=2.0, ge=0, le=600)
+
+
 class EngineSettings(_Strict):
     tick_s: float = Field(default=0.1, gt=0, le=10, description="clock tick period in engine time")
     publish_every_ticks: int = Field(default=2, ge=1, le=100, description="display frames per tick count")
@@ -316,6 +325,7 @@ class Site(_Strict):
     console: ConsoleServer = ConsoleServer()
     uwb: UwbSettings = UwbSettings()
     engine: EngineSettings = EngineSettings()
+    fences: FenceSettings = FenceSettings()
     floor_plan: FloorPlan
     anchors: list[Anchor] = Field(min_length=3)
     zones: list[Zone] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["pack_polygons", "points_in_polygons"]
+__all__ = ["pack_polygons", "points_in_polygons", "fence_update"]
 
 
 def pack_polygons(polygons: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,3 +56,89 @@ def points_in_polygons(points, vertices, starts, bbox):
                 continue
             out[i, k] = _inside(x, y, vertices, starts[k], starts[k + 1])
     return out
+
+
+@njit(cache=True)
+def _edge_distance(x: float, y: float, vertices, s: int, e: int) -> float:
+    """Distance (m) from (x, y) to the nearest edge of the polygon vertices[s:e]."""
+    best = np.inf
+    j = e - 1
+    for i in range(s, e):
+        ax, ay = vertices[j, 0], vertices[j, 1]
+        bx, by = vertices[i, 0], vertices[i, 1]
+        dx, dy = bx - ax, by - ay
+        ll = dx * dx + dy * dy
+        t = 0.0 if ll == 0.0 else ((x - ax) * dx + (y - ay) * dy) / ll
+        t = min(1.0, max(0.0, t))
+        px, py = ax + t * dx - x, ay + t * dy - y
+        d = px * px + py * py
+        if d < best:
+            best = d
+        j = i
+    return np.sqrt(best)
+
+
+@njit(cache=True, parallel=True)
+def _fence_update(idx, points, ts, vertices, starts, bbox, zband, border, dwell, inside, pending, entered, events):
+    n = idx.shape[0]
+    nz = starts.shape[0] - 1
+    for r in prange(n):
+        i = idx[r]
+        x, y, z = points[r, 0], points[r, 1], points[r, 2]
+        t = ts[r]
+        ok = np.isfinite(x) and np.isfinite(y)
+        for k in range(nz):
+            # raw: 1 inside by more than the border, 0 outside by more than the border, -1 on the border band
+            if not ok:
+                raw = -1
+            elif (x < bbox[k, 0] - border or x > bbox[k, 2] + border or y < bbox[k, 1] - border
+                  or y > bbox[k, 3] + border):
+                raw = 0
+            elif np.isfinite(zband[k, 0]) and np.isfinite(z) and (z < zband[k, 0] or z > zband[k, 1]):
+                raw = 0
+            else:
+                d = _edge_distance(x, y, vertices, starts[k], starts[k + 1])
+                if d <= border:
+                    raw = -1
+                elif _inside(x, y, vertices, starts[k], starts[k + 1]):
+                    raw = 1
+                else:
+                    raw = 0
+            cur = 1 if inside[i, k] else 0
+            if raw == -1 or raw == cur:
+                if raw == cur:
+                    pending[i, k] = np.nan
+                continue
+            if not np.isfinite(pending[i, k]):
+                pending[i, k] = t
+            if t - pending[i, k] >= dwell:
+                inside[i, k] = raw == 1
+                events[r, k] = 1 if raw == 1 else -1
+                if raw == 1:
+                    entered[i, k] = pending[i, k]
+                pending[i, k] = np.nan
+
+
+def fence_update(person_index: np.ndarray, xyz_m: np.ndarray, ts_s: np.ndarray, packed, zband_m: np.ndarray,
+                 border_m: float, min_dwell_s: float, inside: np.ndarray, pending_since: np.ndarray,
+                 entered_ts: np.ndarray) -> np.ndarray:
+    """Zone membership with hysteresis for one batch of fixes; updates the state arrays in place.
+
+    person_index int64 [n] rows of the state arrays; xyz_m float64 [n, 3]; ts_s float64 [n] fix times (s).
+    ``packed`` from :func:`pack_polygons` (Z zones); ``zband_m`` float64 [Z, 2] (NaN = no height band).
+    State, float64 / bool [P, Z]: ``inside`` (current membership), ``pending_since`` (when the other side was
+    first seen, NaN if none), ``entered_ts`` (entry time of the current stay).
+
+    A tag changes side only when it is beyond ``border_m`` from the boundary on the other side, continuously for
+    ``min_dwell_s`` (so a tag standing on a boundary does not chatter); the entry time is when that began.
+    A tag that appears twice in one batch must be split over calls (its state is per tag).
+    Returns int8 [n, Z] events: +1 region_entry, -1 region_exit, 0 none.
+    """
+    vertices, starts, bbox = packed
+    events = np.zeros((len(person_index), len(starts) - 1), dtype=np.int8)
+    if len(person_index):
+        _fence_update(np.asarray(person_index, dtype=np.int64), np.ascontiguousarray(xyz_m, dtype=np.float64),
+                      np.ascontiguousarray(ts_s, dtype=np.float64), vertices, starts, bbox,
+                      np.ascontiguousarray(zband_m, dtype=np.float64), float(border_m), float(min_dwell_s),
+                      inside, pending_since, entered_ts, events)
+    return events

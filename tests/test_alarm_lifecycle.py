@@ -28,6 +28,7 @@ from alarms.lifecycle import (
     EscalationPlan,
     Refused,
 )
+from config.schema import FenceSettings
 from ingest.bus import Message
 from ingest.engine import Engine, tick_message
 
@@ -1270,7 +1271,9 @@ class EngineRig:
 
 @pytest.fixture
 def engine_rig(demo_site, tmp_path):
-    r = EngineRig(demo_site, tmp_path / "engine-journal.sqlite")
+    # no fence hysteresis here: these tests are about the lifecycle through the engine, not the fences
+    site = demo_site.model_copy(update={"fences": FenceSettings(border_m=0.0, min_dwell_s=0.0)})
+    r = EngineRig(site, tmp_path / "engine-journal.sqlite")
     r.tick(T0)
     r.position("T0050", (145.0, 70.0), T0)  # a worker inside the substation (Z-SUB: x 133..157, y 58..82)
     assert r.engine.book.alarms[ZONE_ALARM].state == "active_unack"
@@ -1367,6 +1370,7 @@ def test_engine_map_rank_follows_an_escalated_priority(demo_site, tmp_path):
                 )
             ],
             "alarm_rules": [AlarmRule(condition="zone.restricted", escalation="raise")],
+            "fences": FenceSettings(border_m=0.0, min_dwell_s=0.0),
         }
     )
     r = EngineRig(site, tmp_path / "j.sqlite")

@@ -29,25 +29,34 @@ def positions(site, tags_xy: dict[str, tuple[float, float]], ts: float) -> Messa
 def test_worker_entering_restricted_zone_raises_then_clears_alarm(demo_site):
     eng = Engine(demo_site, None)
     eng.apply(1, tick_message(1000.0))
-    # T0050 is a worker, not on Z-SUB's allowed list; Z-SUB spans x 133..157, y 58..82
-    out = eng.apply(2, positions(demo_site, {"T0050": (145.0, 70.0)}, 1000.05))
+    # T0050 is a worker, not on Z-SUB's allowed list; Z-SUB spans x 133..157, y 58..82. The fences need a
+    # tag 0.5 m past the boundary for 2 s (site.fences) before it counts as inside.
+    assert eng.apply(2, positions(demo_site, {"T0050": (145.0, 70.0)}, 1000.05)).alarms == []
+    assert eng.apply(3, positions(demo_site, {"T0050": (145.5, 70.0)}, 1002.0)).alarms == []  # 1.95 s
+    out = eng.apply(4, positions(demo_site, {"T0050": (146.0, 70.0)}, 1002.1))
     assert [a["id"] for a in out.alarms] == ["zone.restricted:Z-SUB:T0050"]
     assert out.alarms[0]["state"] == "active_unack"
     assert out.alarms[0]["activated_ts_s"] == 1000.0  # engine time, not the fix's event time
     assert eng.person_alarm_rank()[49] == 3  # high
-    out = eng.apply(3, positions(demo_site, {"T0050": (120.0, 70.0)}, 1000.2))
+    assert out.fences[0].kind == "region_entry" and out.fences[0].ts_s == 1000.05  # when it crossed
+    assert eng.apply(5, positions(demo_site, {"T0050": (157.2, 70.0)}, 1003.0)).alarms == []  # border band
+    assert eng.apply(6, positions(demo_site, {"T0050": (160.0, 70.0)}, 1004.0)).alarms == []
+    out = eng.apply(7, positions(demo_site, {"T0050": (162.0, 70.0)}, 1006.0))
     assert out.alarms[0]["state"] == "rtn_unack"
+    assert out.fences[0].kind == "region_exit" and out.fences[0].dwell_s == pytest.approx(3.95)
 
 
 def test_allowed_person_in_restricted_zone_raises_nothing(demo_site):
     eng = Engine(demo_site, None)
-    out = eng.apply(1, positions(demo_site, {"T0001": (145.0, 70.0)}, 5.0))  # P0001 is on Z-SUB's list
-    assert out.alarms == []
+    eng.apply(1, positions(demo_site, {"T0001": (145.0, 70.0)}, 5.0))  # P0001 is on Z-SUB's list
+    out = eng.apply(2, positions(demo_site, {"T0001": (145.0, 70.0)}, 8.0))
+    assert out.alarms == [] and out.fences[0].kind == "region_entry"
 
 
 def test_acknowledge_by_known_user_and_refusal_reasons(demo_site):
     eng = Engine(demo_site, None)
     eng.apply(1, positions(demo_site, {"T0050": (145.0, 70.0)}, 5.0))
+    eng.apply(2, positions(demo_site, {"T0050": (145.0, 70.0)}, 7.5))
     aid = "zone.restricted:Z-SUB:T0050"
 
     def cmd(seq, **req):
@@ -55,12 +64,12 @@ def test_acknowledge_by_known_user_and_refusal_reasons(demo_site):
                     meta={"id": f"r{seq}", **req})
         return eng.apply(seq, m)
 
-    assert cmd(2, op="ack", alarm=aid, user="nobody").reply["reason"] == "unknown user 'nobody'"
-    assert cmd(3, op="ack", alarm=aid, user="op1").reply["ok"] is True
+    assert cmd(3, op="ack", alarm=aid, user="nobody").reply["reason"] == "unknown user 'nobody'"
+    assert cmd(4, op="ack", alarm=aid, user="op1").reply["ok"] is True
     assert eng.book.alarms[aid].state == "active_ack"
-    refused = cmd(4, op="ack", alarm=aid, user="op1").reply
-    assert refused == {"id": "r4", "ok": False, "reason": "alarm is active_ack: nothing to acknowledge"}
-    assert cmd(5, op="ack", alarm="no.such", user="op1").reply["reason"] == "no such alarm"
+    refused = cmd(5, op="ack", alarm=aid, user="op1").reply
+    assert refused == {"id": "r5", "ok": False, "reason": "alarm is active_ack: nothing to acknowledge"}
+    assert cmd(6, op="ack", alarm="no.such", user="op1").reply["reason"] == "no such alarm"
 
 
 def test_inputs_must_arrive_in_sequence(demo_site):
@@ -102,9 +111,9 @@ def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes
     sender = bus.Sender(push, "uwb")
     dealer = bus.dealer_socket(ctx, site.bus.command)
     t0 = time.time()
-    path = [(120.0 + 2.0 * k, 70.0) for k in range(20)]  # walks east through Z-SUB (x 133..157)
+    path = [(120.0 + 2.0 * k, 70.0) for k in range(30)]  # walks east through Z-SUB (x 133..157)
     for k, xy in enumerate(path):
-        m = positions(site, {"T0050": xy, "T0002": (10.0 + k, 150.0)}, t0 + 0.05 * k)
+        m = positions(site, {"T0050": xy, "T0002": (10.0 + k, 150.0)}, t0 + 0.25 * k)
         sender.send(m.topic, m.kind, m.event_ts_s, m.arrays, timeout_s=5)
         time.sleep(0.02)
     push.send_multipart([b"garbage"])  # framing error: recorded as rejected, never fatal
@@ -119,7 +128,7 @@ def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes
         s.close(linger=0)
     ctx.term()
     assert summary["rejected"] == {"engine: bad framing: expected at least 2 frames (topic, header), got 1": 1}
-    assert summary["alarms_raised"] == 1 and summary["positions"] == 40
+    assert summary["alarms_raised"] == 1 and summary["positions"] == 60
 
     rec = RecordingReader(tmp_path / "live" / "recording.sqlite")
     kinds = [bus.decode(f).kind for _, f in rec.inputs()]
@@ -127,7 +136,7 @@ def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes
     rec.close()
     assert len(dead) == 1 and dead[0][1:3] == ("engine", "bad framing: expected at least 2 frames (topic, header), got 1")
     assert bytes.fromhex(dead[0][4]) == b"garbage"  # the offending bytes are kept
-    assert kinds.count("positions") == 20 and kinds.count("command") == 1 and kinds.count("rejected") == 1
+    assert kinds.count("positions") == 30 and kinds.count("command") == 1 and kinds.count("rejected") == 1
 
     replayed = replay(tmp_path / "live" / "recording.sqlite", tmp_path / "replay")
     assert replayed["journal_head"] == summary["journal_head"]

@@ -149,6 +149,8 @@ def test_live_engine_escalates_notifies_and_journals_every_attempt(demo_site, mo
         "person_index": np.array([49], np.int32), "xyz_m": np.array([[145.0, 70.0, 1.2]]), "ts_s": np.array([t]),
         "valid": np.array([True]), "gdop": np.array([1.0]), "rms_m": np.array([0.1])})
     push.send_multipart(bus.encode(m))
+    m.arrays["ts_s"] = np.array([t + 2.1])  # still inside after the fences' 2 s dwell: the entry counts
+    push.send_multipart(bus.encode(m))
     assert sub.poll(10_000), "no escalation banner published"
     banner = bus.decode(sub.recv_multipart()).meta
     assert banner["notify_role"] == "supervisor" and banner["step"] == 1

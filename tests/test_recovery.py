@@ -64,6 +64,8 @@ def test_escalation_timer_survives_a_killed_engine(demo_site, tmp_path):
         "person_index": np.array([49], np.int32), "xyz_m": np.array([[145.0, 70.0, 1.2]]), "ts_s": np.array([t]),
         "valid": np.array([True]), "gdop": np.array([1.0]), "rms_m": np.array([0.1])})
     push.send_multipart(bus.encode(m))
+    m.arrays["ts_s"] = np.array([t + 2.1])  # still inside after the fences' 2 s dwell: the entry counts
+    push.send_multipart(bus.encode(m))
     deadline = time.monotonic() + 10
     while not journal_events(out / "journal.sqlite") and time.monotonic() < deadline:
         time.sleep(0.05)

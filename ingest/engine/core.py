@@ -21,7 +21,7 @@ from alarms.flood import FloodChange, FloodMonitor
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.notify import Notice
-from alarms.zones import RestrictedZoneRule
+from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
 
@@ -40,6 +40,7 @@ class Outcome:
     reply: dict[str, Any] | None = None
     tick: bool = False
     notices: list[Notice] = field(default_factory=list)
+    fences: list[FenceEvent] = field(default_factory=list)
     floods: list[FloodChange] = field(default_factory=list)
 
 
@@ -59,6 +60,7 @@ class Engine:
         self.positions = 0
         self.person_ids = [p.id for p in site.people]
         self.users = {u.id: u for u in site.users}
+        self.membership = ZoneMembership(site)
         self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
         self.positions_areas = [(p.id, p.areas) for p in site.operator_positions]
@@ -194,7 +196,9 @@ class Engine:
         self.positions += len(idx)
         self.items["positions"] += len(idx)
         t = self._now(msg.event_ts_s)
-        for definition, active, pos in self.restricted.evaluate(idx, xyz):
+        events = self.membership.update(idx, xyz, ts)
+        out.fences += events
+        for definition, active, pos in self.restricted.evaluate(events):
             rec = self.book.set_condition(definition, active, t, seq, pos)
             if rec is not None:
                 out.alarms.append(rec)

@@ -171,6 +171,14 @@ class EngineProcess:
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
 
+    def _publish_fences(self, events) -> None:
+        """omlox-style fence events (region_entry / region_exit) on ``zone.fence``."""
+        zones, people = self.site.zones, self.site.people
+        self._publish_meta("zone.fence", "fence_events", {"events": [
+            {"event_type": e.kind, "fence_id": zones[e.zone].id, "zone_kind": zones[e.zone].kind,
+             "provider_id": people[e.person].tag, "person": people[e.person].id, "ts_s": e.ts_s,
+             "position_m": [round(e.x_m, 3), round(e.y_m, 3)], "dwell_s": e.dwell_s} for e in events]})
+
     def _publish_meta(self, topic: str, kind: str, meta: dict[str, Any]) -> None:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
         msg = Message(topic=topic, source="engine", kind=kind, event_ts_s=t, ingest_ts_s=time.time(),
@@ -251,6 +259,8 @@ class EngineProcess:
                     self._publish_meta("alarm.notify", "notify", {
                         "alarm": notice.alarm, "notify_role": notice.notify_role, "step": notice.step,
                         "priority": notice.priority, "ts_s": notice.ts_s, "message": notice.message})
+            if out.fences:
+                self._publish_fences(out.fences)
             for change in out.floods:
                 m = self.engine.floods[change.position]
                 self._publish_meta("alarm.flood", "flood", {
