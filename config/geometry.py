@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["polygon_area", "self_intersection", "inside_extent"]
+__all__ = ["polygon_area", "self_intersection", "inside_extent", "point_in_polygon", "distance_to_polygon",
+           "polygons_overlap"]
 
 
 def polygon_area(poly: list[tuple[float, float]]) -> float:
@@ -56,3 +57,43 @@ def self_intersection(poly: list[tuple[float, float]]) -> tuple[int, int] | None
 def inside_extent(pt: tuple[float, ...], extent: tuple[float, float, float, float], margin: float = 0.0) -> bool:
     x0, y0, x1, y1 = extent
     return x0 - margin <= pt[0] <= x1 + margin and y0 - margin <= pt[1] <= y1 + margin
+
+
+def point_in_polygon(pt: tuple[float, float], poly: list[tuple[float, float]]) -> bool:
+    """Even-odd rule; a point on an edge may go either way."""
+    x, y = pt[0], pt[1]
+    inside = False
+    j = len(poly) - 1
+    for i in range(len(poly)):
+        xi, yi = poly[i]
+        xj, yj = poly[j]
+        if (yi > y) != (yj > y) and x < xi + (y - yi) * (xj - xi) / (yj - yi):
+            inside = not inside
+        j = i
+    return inside
+
+
+def distance_to_polygon(pt: tuple[float, float], poly: list[tuple[float, float]]) -> float:
+    """Metres from a point to a polygon: 0 inside, else the distance to the nearest edge."""
+    if point_in_polygon(pt, poly):
+        return 0.0
+    best = float("inf")
+    n = len(poly)
+    for i in range(n):
+        ax, ay = poly[i]
+        bx, by = poly[(i + 1) % n]
+        dx, dy = bx - ax, by - ay
+        ll = dx * dx + dy * dy
+        t = 0.0 if ll == 0 else max(0.0, min(1.0, ((pt[0] - ax) * dx + (pt[1] - ay) * dy) / ll))
+        best = min(best, ((ax + t * dx - pt[0]) ** 2 + (ay + t * dy - pt[1]) ** 2) ** 0.5)
+    return best
+
+
+def polygons_overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
+    """True when two simple polygons share area or touch: an edge crosses, or one holds a vertex of the other."""
+    na, nb = len(a), len(b)
+    for i in range(na):
+        for j in range(nb):
+            if _segments_cross(a[i], a[(i + 1) % na], b[j], b[(j + 1) % nb]):
+                return True
+    return point_in_polygon(a[0], b) or point_in_polygon(b[0], a)

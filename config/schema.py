@@ -32,6 +32,9 @@ __all__ = [
     "Shift",
     "AlarmRule",
     "OperatorPosition",
+    "PermitSettings",
+    "PERMIT_TYPES",
+    "PERMIT_GRADES",
     "WebhookSink",
     "Notifications",
     "UwbSettings",
@@ -281,6 +284,38 @@ class Notifications(_Strict):
     queue_size: int = Field(default=10000, ge=10, le=1_000_000)
 
 
+PERMIT_TYPES = ("hot_work", "confined_space", "blind_plate", "working_at_height", "lifting",
+                "temporary_electricity", "excavation", "road_closure")
+#: grades per GB 30871-2022 where the standard grades the work (hot work: special, 1, 2; height: I-IV by
+#: height; lifting: 1-3 by mass)
+PERMIT_GRADES = {
+    "hot_work": ("special", "1", "2"),
+    "working_at_height": ("I", "II", "III", "IV"),
+    "lifting": ("1", "2", "3"),
+}
+
+
+class PermitSettings(_Strict):
+    """Permit-to-work checks. Defaults are common practice; check them against the site's own procedures
+    and GB 30871-2022 before use."""
+
+    watcher_max_distance_m: float = Field(default=50.0, gt=0, le=1000)
+    watcher_max_stationary_s: float = Field(default=300.0, gt=0, le=7200)
+    worker_outside_grace_s: float = Field(default=120.0, ge=0, le=7200)
+    certificate_warning_days: int = Field(default=7, ge=0, le=365)
+    expiring_soon_s: float = Field(default=1800.0, ge=0, description="board shows amber this long before the end")
+    gas_test_required: list[Literal[PERMIT_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["hot_work", "confined_space"])
+    gas_test_validity_s: float = Field(default=7200.0, gt=0, le=86400)
+    gas_test_max_lel_pct: float = Field(default=10.0, gt=0, le=100)
+    gas_test_o2_range_pct: tuple[float, float] = (19.5, 23.5)
+    watcher_required: list[Literal[PERMIT_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["hot_work", "confined_space"])
+    incompatible: list[tuple[Literal[PERMIT_TYPES], Literal[PERMIT_TYPES]]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [("hot_work", "confined_space"), ("hot_work", "hot_work")],
+        description="pairs of permit types that may not overlap in space and time")
+
+
 class Shift(_Strict):
     id: Id
     start: time
@@ -337,6 +372,7 @@ class Site(_Strict):
     users: list[User] = []
     escalation_policies: list[EscalationPolicy] = []
     alarm_rules: list[AlarmRule] = []
+    permit_settings: PermitSettings = PermitSettings()
     operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])
     notifications: Notifications = Notifications()
     max_shelve_s: dict[Literal["critical", "high", "medium", "low"], float] = Field(

@@ -218,16 +218,16 @@ def test_zone_columns_take_the_colour_and_symbol_of_the_worst_active_alarm(demo_
                 alarm_record(1, zone="Z-SUB", priority="high"),
                 alarm_record(2, zone="Z-SUB", priority="critical", state="active_ack"),
                 alarm_record(
-                    3, zone="Z-TF", priority="critical", state="rtn_unack"
+                    3, zone="Z-HW1", priority="critical", state="rtn_unack"
                 ),  # cleared: not drawn as alarm
             ],
         )
     }
     cols = FloorMap.zone_columns(demo_site, alarms, "en", THEME)
-    i, j = cols["zone"].index("Z-SUB"), cols["zone"].index("Z-TF")
+    i, j = cols["zone"].index("Z-SUB"), cols["zone"].index("Z-HW1")
     assert cols["rank"][i] == 4 and cols["line_color"][i] == PRIORITY_STYLE[4].color
     assert cols["label"][i] == "\u25a0 Substation" and cols["line_width"][i] > cols["line_width"][j]
-    assert cols["rank"][j] == 0 and cols["label"][j] == "Tank farm"
+    assert cols["rank"][j] == 0 and cols["label"][j] == "Hot work at pipe bridge PB-1"
     assert cols["line_dash"][j] == "dashed"  # hazardous; restricted is solid
     assert all(xs[0] == xs[-1] and ys[0] == ys[-1] for xs, ys in zip(cols["xs"], cols["ys"]))
     zh = FloorMap.zone_columns(demo_site, None, "zh-CN", THEME)
@@ -412,3 +412,34 @@ def demo_site_zones_only():
 
     site = load_site(DEMO_SITE)
     return site.model_copy(update={"zones": [z for z in site.zones if z.id == "Z-SUB"]})
+
+
+def test_alarm_list_groups_by_area_and_condition_while_the_engine_reports_a_flood(demo_site):
+    from console.link import FloodState
+
+    raw = [
+        alarm_record(1, priority="critical", zone="Z-U100", condition="gas.high", ts_s=EPOCH_S + 5),
+        alarm_record(2, priority="critical", zone="Z-T3", condition="person.man_down", ts_s=EPOCH_S + 9),
+        *[alarm_record(10 + i, priority="low", zone="Z-TF", ts_s=EPOCH_S + 10 + i) for i in range(4)],
+        alarm_record(20, priority="high", zone="Z-SUB", ts_s=EPOCH_S + 30),
+    ]
+    tile = AlarmList(TileContext(site=demo_site, lang="en", theme=THEME))
+    snap = snapshot(alarms=raw)
+    tile.update(snap)
+    assert raw[0]["message"]["en"] in tile.body.text and "FLOOD" not in tile.header.text
+    flooding = FloodState("main", True, EPOCH_S, raw[0]["id"], 7)
+    tile.update(LinkSnapshot(**{**snap.__dict__, "floods": MappingProxyType({"main": flooding})}))
+    assert "FLOOD: grouped by area" in tile.header.text
+    cards = re.findall(r'<div class="wf-alarm[^"]*"[^>]*data-(alarm|group)="([^"]+)"', tile.body.text)
+    # first-out, the man-down alarm, the lone substation alarm (a group of one shows as itself), the tank farm
+    assert cards == [
+        ("alarm", raw[0]["id"]),
+        ("alarm", raw[1]["id"]),
+        ("alarm", raw[6]["id"]),
+        ("group", "Z-TF|zone.restricted"),
+    ]
+    assert "FIRST OUT" in tile.body.text and "4 \u00d7 Restricted zone" in tile.body.text
+    assert "Tank farm \u00b7" in tile.body.text and "4 UNACK" in tile.body.text
+    ended = FloodState("main", False, EPOCH_S, None, 0)
+    tile.update(LinkSnapshot(**{**snap.__dict__, "floods": MappingProxyType({"main": ended})}))
+    assert "FLOOD" not in tile.header.text and 'data-group="' not in tile.body.text

@@ -54,8 +54,9 @@ STRUCTURES = [
 ZONES = [
     ("Z-SUB", "restricted", ("Substation", "变电所"), rect(133, 58, 157, 82), {"allowed_people": ["P0001", "P0002", "P0003"]}),
     ("Z-R101", "restricted", ("Reactor R-101 enclosure", "R-101 反应器围栏"), rect(45, 135, 67, 157), {"allowed_roles": []}),
-    ("Z-TF", "hazardous", ("Tank farm", "罐区"), rect(168, 18, 287, 97), {}),
-    ("Z-U200", "hazardous", ("Unit 200 hot-work area", "精馏单元动火区"), rect(180, 125, 245, 175), {}),
+    ("Z-TF", "area", ("Tank farm", "罐区"), rect(168, 18, 287, 97), {}),
+    ("Z-U200", "area", ("Unit 200", "精馏单元"), rect(180, 125, 245, 175), {}),
+    ("Z-HW1", "hazardous", ("Hot work at pipe bridge PB-1", "PB-1 管桥动火作业区"), rect(132, 150, 148, 170), {}),
     ("Z-V205", "confined_space", ("Vessel V-205", "V-205 容器"), rect(255, 150, 265, 160), {}),
     ("Z-T3", "confined_space", ("Tank T-3 interior", "T-3 罐内"), rect(250, 30, 270, 50), {}),
     ("Z-MP1", "muster_point", ("Muster point 1 (control room)", "集合点 1（中控室）"), rect(15, 50, 45, 70), {}),
@@ -125,6 +126,10 @@ def build() -> dict:
                 certs.append({"type": str(t), "number": f"GB-{int(rng.integers(100000, 999999))}", "expires": expires})
         if pid == "P0042":  # the welder of the expired-certificate story
             certs = [{"type": "hot_work", "number": "GB-424242", "expires": "2026-10-31"}]
+        if pid in ("P0101", "P0102"):  # the hot-work crew at PB-1
+            certs = [{"type": "hot_work", "number": f"GB-7{i:05d}", "expires": "2027-09-30"}]
+        if pid == "P0185":  # the confined-space entrant of the watcher story
+            certs = [{"type": "confined_space", "number": "GB-185185", "expires": "2027-06-30"}]
         name = f"{SURNAMES[i % len(SURNAMES)]} {GIVEN[(i * 7) % len(GIVEN)]}"
         people.append({"id": pid, "name": name, "tag": f"T{i:04d}", "role": role,
                        "company": "Contractor Co." if role == "contractor" else "Demo Chemical",

@@ -21,6 +21,7 @@ from alarms.flood import FloodChange, FloodMonitor
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.notify import Notice
+from alarms.permits import PERMIT_OPS, PermitBook
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
@@ -61,6 +62,9 @@ class Engine:
         self.person_ids = [p.id for p in site.people]
         self.users = {u.id: u for u in site.users}
         self.membership = ZoneMembership(site)
+        self.permits = PermitBook(site, self.book, self.catalog, journal)
+        self._reply_extra: dict[str, Any] = {}
+        self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
         self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
         self.positions_areas = [(p.id, p.areas) for p in site.operator_positions]
@@ -163,6 +167,10 @@ class Engine:
         self.ticks += 1
         out.tick = True
         out.alarms += self.book.tick(self.now_s, seq)
+        st = self.state
+        out.alarms += self.permits.tick(self.now_s, seq, st.xyz_m, st.fix_ts_s, st.stationary_s, self.membership,
+                                        self.gas_level())
+        out.alarms += self._zone_permit_rules(seq)
 
     def _now(self, fallback: float) -> float:
         return self.now_s if np.isfinite(self.now_s) else fallback
@@ -193,6 +201,8 @@ class Engine:
         self.state.fix_ts_s[idx] = ts
         self.state.gdop[idx] = gdop
         self.state.rms_m[idx] = rms
+        if "stationary_s" in a and a["stationary_s"].shape == (n,):
+            self.state.stationary_s[idx] = a["stationary_s"][ok][newer]
         self.positions += len(idx)
         self.items["positions"] += len(idx)
         t = self._now(msg.event_ts_s)
@@ -202,6 +212,45 @@ class Engine:
             rec = self.book.set_condition(definition, active, t, seq, pos)
             if rec is not None:
                 out.alarms.append(rec)
+
+    def _zone_permit_rules(self, seq: int) -> list[dict[str, Any]]:
+        """Hazardous and confined-space zones: entry only under an active permit that lists the person.
+        Restricted zones: an alarm is suppressed by design while an active permit on the zone lists the person."""
+        out = []
+        t = self.now_s
+        people = self.site.people
+        violating: set[str] = set()
+        for k in self.permit_zones:
+            z = self.site.zones[k]
+            if self.permits.has_live_permit(z.id):
+                continue  # the permit's own check names people who are not on it (permit.unauthorized)
+            for i in self.membership.people_in(k):
+                tag = people[i].tag
+                if self.permits.covers(z.id, tag):
+                    continue
+                d = self.catalog.define(
+                    id=f"zone.no_permit:{z.id}:{tag}", condition="zone.no_permit", source=tag, priority=z.priority,
+                    message_en=f"{people[i].name} ({tag}) in {z.kind.replace('_', ' ')} zone {z.name.en} without a "
+                               "permit",
+                    message_zh=f"{people[i].name}（{tag}）无作业许可进入 {z.name.zh_CN}",
+                    zone=z.id, person=people[i].id, area=z.id)
+                violating.add(d.id)
+                rec = self.book.set_condition(d, True, t, seq,
+                                              (float(self.state.xyz_m[i, 0]), float(self.state.xyz_m[i, 1])))
+                if rec is not None:
+                    out.append(rec)
+        for a in list(self.book.alarms.values()):
+            d = a.definition
+            if d.condition == "zone.no_permit" and a.condition and d.id not in violating:
+                rec = self.book.set_condition(d, False, t, seq)
+                if rec is not None:
+                    out.append(rec)
+            elif d.condition == "zone.restricted":
+                covered = self.permits.covers(d.zone, d.source)
+                rec = self.book.set_suppressed(d.id, d, covered, "an active permit covers this person here", t, seq)
+                if rec is not None:
+                    out.append(rec)
+        return out
 
     def _gas(self, seq: int, msg: Message, out: Outcome) -> None:
         a = msg.arrays
@@ -253,11 +302,16 @@ class Engine:
             return
         try:
             out.reply = {"id": rid, "ok": True}
+            self._reply_extra = {}
+            self.permits.records = []
             rec = self._person_action(op, req, user.id, user.role, t, seq)
             if rec is not None:
                 out.alarms.append(rec)
+            out.reply.update(self._reply_extra)
+            out.alarms += self.permits.records
         except Refused as e:
             out.reply = {"id": rid, "ok": False, "reason": str(e)}
+            out.alarms += self.permits.records  # alarms raised on the way to a refusal (conflict, certificate)
         except Exception as e:  # noqa: BLE001 - a person's command must never stop the engine (nor its replay)
             log.exception("command %r failed", op)
             reason = f"command failed: {e.__class__.__name__}"
@@ -272,6 +326,9 @@ class Engine:
         b = self.book
         aid = str(req.get("alarm", ""))
         text = str(req.get("comment", req.get("reason", "")))
+        if op in PERMIT_OPS:
+            self._reply_extra = self.permits.command(op, req, user, role, t, seq)
+            return None
         if op == "ack":
             return b.acknowledge(aid, user, role, text, t, seq)
         if op == "reset":

@@ -20,6 +20,7 @@ class SiteState:
         self.fix_ts_s = np.full(p, np.nan)
         self.gdop = np.full(p, np.nan)
         self.rms_m = np.full(p, np.nan)
+        self.stationary_s = np.full(p, np.nan)  # as of the last fix (the UWB adapter's tracker)
         self.gas_value = np.full(g, np.nan)
         self.gas_quality = np.full(g, QUALITY_NO_DATA, dtype=np.uint8)
         self.gas_ts_s = np.full(g, np.nan)

@@ -1,0 +1,535 @@
+"""Permits-to-work (GB 30871-2022's eight special works) and the checks that refuse or suspend them.
+
+Lifecycle: ``requested -> approved -> active <-> suspended``, then ``closed`` (by a person) or ``expired`` (by the
+clock). Every change is attributed and journaled (``alarm_id`` ``permit:<id>``). Refusals name their reason and
+are journaled too. The checks, each raising its alarm:
+
+- at activation: every worker holds a valid certificate for the work type (missing or expired: refused and
+  ``permit.certificate`` raised; expiring within ``certificate_warning_days``: allowed, low-priority warning);
+  a fresh gas test where the type needs one;
+- at approval: no incompatible permit overlapping in space and time (``incompatible`` pairs; refused and
+  ``permit.conflict`` raised);
+- while active, every clock tick: the watcher farther than ``watcher_max_distance_m`` from the permit zone or
+  stationary for more than ``watcher_max_stationary_s`` (alarm and suspension); a worker outside the zone for
+  more than ``worker_outside_grace_s``; a person not on the permit inside the zone; the gas test older than its
+  validity (suspension); a gas detector inside the zone at an alarm level (suspension); the permit past its end
+  with people still inside (expired, alarm while occupied).
+
+All times are engine time; the module reads no clock and does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from config import Site
+from config.geometry import distance_to_polygon, point_in_polygon, polygons_overlap, self_intersection
+from config.schema import PERMIT_GRADES, PERMIT_TYPES
+
+from .definitions import AlarmCatalog
+from .journal import Journal
+from .lifecycle import AlarmBook, AlarmDefinition, Refused
+
+__all__ = ["Permit", "GasTest", "PermitBook", "PERMIT_STATES", "PERMIT_OPS", "TYPE_NAMES"]
+
+PERMIT_STATES = ("requested", "approved", "active", "suspended", "closed", "expired")
+PERMIT_OPS = ("permit_request", "permit_approve", "permit_activate", "permit_suspend", "permit_resume",
+              "permit_close", "permit_gas_test")
+#: who may do what with permits (the engine checks; applicants may be anyone with a user account)
+PERMIT_ROLES = {
+    "permit_request": {"operator", "supervisor", "safety_manager", "admin"},
+    "permit_gas_test": {"operator", "supervisor", "admin"},
+    "permit_approve": {"supervisor", "safety_manager", "admin"},
+    "permit_activate": {"supervisor", "admin"},
+    "permit_suspend": {"operator", "supervisor", "safety_manager", "admin"},
+    "permit_resume": {"supervisor", "admin"},
+    "permit_close": {"supervisor", "admin"},
+}
+TYPE_NAMES = {
+    "hot_work": ("Hot work", "动火作业"),
+    "confined_space": ("Confined space entry", "受限空间作业"),
+    "blind_plate": ("Blind plate work", "盲板抽堵作业"),
+    "working_at_height": ("Working at height", "高处作业"),
+    "lifting": ("Lifting", "吊装作业"),
+    "temporary_electricity": ("Temporary electricity", "临时用电作业"),
+    "excavation": ("Excavation", "动土作业"),
+    "road_closure": ("Road closure", "断路作业"),
+}
+
+
+@dataclass(frozen=True)
+class GasTest:
+    values: dict[str, float]  # e.g. {"LEL": 2.0, "O2": 20.8, "H2S": 0.0}; LEL in %LEL, O2 in %vol, toxic ppm
+    ts_s: float
+    by: str
+
+
+@dataclass
+class Permit:
+    id: str
+    type: str
+    grade: str | None
+    zone_id: str | None
+    polygon: list[tuple[float, float]]
+    workers: list[str]  # tags
+    watcher: str | None  # tag
+    valid_from_s: float
+    valid_to_s: float
+    applicant: str
+    description: str = ""
+    state: str = "requested"
+    approver: str | None = None
+    gas_test: GasTest | None = None
+    reason: str = ""  # why it is suspended / was closed
+    changed_ts_s: float = math.nan
+    activated_ts_s: float = math.nan
+    outside_since: dict[str, float] = field(default_factory=dict)  # worker tag -> when last seen leaving
+
+    @property
+    def live(self) -> bool:
+        """Counts for overlaps and checks: approved, active or suspended."""
+        return self.state in ("approved", "active", "suspended")
+
+    def record(self, now: float, expiring_soon_s: float) -> dict[str, Any]:
+        """The permit as the board shows it. ``board`` colour: red = work in progress, amber = suspended or
+        ending within ``expiring_soon_s``, green = planned (requested / approved), grey = over."""
+        if self.state == "active":
+            board = "amber" if self.valid_to_s - now <= expiring_soon_s else "red"
+        elif self.state == "suspended":
+            board = "amber"
+        elif self.state in ("requested", "approved"):
+            board = "green"
+        else:
+            board = "grey"
+        en, zh = TYPE_NAMES[self.type]
+        return {"id": self.id, "type": self.type, "type_name": {"en": en, "zh-CN": zh}, "grade": self.grade,
+                "zone": self.zone_id, "polygon": [list(p) for p in self.polygon], "workers": list(self.workers),
+                "watcher": self.watcher, "valid_from_s": self.valid_from_s, "valid_to_s": self.valid_to_s,
+                "state": self.state, "board": board, "applicant": self.applicant, "approver": self.approver,
+                "reason": self.reason, "description": self.description,
+                "gas_test": None if self.gas_test is None else {"values": self.gas_test.values,
+                                                                "ts_s": self.gas_test.ts_s, "by": self.gas_test.by}}
+
+
+def _intervals_overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
+    return a0 < b1 and b0 < a1
+
+
+class PermitBook:
+    """All permits of the site, their commands and their continuous checks."""
+
+    def __init__(self, site: Site, book: AlarmBook, catalog: AlarmCatalog, journal: Journal | None) -> None:
+        self.site = site
+        self.s = site.permit_settings
+        self.book, self.catalog, self.journal = book, catalog, journal
+        self.permits: dict[str, Permit] = {}
+        self.tz = ZoneInfo(site.timezone)
+        self.person_of_tag = {p.tag: i for i, p in enumerate(site.people)}
+        self.zone_index = {z.id: k for k, z in enumerate(site.zones)}
+        self.changed = False  # the board needs publishing
+        self.incompatible = {frozenset(p) for p in self.s.incompatible} | {
+            frozenset((a,)) for a, b in self.s.incompatible if a == b}
+        self.records: list[dict[str, Any]] = []
+        self._gas_pos = np.array([d.position_m[:2] for d in site.gas_detectors]).reshape(-1, 2)
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _journal(self, permit: Permit | str, event: str, seq: int, ts: float, actor: str, role: str,
+                 detail: dict[str, Any] | None = None) -> None:
+        if self.journal is not None:
+            pid = permit.id if isinstance(permit, Permit) else permit
+            state = permit.state if isinstance(permit, Permit) else "unknown"
+            self.journal.append(input_seq=seq, engine_ts_s=ts, event=event, alarm_id=f"permit:{pid}", state=state,
+                                actor=actor, role=role, detail=detail)
+
+    def _refuse(self, pid: str, op: str, reason: str, user: str, role: str, ts: float, seq: int) -> None:
+        self._journal(self.permits.get(pid, pid), "refused", seq, ts, user, role, {"action": op, "reason": reason})
+        raise Refused(reason)
+
+    def _set_state(self, p: Permit, state: str, event: str, seq: int, ts: float, actor: str, role: str,
+                   detail: dict[str, Any] | None = None) -> None:
+        p.state = state
+        p.changed_ts_s = ts
+        self.changed = True
+        self._journal(p, event, seq, ts, actor, role, detail)
+
+    def _alarm(self, kind: str, key: str, p: Permit, priority: str, en: str, zh: str, person_tag: str | None = None
+               ) -> AlarmDefinition:
+        person = None
+        if person_tag is not None and person_tag in self.person_of_tag:
+            person = self.site.people[self.person_of_tag[person_tag]].id
+        return self.catalog.define(id=f"permit.{kind}:{key}", condition=f"permit.{kind}", source=p.id,
+                                   priority=priority, message_en=en, message_zh=zh, zone=p.zone_id, person=person,
+                                   area=p.zone_id or p.id)
+
+    def _pulse(self, d: AlarmDefinition, ts: float, seq: int, out: list) -> None:
+        """An alarm for an event (a refusal): raised and cleared at once, it waits for acknowledgement."""
+        for active in (True, False):
+            rec = self.book.set_condition(d, active, ts, seq)
+            if rec is not None:
+                out.append(rec)
+
+    def _cond(self, d: AlarmDefinition, active: bool, ts: float, seq: int, out: list,
+              pos: tuple[float, float] | None = None) -> bool:
+        rec = self.book.set_condition(d, active, ts, seq, pos)
+        if rec is not None:
+            out.append(rec)
+        return active
+
+    def zone_polygon(self, p: Permit) -> list[tuple[float, float]]:
+        return p.polygon if p.polygon else list(self.site.zones[self.zone_index[p.zone_id]].polygon)
+
+    def _inside(self, p: Permit, person: int, xyz: np.ndarray, membership) -> bool:
+        if p.zone_id is not None:
+            return bool(membership.inside[person, self.zone_index[p.zone_id]])
+        xy = xyz[person]
+        return bool(np.isfinite(xy[0]) and point_in_polygon((xy[0], xy[1]), p.polygon))
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def command(self, op: str, req: dict[str, Any], user: str, role: str, ts: float, seq: int) -> dict[str, Any]:
+        """Apply a permit command; returns the reply's extra fields, raises :class:`Refused`. Alarm records it
+        raised on the way (also on the way to a refusal: a conflict, a certificate) are left in
+        ``self.records`` for the engine to publish."""
+        self.records = alarms = []
+        pid = str(req.get("permit", ""))
+        if role not in PERMIT_ROLES.get(op, ()):
+            self._refuse(pid, op, f"role {role} may not {op.removeprefix('permit_').replace('_', ' ')} permits",
+                         user, role, ts, seq)
+        if op == "permit_request":
+            p = self._request(req, user, role, ts, seq)
+            return {"permit": p.id, "state": p.state}
+        p = self.permits.get(pid)
+        if p is None:
+            self._refuse(pid, op, f"no permit {pid!r}", user, role, ts, seq)
+        getattr(self, f"_{op.removeprefix('permit_')}")(p, req, user, role, ts, seq, alarms)
+        return {"permit": p.id, "state": p.state}
+
+    def _request(self, req: dict[str, Any], user: str, role: str, ts: float, seq: int) -> Permit:
+        op = "permit_request"
+        pid = str(req.get("permit", ""))
+
+        def no(reason: str) -> None:
+            self._refuse(pid, op, reason, user, role, ts, seq)
+
+        if not pid or len(pid) > 64 or not pid.replace("-", "").replace("_", "").isalnum():
+            no("a permit needs an id of letters, digits, - and _ (at most 64)")
+        if pid in self.permits:
+            no(f"permit {pid!r} exists")
+        ptype = req.get("type")
+        if ptype not in PERMIT_TYPES:
+            no(f"unknown permit type {ptype!r} (one of {', '.join(PERMIT_TYPES)})")
+        grade = req.get("grade")
+        grades = PERMIT_GRADES.get(ptype)
+        if grades is not None and grade not in grades:
+            no(f"{ptype} needs a grade, one of {', '.join(grades)}")
+        if grades is None and grade is not None:
+            no(f"{ptype} has no grades")
+        zone_id, polygon = req.get("zone"), req.get("polygon")
+        if (zone_id is None) == (polygon is None):
+            no("give either a zone id or a polygon")
+        if zone_id is not None and zone_id not in self.zone_index:
+            no(f"unknown zone {zone_id!r}")
+        poly: list[tuple[float, float]] = []
+        if polygon is not None:
+            try:
+                poly = [(float(x), float(y)) for x, y in polygon]
+            except (TypeError, ValueError):
+                no("polygon must be a list of [x, y] in metres")
+            if len(poly) < 3 or not all(map(math.isfinite, (c for pt in poly for c in pt))):
+                no("polygon needs at least 3 finite points")
+            if self_intersection(poly) is not None:
+                no("polygon intersects itself")
+            x0, y0, x1, y1 = self.site.floor_plan.extent_m
+            if not all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in poly):
+                no("polygon is outside the site")
+        workers = req.get("workers") or []
+        if not isinstance(workers, list) or not workers:
+            no("a permit needs at least one worker (tags)")
+        unknown = [w for w in workers if w not in self.person_of_tag]
+        if unknown:
+            no(f"unknown tag(s) {', '.join(map(str, unknown))}")
+        watcher = req.get("watcher")
+        if watcher is not None and watcher not in self.person_of_tag:
+            no(f"unknown watcher tag {watcher!r}")
+        if watcher is None and ptype in self.s.watcher_required:
+            no(f"{ptype} needs a watcher")
+        if watcher is not None and watcher in workers:
+            no("the watcher cannot be one of the workers")
+        try:
+            t0, t1 = float(req.get("valid_from_s")), float(req.get("valid_to_s"))
+        except (TypeError, ValueError):
+            no("valid_from_s and valid_to_s must be times (epoch seconds)")
+        if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+            no("the validity window must end after it starts")
+        if t1 - t0 > 7 * 86400:
+            no("a permit may last at most 7 days")
+        p = Permit(pid, ptype, grade, zone_id, poly, [str(w) for w in workers], watcher, t0, t1, user,
+                   description=str(req.get("description", ""))[:500])
+        self.permits[pid] = p
+        self._set_state(p, "requested", "permit_request", seq, ts, user, role,
+                        {"type": ptype, "grade": grade, "zone": zone_id, "workers": p.workers, "watcher": watcher,
+                         "valid_from_s": t0, "valid_to_s": t1})
+        return p
+
+    def _approve(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        if p.state != "requested":
+            self._refuse(p.id, "permit_approve", f"permit is {p.state}: only a requested permit is approved", user,
+                         role, ts, seq)
+        poly = self.zone_polygon(p)
+        for q in self.permits.values():
+            if q is p or not q.live:
+                continue
+            if frozenset((p.type, q.type)) not in self.incompatible:
+                continue
+            same_zone = p.zone_id is not None and p.zone_id == q.zone_id
+            if not _intervals_overlap(p.valid_from_s, p.valid_to_s, q.valid_from_s, q.valid_to_s):
+                continue
+            if same_zone or polygons_overlap(poly, self.zone_polygon(q)):
+                d = self._alarm("conflict", f"{p.id}:{q.id}", p, "high",
+                                f"Permit {p.id} ({p.type}) conflicts with {q.id} ({q.type}) in the same area",
+                                f"作业许可 {p.id}（{TYPE_NAMES[p.type][1]}）与 {q.id}（{TYPE_NAMES[q.type][1]}）"
+                                "在同一区域冲突")
+                self._pulse(d, ts, seq, alarms)
+                self._refuse(p.id, "permit_approve", f"incompatible with permit {q.id} ({q.type}) overlapping in "
+                             "space and time", user, role, ts, seq)
+        p.approver = user
+        self._set_state(p, "approved", "permit_approve", seq, ts, user, role)
+
+    def _certificates(self, p: Permit, ts: float, seq: int, alarms: list) -> list[str]:
+        """Problems that refuse activation; warnings raise their alarm but allow it."""
+        today = datetime.fromtimestamp(ts, self.tz).date()
+        problems = []
+        for tag in p.workers:
+            person = self.site.people[self.person_of_tag[tag]]
+            valid = [c for c in person.certificates if c.type == p.type]
+            best = max((c.expires for c in valid), default=None)
+            if best is None or best < today:
+                what = "no certificate" if best is None else f"certificate expired on {best.isoformat()}"
+                problems.append(f"{tag} ({person.name}): {what} for {p.type}")
+                d = self._alarm("certificate", f"{p.id}:{tag}", p, "high",
+                                f"{person.name} ({tag}) has {what} for {TYPE_NAMES[p.type][0].lower()}: permit "
+                                f"{p.id} refused",
+                                f"{person.name}（{tag}）{TYPE_NAMES[p.type][1]}证书无效：作业许可 {p.id} 被拒绝", tag)
+                self._pulse(d, ts, seq, alarms)
+            elif (best - today).days <= self.s.certificate_warning_days:
+                d = self._alarm("certificate_expiring", f"{p.id}:{tag}", p, "low",
+                                f"{person.name} ({tag}): {p.type} certificate expires on {best.isoformat()}",
+                                f"{person.name}（{tag}）{TYPE_NAMES[p.type][1]}证书将于 {best.isoformat()} 到期", tag)
+                self._pulse(d, ts, seq, alarms)
+        return problems
+
+    def _gas_test_problem(self, p: Permit, ts: float) -> str | None:
+        if p.type not in self.s.gas_test_required:
+            return None
+        if p.gas_test is None:
+            return f"{p.type} needs a gas test"
+        age = ts - p.gas_test.ts_s
+        if age > self.s.gas_test_validity_s:
+            return f"the gas test is {age / 60:.0f} min old (valid {self.s.gas_test_validity_s / 60:.0f} min)"
+        return None
+
+    def _activate(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_activate"
+        if p.state != "approved":
+            self._refuse(p.id, op, f"permit is {p.state}: only an approved permit is activated", user, role, ts, seq)
+        if not p.valid_from_s <= ts < p.valid_to_s:
+            self._refuse(p.id, op, "outside the permit's validity window", user, role, ts, seq)
+        problems = self._certificates(p, ts, seq, alarms)
+        if problems:
+            self._refuse(p.id, op, "; ".join(problems), user, role, ts, seq)
+        gas = self._gas_test_problem(p, ts)
+        if gas:
+            self._refuse(p.id, op, gas, user, role, ts, seq)
+        p.activated_ts_s = ts
+        p.outside_since = {w: ts for w in p.workers}
+        self._set_state(p, "active", "permit_activate", seq, ts, user, role)
+
+    def _suspend(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        if p.state != "active":
+            self._refuse(p.id, "permit_suspend", f"permit is {p.state}: only an active permit is suspended", user,
+                         role, ts, seq)
+        reason = str(req.get("reason", "")).strip()
+        if not reason:
+            self._refuse(p.id, "permit_suspend", "a suspension needs a reason", user, role, ts, seq)
+        p.reason = reason
+        self._set_state(p, "suspended", "permit_suspend", seq, ts, user, role, {"reason": reason})
+
+    def _resume(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_resume"
+        if p.state != "suspended":
+            self._refuse(p.id, op, f"permit is {p.state}: only a suspended permit is resumed", user, role, ts, seq)
+        if ts >= p.valid_to_s:
+            self._refuse(p.id, op, "the permit's validity window is over", user, role, ts, seq)
+        gas = self._gas_test_problem(p, ts)
+        if gas:
+            self._refuse(p.id, op, gas, user, role, ts, seq)
+        for kind in ("watcher_away", "watcher_stationary", "gas_detector"):
+            active = [a for a in self.book.alarms.values()
+                      if a.definition.condition == f"permit.{kind}" and a.definition.source == p.id and a.active]
+            if active:
+                self._refuse(p.id, op, f"still abnormal: {active[0].definition.message_en}", user, role, ts, seq)
+        p.reason = ""
+        p.outside_since = {w: ts for w in p.workers}
+        self._set_state(p, "active", "permit_resume", seq, ts, user, role)
+
+    def _close(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        if p.state in ("closed", "expired"):
+            self._refuse(p.id, "permit_close", f"permit is {p.state}", user, role, ts, seq)
+        p.reason = str(req.get("reason", ""))
+        self._set_state(p, "closed", "permit_close", seq, ts, user, role, {"reason": p.reason})
+        self._clear_all(p, ts, seq, alarms)
+
+    def _gas_test(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_gas_test"
+        values = req.get("values")
+        if not isinstance(values, dict) or not values:
+            self._refuse(p.id, op, "a gas test needs values, e.g. {\"LEL\": 2, \"O2\": 20.9}", user, role, ts, seq)
+        try:
+            vals = {str(k): float(v) for k, v in values.items()}
+        except (TypeError, ValueError):
+            self._refuse(p.id, op, "gas test values must be numbers", user, role, ts, seq)
+        if not all(math.isfinite(v) and v >= 0 for v in vals.values()):
+            self._refuse(p.id, op, "gas test values must be finite and not negative", user, role, ts, seq)
+        lo, hi = self.s.gas_test_o2_range_pct
+        fail = []
+        if vals.get("LEL", 0.0) > self.s.gas_test_max_lel_pct:
+            fail.append(f"LEL {vals['LEL']} % > {self.s.gas_test_max_lel_pct} %")
+        if "O2" in vals and not lo <= vals["O2"] <= hi:
+            fail.append(f"O2 {vals['O2']} % outside {lo}-{hi} %")
+        if p.type in self.s.gas_test_required and "LEL" not in vals:
+            fail.append("no LEL value")
+        detail = {"values": vals, "pass": not fail}
+        self._journal(p, "permit_gas_test", seq, ts, user, role, detail)
+        if fail:
+            raise Refused("gas test failed: " + "; ".join(fail))
+        p.gas_test = GasTest(vals, ts, user)
+        self.changed = True
+
+    def _clear_all(self, p: Permit, ts: float, seq: int, out: list) -> None:
+        """A permit that is over takes its continuous conditions with it (events stay until acknowledged)."""
+        for a in list(self.book.alarms.values()):
+            d = a.definition
+            if d.source == p.id and d.condition in ("permit.watcher_away", "permit.watcher_stationary",
+                                                    "permit.worker_outside", "permit.unauthorized",
+                                                    "permit.gas_detector", "permit.gas_test_expired"):
+                self._cond(d, False, ts, seq, out)
+
+    # -- continuous checks (every clock tick) -----------------------------------------------------------
+    def tick(self, now: float, seq: int, xyz: np.ndarray, fix_ts: np.ndarray, stationary_s: np.ndarray,
+             membership, gas_level: np.ndarray) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for p in self.permits.values():
+            if p.state in ("active", "suspended") and now >= p.valid_to_s:
+                self._set_state(p, "expired", "permit_expire", seq, now, "engine", "")
+                self._clear_all(p, now, seq, out)
+            if p.state == "expired":
+                self._check_expired_occupied(p, now, seq, xyz, membership, out)
+            if p.state in ("active", "suspended"):  # a suspended permit's conditions must be able to clear
+                self._check_active(p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out)
+        return out
+
+    def _people_inside(self, p: Permit, xyz: np.ndarray, membership) -> list[int]:
+        if p.zone_id is not None:
+            return membership.people_in(self.zone_index[p.zone_id]).tolist()
+        ok = np.isfinite(xyz[:, 0])
+        return [i for i in np.nonzero(ok)[0] if point_in_polygon((xyz[i, 0], xyz[i, 1]), p.polygon)]
+
+    def _check_expired_occupied(self, p, now, seq, xyz, membership, out) -> None:
+        inside = self._people_inside(p, xyz, membership)
+        d = self._alarm("expired_occupied", p.id, p, "high",
+                        f"Permit {p.id} expired with {len(inside)} people still inside",
+                        f"作业许可 {p.id} 已过期，区域内仍有人员", None)
+        self._cond(d, bool(inside), now, seq, out)
+
+    def _suspend_by_engine(self, p: Permit, reason: str, now: float, seq: int) -> None:
+        p.reason = reason
+        self._set_state(p, "suspended", "permit_suspend", seq, now, "engine", "", {"reason": reason})
+
+    def _check_active(self, p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out) -> None:
+        s = self.s
+        poly = self.zone_polygon(p)
+        suspend: list[str] = []
+        if p.watcher is not None:
+            w = self.person_of_tag[p.watcher]
+            xy = xyz[w]
+            dist = distance_to_polygon((xy[0], xy[1]), poly) if np.isfinite(xy[0]) else math.inf
+            d = self._alarm("watcher_away", p.id, p, "high",
+                            f"Watcher {p.watcher} of permit {p.id} is more than {s.watcher_max_distance_m:.0f} m "
+                            "from the work",
+                            f"作业许可 {p.id} 的监护人 {p.watcher} 离开作业点超过 {s.watcher_max_distance_m:.0f} 米",
+                            p.watcher)
+            if self._cond(d, dist > s.watcher_max_distance_m, now, seq, out,
+                          (float(xy[0]), float(xy[1])) if np.isfinite(xy[0]) else None):
+                suspend.append(f"watcher {p.watcher} is {dist:.0f} m away")
+            st = stationary_s[w]
+            still_for = st + (now - fix_ts[w]) if np.isfinite(st) else math.nan
+            d = self._alarm("watcher_stationary", p.id, p, "high",
+                            f"Watcher {p.watcher} of permit {p.id} has not moved for over "
+                            f"{s.watcher_max_stationary_s / 60:.0f} min",
+                            f"作业许可 {p.id} 的监护人 {p.watcher} 超过 {s.watcher_max_stationary_s / 60:.0f} 分钟未移动",
+                            p.watcher)
+            if self._cond(d, bool(still_for > s.watcher_max_stationary_s), now, seq, out):
+                suspend.append(f"watcher {p.watcher} has not moved for {still_for / 60:.1f} min")
+        for tag in p.workers:
+            i = self.person_of_tag[tag]
+            if self._inside(p, i, xyz, membership):
+                p.outside_since.pop(tag, None)
+                outside_for = 0.0
+            else:
+                outside_for = now - p.outside_since.setdefault(tag, now)
+            d = self._alarm("worker_outside", f"{p.id}:{tag}", p, "medium",
+                            f"Worker {tag} of permit {p.id} is outside the permit zone",
+                            f"作业许可 {p.id} 的作业人员 {tag} 不在作业区域内", tag)
+            self._cond(d, outside_for > s.worker_outside_grace_s, now, seq, out)
+        allowed = set(p.workers) | ({p.watcher} if p.watcher else set())
+        inside_now = set()
+        for i in self._people_inside(p, xyz, membership):
+            tag = self.site.people[i].tag
+            if tag in allowed:
+                continue
+            inside_now.add(tag)
+            d = self._alarm("unauthorized", f"{p.id}:{tag}", p, "high",
+                            f"{self.site.people[i].name} ({tag}) is inside permit {p.id}'s zone without being on it",
+                            f"{self.site.people[i].name}（{tag}）未列入作业许可 {p.id} 却进入作业区域", tag)
+            self._cond(d, True, now, seq, out, (float(xyz[i, 0]), float(xyz[i, 1])))
+        for a in list(self.book.alarms.values()):
+            dd = a.definition
+            if dd.condition == "permit.unauthorized" and dd.source == p.id and a.condition \
+                    and dd.id.rsplit(":", 1)[1] not in inside_now:
+                self._cond(dd, False, now, seq, out)
+        gas = self._gas_test_problem(p, now)
+        d = self._alarm("gas_test_expired", p.id, p, "high", f"Permit {p.id}: {gas or 'gas test'}; work suspended",
+                        f"作业许可 {p.id} 的气体检测已过期，作业暂停")
+        if self._cond(d, gas is not None, now, seq, out):
+            suspend.append(gas or "")
+        for k, det in enumerate(self.site.gas_detectors):
+            if not point_in_polygon(tuple(self._gas_pos[k]), poly):
+                continue
+            d = self._alarm("gas_detector", f"{p.id}:{det.id}", p, "critical",
+                            f"Gas detector {det.id} in permit {p.id}'s zone at alarm level: work suspended",
+                            f"作业许可 {p.id} 区域内的气体探测器 {det.id} 报警：作业暂停")
+            if self._cond(d, bool(gas_level[k] > 0), now, seq, out):
+                suspend.append(f"gas detector {det.id} at alarm level {int(gas_level[k])}")
+        if suspend and p.state == "active":
+            self._suspend_by_engine(p, "; ".join(suspend), now, seq)
+
+    # -- views ------------------------------------------------------------------------------------------
+    def board(self, now: float) -> list[dict[str, Any]]:
+        """Permits that matter now (not closed / expired for more than an hour), most urgent first."""
+        order = {"red": 0, "amber": 1, "green": 2, "grey": 3}
+        recs = [p.record(now, self.s.expiring_soon_s) for p in self.permits.values()
+                if p.state not in ("closed", "expired") or now - p.changed_ts_s < 3600]
+        return sorted(recs, key=lambda r: (order[r["board"]], r["valid_to_s"], r["id"]))
+
+    def has_live_permit(self, zone_id: str) -> bool:
+        return any(p.zone_id == zone_id and p.state in ("active", "suspended") for p in self.permits.values())
+
+    def covers(self, zone_id: str, tag: str) -> bool:
+        """An active permit on this zone lists this person (suppression by design of zone alarms)."""
+        return any(p.state == "active" and p.zone_id == zone_id and (tag in p.workers or tag == p.watcher)
+                   for p in self.permits.values())
