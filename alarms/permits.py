@@ -21,6 +21,7 @@ All times are engine time; the module reads no clock and does no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -136,6 +137,8 @@ class PermitBook:
         self.incompatible = {frozenset(p) for p in self.s.incompatible} | {
             frozenset((a,)) for a, b in self.s.incompatible if a == b}
         self.records: list[dict[str, Any]] = []
+        #: where a tag is now, (x, y) in site metres or None if unknown; the engine sets it
+        self.locate: Callable[[str], tuple[float, float] | None] = lambda tag: None
         self._gas_pos = np.array([d.position_m[:2] for d in site.gas_detectors]).reshape(-1, 2)
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -333,6 +336,17 @@ class PermitBook:
             return f"the gas test is {age / 60:.0f} min old (valid {self.s.gas_test_validity_s / 60:.0f} min)"
         return None
 
+    def _watcher_problem(self, p: Permit) -> str | None:
+        if p.watcher is None:
+            return None
+        xy = self.locate(p.watcher)
+        if xy is None:
+            return f"watcher {p.watcher} is not located: the watcher must be at the work"
+        dist = distance_to_polygon(xy, self.zone_polygon(p))
+        if dist > self.s.watcher_max_distance_m:
+            return f"watcher {p.watcher} is {dist:.0f} m from the work (at most {self.s.watcher_max_distance_m:.0f})"
+        return None
+
     def _activate(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
         op = "permit_activate"
         if p.state != "approved":
@@ -345,6 +359,9 @@ class PermitBook:
         gas = self._gas_test_problem(p, ts)
         if gas:
             self._refuse(p.id, op, gas, user, role, ts, seq)
+        watcher = self._watcher_problem(p)
+        if watcher:
+            self._refuse(p.id, op, watcher, user, role, ts, seq)
         p.activated_ts_s = ts
         p.outside_since = {w: ts for w in p.workers}
         self._set_state(p, "active", "permit_activate", seq, ts, user, role)

@@ -24,6 +24,7 @@ ENTRY = {
     "ingest.vibration": "ingest.vibration:main",
     "ingest.camera": "ingest.camera:main",
     "ingest.permits": "ingest.permits:main",
+    "alarms-server": "console.opcua_ac:main",
 }
 
 
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("source", choices=["uwb", "gas", "vibration", "camera", "permits"])
 
     for name, help_ in (("engine", "the engine"), ("console", "the Panel console server"),
-                        ("simulate", "the plant simulator")):
+                        ("simulate", "the plant simulator"),
+                        ("alarms-server", "live alarms as OPC UA Alarms & Conditions")):
         sub.add_parser(name, help=help_, add_help=False)
 
     rp = sub.add_parser("replay", help="replay a shift recording")
@@ -156,12 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # process sub-commands parse their own options
-    if argv and argv[0] in ("engine", "console", "simulate"):
+    if argv and argv[0] in ("engine", "console", "simulate", "alarms-server"):
         return _call(argv[0], argv[1:])
     if len(argv) >= 2 and argv[0] == "ingest" and argv[1] in ("uwb", "gas", "vibration", "camera", "permits"):
-        if argv[1] == "permits":
-            print("watchfloor ingest permits: not built yet (issue: zones and permits)", file=sys.stderr)
-            return 2
         return _call(f"ingest.{argv[1]}", argv[2:])
     args, rest = build_parser().parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["run_demo", "run_site", "effective_demo_site", "start_broker_argv", "parse_duration"]
 
-ADAPTERS = ("uwb", "gas", "vibration", "camera")
+ADAPTERS = ("uwb", "gas", "vibration", "camera", "permits")
 
 
 def parse_duration(text: str) -> float:

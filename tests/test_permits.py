@@ -63,6 +63,7 @@ class Rig:
         assert self.request(pid, **kw)["ok"]
         assert self.cmd("permit_gas_test", permit=pid, user="op1", values={"LEL": 1.0, "O2": 20.9}).reply["ok"]
         assert self.cmd("permit_approve", permit=pid).reply["ok"]
+        self.at(self.now, T0187=(150.0, 160.0))  # the watcher is at the work, 2 m from the zone
         r = self.cmd("permit_activate", permit=pid).reply
         assert r == {"id": r["id"], "ok": True, "permit": pid, "state": "active"}, r
 
@@ -190,6 +191,12 @@ def test_refusals_name_their_reason(rig):
         "permit is requested: only an approved permit is activated"
     rig.cmd("permit_approve", permit="P1")
     assert rig.cmd("permit_activate", permit="P1").reply["reason"] == "hot_work needs a gas test"
+    rig.cmd("permit_gas_test", permit="P1", user="op1", values={"LEL": 0, "O2": 20.9})
+    assert rig.cmd("permit_activate", permit="P1").reply["reason"] == \
+        "watcher T0187 is not located: the watcher must be at the work"
+    rig.at(T0 + 1, T0187=(80.0, 160.0))
+    assert rig.cmd("permit_activate", permit="P1").reply["reason"] == \
+        "watcher T0187 is 52 m from the work (at most 50)"
     bad = rig.cmd("permit_gas_test", permit="P1", user="op1", values={"LEL": 25, "O2": 18.0}).reply
     assert bad["reason"] == "gas test failed: LEL 25.0 % > 10.0 %; O2 18.0 % outside 19.5-23.5 %"
 

@@ -64,6 +64,8 @@ class Engine:
         self.membership = ZoneMembership(site)
         self.permits = PermitBook(site, self.book, self.catalog, journal)
         self._reply_extra: dict[str, Any] = {}
+        self.permits.locate = self._locate
+        self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
         self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
         self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
@@ -90,6 +92,7 @@ class Engine:
             "camera_detections": self._detections,
             "rejected": self._rejected,
             "command": self._command,
+            "permit_command": self._permit_command,
             "notification_result": self._notification_result,
         }.get(msg.kind)
         if handler is None:
@@ -320,6 +323,25 @@ class Engine:
                                     state="unknown", actor=user.id, role=user.role,
                                     detail={"action": str(op)[:64], "reason": reason})
             out.reply = {"id": rid, "ok": False, "reason": reason}
+
+    def _locate(self, tag: str) -> tuple[float, float] | None:
+        """Where a tag is now, if it had a fix within ``engine.fix_stale_s``."""
+        i = self._tag_index.get(tag)
+        if i is None:
+            return None
+        age = self._now(self.state.fix_ts_s[i]) - self.state.fix_ts_s[i]
+        if not (age <= self.site.engine.fix_stale_s):
+            return None
+        return float(self.state.xyz_m[i, 0]), float(self.state.xyz_m[i, 1])
+
+    def _permit_command(self, seq: int, msg: Message, out: Outcome) -> None:
+        """A permit command from the plant's permit system over MQTT (``watchfloor ingest permits``): the same
+        checks and journal as from the console, but only permit operations."""
+        if msg.meta.get("op") not in PERMIT_OPS:
+            out.reply = {"id": msg.meta.get("id"), "ok": False,
+                         "reason": f"only permit operations come this way, not {msg.meta.get('op')!r}"}
+            return
+        self._command(seq, msg, out)
 
     def _person_action(self, op: Any, req: dict[str, Any], user: str, role: str, t: float, seq: int
                        ) -> dict[str, Any] | None:

@@ -157,7 +157,9 @@ class EngineProcess:
             batch.append((bus.encode(msg), msg, now))
 
     def snapshot(self, rid: Any) -> dict[str, Any]:
+        t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
+                "permits": self.engine.permits.board(t),
                 "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}
 
     def _reply(self, ident: bytes, body: dict[str, Any]) -> None:
@@ -170,6 +172,10 @@ class EngineProcess:
                       if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
+
+    def _publish_board(self) -> None:
+        t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
+        self._publish_meta("permit.board", "permit_board", {"permits": self.engine.permits.board(t)})
 
     def _publish_fences(self, events) -> None:
         """omlox-style fence events (region_entry / region_exit) on ``zone.fence``."""
@@ -196,6 +202,8 @@ class EngineProcess:
                               "alarm": e.person_alarm_rank()},
                       meta={"engine_ts_s": t, "frame": self.frame})
         self.pub.send_multipart(bus.encode(pos))
+        if self.frame % 25 == 1:  # the board also changes by the clock (expiring soon): refresh every 5 s
+            self._publish_board()
         if self.frame % 5 == 1:
             sens = Message(topic="display.sensors", source="engine", kind="sensors", event_ts_s=t,
                            ingest_ts_s=time.time(), seq=self.frame,
@@ -271,6 +279,11 @@ class EngineProcess:
                 ident = waiting.pop(rid, None)
                 if ident is not None:
                     self._reply(ident, {**out.reply, "id": rid.split(":", 1)[1]})
+                elif msg.kind == "permit_command":  # from the permits adapter: it relays the reply to MQTT
+                    self._publish_meta("permit.reply", "permit_reply", out.reply)
+            if self.engine.permits.changed:
+                self.engine.permits.changed = False
+                self._publish_board()
             if out.tick and self.engine.ticks % self.site.engine.publish_every_ticks == 0:
                 self._publish_display()
 

@@ -1,0 +1,89 @@
+"""The permits adapter: the plant's permit-to-work system talks to watchfloor over MQTT.
+
+Commands arrive on ``<prefix>/permits/commands`` (JSON, one command per message: ``{"id", "op", "user", ...}``
+with ``op`` one of ``permit_request``, ``permit_approve``, ``permit_activate``, ``permit_suspend``,
+``permit_resume``, ``permit_close``, ``permit_gas_test``; fields in docs/protocol.md). They go to the engine
+as ``permit_command`` inputs, are checked against the user's role there, recorded and journaled like the
+console's commands. The engine's reply comes back on the bus topic ``permit.reply`` and is published on
+``<prefix>/permits/replies``. Malformed commands are rejected here with their reason (counted, dead-lettered).
+The broker's ACL decides who may publish commands; the ``user`` named must be a site user.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import zmq
+
+from alarms.permits import PERMIT_OPS
+from config import Site
+from ingest import bus
+
+from .adapter import MqttAdapter, adapter_main
+from .mqtt_source import RawMessage
+
+__all__ = ["PermitsAdapter", "parse_permit_command", "main"]
+
+
+def parse_permit_command(payload: bytes, users: set[str]) -> dict:
+    """The command as a dict, or ValueError with the reason."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("not JSON") from None
+    if not isinstance(doc, dict):
+        raise ValueError("command is not an object")
+    if doc.get("op") not in PERMIT_OPS:
+        raise ValueError(f"unknown op {doc.get('op')!r}")
+    if not isinstance(doc.get("id"), str) or not doc["id"] or len(doc["id"]) > 128:
+        raise ValueError("command needs an id (a string, at most 128 characters)")
+    if doc.get("user") not in users:
+        raise ValueError("unknown user")
+    if len(payload) > 64 * 1024:
+        raise ValueError("command larger than 64 kB")
+    return doc
+
+
+class PermitsAdapter(MqttAdapter):
+    name = "permits"
+    topics = ["permits/commands"]
+
+    def __init__(self, site: Site, stop: threading.Event) -> None:
+        super().__init__(site, stop, slice_s=0.1)
+        self.users = {u.id for u in site.users}
+        self.sub = bus.sub_socket(self.link.ctx, site.bus.publish, ["permit.reply"])
+        self.reply_topic = f"{self.source.prefix}/permits/replies"
+
+    def batches(self, raws: list[RawMessage], now_s: float):
+        for raw in raws:
+            try:
+                cmd = parse_permit_command(raw.payload, self.users)
+            except ValueError as e:
+                self.rejects.add(str(e), raw.topic, raw.payload[:512])
+                continue
+            self.link.send("permits.command", "permit_command", time.time(), meta=cmd)
+            self.items_sent += 1
+        self._relay_replies()
+        return []
+
+    def _relay_replies(self) -> None:
+        while True:
+            try:
+                frames = self.sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = bus.decode(frames).meta
+            self.source.client.publish(self.reply_topic, json.dumps(reply, ensure_ascii=False), qos=1)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self.sub.close(linger=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``watchfloor ingest permits --site FILE``."""
+    return adapter_main("permits", argv, lambda site, stop: PermitsAdapter(site, stop).run())
