@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--site", default=None, help="site file (default: the shipped demo plant)")
     d.add_argument("--port", type=int, default=None, help="console port (default: the site's, 5006)")
+    d.add_argument("--timing", action="append", default=[], metavar="KEY=SECONDS",
+                   help="override a scenario timing parameter of the simulator (repeatable)")
 
     r = sub.add_parser("run", help="production: every process of a real site")
     r.add_argument("--site", required=True)
@@ -181,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(headless=args.headless, duration_s=parse_duration(args.duration) if args.duration else None,
                         out=Path(args.out) if args.out else None, scenario=args.scenario, seed=args.seed,
-                        site_path=Path(args.site) if args.site else DEMO_SITE, console_port=args.port)
+                        site_path=Path(args.site) if args.site else DEMO_SITE, console_port=args.port,
+                        timing=args.timing)
     if args.cmd == "run":
         from .demo import run_site
 

@@ -108,7 +108,7 @@ def _print_summary(out: Path) -> dict:
 
 
 def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scenario: str, seed: int,
-             site_path: Path = DEMO_SITE, console_port: int | None = None) -> int:
+             site_path: Path = DEMO_SITE, console_port: int | None = None, timing: list[str] | None = None) -> int:
     base = load_site(site_path)
     site = effective_demo_site(base, console_port or base.console.port)
     out = out or Path("demo-out") / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -127,8 +127,10 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
         wait_port("127.0.0.1", site.mqtt.port, 10, broker.proc)
         engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)
         wait_port("127.0.0.1", _port_of(site.bus.command), 30, engine.proc)
-        sim = sup.start_watchfloor("simulator", ["simulate", "--site", sfile, "--scenario", scenario,
-                                                 "--seed", str(seed)], stage=0)
+        sim_args = ["simulate", "--site", sfile, "--scenario", scenario, "--seed", str(seed)]
+        for t in timing or []:
+            sim_args += ["--timing", t]
+        sim = sup.start_watchfloor("simulator", sim_args, stage=0)
         for name in ADAPTERS:
             sup.start_watchfloor(f"ingest-{name}", ["ingest", name, "--site", sfile], stage=1)
         if not headless:
