@@ -91,7 +91,8 @@ class MqttAdapter:
     """Base of the MQTT adapters: a source, an engine link, a reject bin, and ``step`` every ``slice_s``.
 
     Subclasses set ``name`` and ``topics`` and implement ``batches(raws, now_s)`` returning the bus batches
-    ``(topic, kind, event_ts_s, arrays)`` for one slice, adding rejects to ``self.rejects``.
+    ``(topic, kind, event_ts_s, arrays)`` (or with a fifth item, ``meta``) for one slice, adding rejects to
+    ``self.rejects``.
     """
 
     name = "mqtt"
@@ -112,9 +113,9 @@ class MqttAdapter:
         raise NotImplementedError
 
     def step(self, final: bool) -> None:
-        for topic, kind, ts, arrays in self.batches(self.source.drain(), time.time()):
-            self.link.send(topic, kind, ts, arrays)
-            self.items_sent += len(next(iter(arrays.values()))) if arrays else 0
+        for topic, kind, ts, arrays, *meta in self.batches(self.source.drain(), time.time()):
+            self.link.send(topic, kind, ts, arrays, meta[0] if meta else None)
+            self.items_sent += len(next(iter(arrays.values()))) if arrays else len(meta[0].get("events", ()))
         self.link.send_rejects(self.name, self.rejects)
 
     def run(self) -> None:

@@ -112,11 +112,44 @@ class RangeParser:
         rows.append(row)
 
 
+WEARABLE_EVENTS = ("sos", "fall", "battery_low")
+
+
+def parse_wearable(raws: list[RawMessage], tag_index: dict[str, int], rejects: RejectBin, now_s: float,
+                   max_skew_s: float) -> list[dict]:
+    """Wearable events ``{"tag", "ts", "event"}`` (one or a list per message); bad ones rejected with a reason."""
+    out = []
+    for raw in raws:
+        try:
+            doc = json.loads(raw.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            rejects.add("not JSON", raw.topic, raw.payload)
+            continue
+        for item in doc if isinstance(doc, list) else [doc]:
+            reason = None
+            if not isinstance(item, dict):
+                reason = "item is not an object"
+            elif item.get("tag") not in tag_index:
+                reason = "unknown tag"
+            elif item.get("event") not in WEARABLE_EVENTS:
+                reason = f"unknown wearable event {item.get('event')!r}"
+            elif (not isinstance(item.get("ts"), (int, float)) or isinstance(item.get("ts"), bool)
+                  or not math.isfinite(item["ts"])):
+                reason = "ts is not a finite number"
+            elif item["ts"] > now_s + max_skew_s:
+                reason = "ts in the future"
+            if reason:
+                rejects.add(reason, raw.topic, json.dumps(item, default=str)[:512])
+                continue
+            out.append({"tag": item["tag"], "ts": float(item["ts"]), "event": item["event"]})
+    return out
+
+
 class UwbAdapter(MqttAdapter):
     """Solves a slice of ranges at a time (2D, at the people tags' wearing height) and sends the fixes."""
 
     name = "uwb"
-    topics = ["uwb/ranges"]
+    topics = ["uwb/ranges", "wearable/events"]
 
     def __init__(self, site: Site, stop: threading.Event) -> None:
         super().__init__(site, stop, slice_s=site.uwb.slice_s)
@@ -143,13 +176,21 @@ class UwbAdapter(MqttAdapter):
                 "vel_m_s": tr.vel_m_s, "stationary_s": tr.stationary_s, "gated": tr.gated}
 
     def batches(self, raws: list[RawMessage], now_s: float):
-        batch = self.parser.parse(raws, self.rejects, now_s)
+        wearable = [r for r in raws if r.topic.endswith("/wearable/events")]
+        out = []
+        if wearable:
+            events = parse_wearable(wearable, self.parser.tag_index, self.rejects, now_s,
+                                    self.site.uwb.max_clock_skew_s)
+            if events:
+                out.append(("wearable.events", "wearable_events", max(e["ts"] for e in events), {},
+                            {"events": events}))
+        batch = self.parser.parse([r for r in raws if not r.topic.endswith("/wearable/events")], self.rejects, now_s)
         if not len(batch.person_index):
-            return []
+            return out
         arrays = self.solve(batch)
         if self.site.uwb.publish_locations:
             self.publish_locations(arrays, now_s)
-        return [("uwb.positions", "positions", float(batch.ts_s.max()), arrays)]
+        return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays)]
 
     def publish_locations(self, arrays: dict[str, np.ndarray], now_s: float) -> None:
         """The fixes of this slice as omlox Location objects, one JSON list per slice, for other RTLS tools."""

@@ -50,3 +50,20 @@ def test_each_bad_item_is_rejected_with_its_reason_and_good_ones_kept(demo_site)
     # the one good range of T0004 is kept
     assert b.person_index.tolist() == [3] and b.ranges_m[0, 3] == 7.25
     assert all(len(r["payload"]) <= 512 for chunk in rb.take() for r in chunk)
+
+
+def test_wearable_events_are_parsed_and_bad_ones_rejected(demo_site):
+    from ingest.uwb import parse_wearable
+
+    rb = RejectBin()
+    tags = {p.tag: i for i, p in enumerate(demo_site.people)}
+    raws = [RawMessage("p/wearable/events", json.dumps(d).encode(), NOW) for d in (
+        {"tag": "T0077", "ts": NOW - 1, "event": "fall"},
+        [{"tag": "T0033", "ts": NOW, "event": "sos"}, {"tag": "T0033", "ts": NOW, "event": "dance"}],
+        {"tag": "T9999", "ts": NOW, "event": "sos"},
+        {"tag": "T0001", "ts": NOW + 600, "event": "battery_low"},
+    )] + [RawMessage("p/wearable/events", b"][", NOW)]
+    events = parse_wearable(raws, tags, rb, NOW, 5.0)
+    assert events == [{"tag": "T0077", "ts": NOW - 1, "event": "fall"}, {"tag": "T0033", "ts": NOW, "event": "sos"}]
+    assert dict(rb.counts) == {"unknown wearable event 'dance'": 1, "unknown tag": 1, "ts in the future": 1,
+                               "not JSON": 1}
