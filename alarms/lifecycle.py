@@ -295,6 +295,8 @@ class AlarmBook:
         if alarm is None and not condition:
             return None
         alarm = self._get(definition)
+        if alarm.definition != definition:  # e.g. a fall makes a standing man-down latching
+            alarm.definition = definition
         if position_m is not None:
             alarm.position_m = position_m
         if condition == alarm.condition:

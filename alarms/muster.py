@@ -2,8 +2,8 @@
 
 A supervisor declares an emergency for the whole site (``"all"``) or for some zones at engine time ``t``. The
 **roster** (the people to account for) is fixed then: everyone located so far for ``"all"``, the people inside
-the declared zones otherwise; anyone who enters the declared area afterwards (or, for ``"all"``, is located
-for the first time) joins it. A person is **mustered** while inside a ``muster_point`` zone (with the fences'
+the declared zones otherwise; anyone who enters the declared area afterwards (a fence event) or, for
+``"all"``, is located for the first time, joins it. A person is **mustered** while inside a ``muster_point`` zone (with the fences'
 hysteresis); someone who leaves the muster point is missing again. :meth:`Muster.status` gives the live
 headcount per muster point, the roster people not mustered with their last known position and the age of that
 fix, and the time since the declaration.
@@ -53,7 +53,6 @@ class Muster:
         self.area: str | list[str] = "all"
         self.area_zones: list[int] = []
         self.roster = np.zeros(len(site.people), dtype=bool)
-        self.joined_ts_s = np.full(len(site.people), np.nan)  # when each roster person was added
         self.count = 0  # emergencies declared so far
 
     def declare(self, t_s: float, user: str, area: str | list[str], membership: ZoneMembership,
@@ -90,7 +89,6 @@ class Muster:
         self.area = "all" if area == "all" else [self.zone_ids[k] for k in zones]
         self.area_zones = zones
         self.roster = roster.copy()
-        self.joined_ts_s = np.where(roster, float(t_s), np.nan)
         log.info("emergency declared by %s at %.3f for %s: %d people to account for", user, t_s, self.area,
                  int(roster.sum()))
         return {"event": "muster_declare", "number": self.count, "declared_ts_s": self.declared_ts_s,
@@ -105,7 +103,6 @@ class Muster:
         for e in events:
             if e.kind == "region_entry" and e.zone in self.area_zones and not self.roster[e.person]:
                 self.roster[e.person] = True
-                self.joined_ts_s[e.person] = max(e.ts_s, self.declared_ts_s)
 
     def status(self, now_s: float, xyz_m: np.ndarray, fix_ts_s: np.ndarray,
                membership: ZoneMembership) -> dict[str, Any]:
@@ -117,13 +114,8 @@ class Muster:
         ``name``, ``position_m`` [x, y, z] or None, ``fix_age_s`` or None, ``zones`` the person is in)."""
         if not self.active:
             return {"active": False, "engine_ts_s": _r(now_s)}
-        # people who came into the declared area (or onto the site) since the last look join the roster
-        if self.area_zones:
-            new = membership.inside[:, self.area_zones].any(axis=1) & ~self.roster
-        else:
-            new = np.isfinite(fix_ts_s) & ~self.roster
-        self.roster |= new
-        self.joined_ts_s[new] = now_s
+        # status is a view: it never changes the roster, so how often the engine looks cannot change a journal
+        roster = self.roster if self.area_zones else self.roster | np.isfinite(fix_ts_s)
         at_point = membership.inside[:, self.points] if self.points else np.zeros((len(self.people), 0), bool)
         mustered = at_point.any(axis=1)
         points = []
@@ -133,7 +125,7 @@ class Muster:
             points.append({"zone": z.id, "name": {"en": z.name.en, "zh-CN": z.name.zh_CN}, "count": len(who),
                            "people": [self.people[i].id for i in who]})
         missing = []
-        for i in np.nonzero(self.roster & ~mustered)[0].tolist():
+        for i in np.nonzero(roster & ~mustered)[0].tolist():
             p = self.people[i]
             pos = xyz_m[i]
             located = bool(np.isfinite(pos).all())
@@ -143,7 +135,7 @@ class Muster:
                 "fix_age_s": _r(now_s - fix_ts_s[i]),
                 "zones": [self.zone_ids[k] for k in np.nonzero(membership.inside[i])[0].tolist()],
             })
-        roster_n = int(self.roster.sum())
+        roster_n = int(roster.sum())
         return {
             "active": True,
             "number": self.count,
@@ -152,7 +144,7 @@ class Muster:
             "declared_by": self.declared_by,
             "area": self.area,
             "elapsed_s": _r(now_s - self.declared_ts_s),
-            "counts": {"roster": roster_n, "mustered": int((self.roster & mustered).sum()),
+            "counts": {"roster": roster_n, "mustered": int((roster & mustered).sum()),
                        "missing": len(missing)},
             "muster_points": points,
             "missing": missing,
@@ -169,4 +161,4 @@ class Muster:
         log.info("emergency ended by %s at %.3f after %.1f s", user, t_s, t_s - self.declared_ts_s)
         return {"event": "muster_end", "number": self.count, "declared_ts_s": self.declared_ts_s,
                 "declared_by": self.declared_by, "area": self.area, "ended_ts_s": float(t_s), "ended_by": str(user),
-                "duration_s": _r(t_s - self.declared_ts_s), "roster": int(self.roster.sum())}
+                "duration_s": _r(t_s - self.declared_ts_s)}

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .rules import CompositeRule, NamedInput, PeopleSafetySettings
+
 __all__ = [
     "Text",
     "Origin",
@@ -373,6 +375,9 @@ class Site(_Strict):
     escalation_policies: list[EscalationPolicy] = []
     alarm_rules: list[AlarmRule] = []
     permit_settings: PermitSettings = PermitSettings()
+    people_safety: PeopleSafetySettings = PeopleSafetySettings()
+    inputs: list[NamedInput] = []
+    rules: list[CompositeRule] = []
     operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])
     notifications: Notifications = Notifications()
     max_shelve_s: dict[Literal["critical", "high", "medium", "low"], float] = Field(

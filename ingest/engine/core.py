@@ -20,8 +20,11 @@ from alarms.definitions import AlarmCatalog
 from alarms.flood import FloodChange, FloodMonitor
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
+from alarms.muster import Muster, MusterRefused
 from alarms.notify import Notice
+from alarms.people import PeopleSafety
 from alarms.permits import PERMIT_OPS, PermitBook
+from alarms.rules import CompositeRules, nearest_person
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
@@ -42,6 +45,7 @@ class Outcome:
     tick: bool = False
     notices: list[Notice] = field(default_factory=list)
     fences: list[FenceEvent] = field(default_factory=list)
+    muster: dict[str, Any] | None = None
     floods: list[FloodChange] = field(default_factory=list)
 
 
@@ -64,8 +68,12 @@ class Engine:
         self.membership = ZoneMembership(site)
         self.permits = PermitBook(site, self.book, self.catalog, journal)
         self._reply_extra: dict[str, Any] = {}
+        self.muster_changed = False
         self.permits.locate = self._locate
         self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
+        self.people_safety = PeopleSafety(site, self.catalog)
+        self.muster = Muster(site)
+        self.composite_rules = CompositeRules(site, self.catalog, membership=self.membership)
         self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
         self.restricted = RestrictedZoneRule(site, self.catalog)
         self.last_detections: dict[str, np.ndarray] = {}
@@ -93,6 +101,8 @@ class Engine:
             "rejected": self._rejected,
             "command": self._command,
             "permit_command": self._permit_command,
+            "wearable_events": self._wearable,
+            "input_values": self._inputs,
             "notification_result": self._notification_result,
         }.get(msg.kind)
         if handler is None:
@@ -170,6 +180,8 @@ class Engine:
         self.ticks += 1
         out.tick = True
         out.alarms += self.book.tick(self.now_s, seq)
+        self._apply_changes(self.people_safety.on_tick(self.now_s, self.membership), self.now_s, seq, out)
+        self._apply_changes(self.composite_rules.on_tick(self.now_s, self.state.xyz_m), self.now_s, seq, out)
         st = self.state
         out.alarms += self.permits.tick(self.now_s, seq, st.xyz_m, st.fix_ts_s, st.stationary_s, self.membership,
                                         self.gas_level())
@@ -204,13 +216,17 @@ class Engine:
         self.state.fix_ts_s[idx] = ts
         self.state.gdop[idx] = gdop
         self.state.rms_m[idx] = rms
-        if "stationary_s" in a and a["stationary_s"].shape == (n,):
-            self.state.stationary_s[idx] = a["stationary_s"][ok][newer]
+        st = a["stationary_s"] if "stationary_s" in a and a["stationary_s"].shape == (n,) else np.full(n, np.nan)
+        st = st[ok][newer]
+        self.state.stationary_s[idx] = st
         self.positions += len(idx)
         self.items["positions"] += len(idx)
         t = self._now(msg.event_ts_s)
         events = self.membership.update(idx, xyz, ts)
         out.fences += events
+        self.people_safety.on_fence_events(events)
+        self.muster.on_fence_events(events)
+        self._apply_changes(self.people_safety.on_positions(idx, st, xyz, ts, t), t, seq, out)
         for definition, active, pos in self.restricted.evaluate(events):
             rec = self.book.set_condition(definition, active, t, seq, pos)
             if rec is not None:
@@ -268,6 +284,8 @@ class Engine:
         self.state.gas_quality[idx] = q
         self.state.gas_ts_s[idx] = a["ts_s"][ok]
         self.items["gas_values"] += len(idx)
+        t = self._now(msg.event_ts_s)
+        self._apply_changes(self.composite_rules.on_values("gas", idx, v, a["ts_s"][ok], t), t, seq, out)
 
     def _vibration(self, seq: int, msg: Message, out: Outcome) -> None:
         a = msg.arrays
@@ -279,11 +297,45 @@ class Engine:
         self.state.vib_quality[idx] = QUALITY_GOOD
         self.state.vib_ts_s[idx] = a["ts_s"][ok]
         self.items["vibration_features"] += len(idx)
+        t = self._now(msg.event_ts_s)
+        self._apply_changes(self.composite_rules.on_values("vibration", idx, a["rms_mm_s"][ok], a["ts_s"][ok], t),
+                            t, seq, out)
 
     def _detections(self, seq: int, msg: Message, out: Outcome) -> None:
         # first version: counted and kept for display; fusion with tags comes with the sensing work
-        self.items["camera_detections"] += len(msg.arrays.get("camera_index", ()))
-        self.last_detections = msg.arrays
+        a = msg.arrays
+        self.items["camera_detections"] += len(a.get("camera_index", ()))
+        self.last_detections = a
+        if self.composite_rules.rules and len(a.get("camera_index", ())):
+            t = self._now(msg.event_ts_s)
+            who = nearest_person(a["xy_m"], a["ts_s"], self.state.xyz_m, self.state.fix_ts_s)
+            self._apply_changes(self.composite_rules.on_detections(a, who, t), t, seq, out)
+
+    def _apply_changes(self, changes, t: float, seq: int, out: Outcome) -> None:
+        """Feed (definition, active, position) changes of a rule module to the lifecycle."""
+        for definition, active, pos in changes:
+            rec = self.book.set_condition(definition, active, t, seq, pos)
+            if rec is not None:
+                out.alarms.append(rec)
+
+    def _wearable(self, seq: int, msg: Message, out: Outcome) -> None:
+        t = self._now(msg.event_ts_s)
+        changes, rejects = self.people_safety.on_wearable(msg.meta.get("events", []), t)
+        for reason, _ in rejects:
+            self._reject(f"wearable: {reason}")
+        self.items["wearable_events"] += len(msg.meta.get("events", []))
+        self._apply_changes(changes, t, seq, out)
+
+    def _inputs(self, seq: int, msg: Message, out: Outcome) -> None:
+        """Named numeric inputs (e.g. wind speed) for the composite rules: arrays input_index, value, ts_s."""
+        a = msg.arrays
+        try:
+            idx, val, ts = a["input_index"].astype(np.int64), a["value"].astype(np.float64), a["ts_s"]
+        except KeyError as e:
+            self._reject(f"engine: input values without array {e.args[0]}")
+            return
+        t = self._now(msg.event_ts_s)
+        self._apply_changes(self.composite_rules.on_values("input", idx, val, ts, t), t, seq, out)
 
     def _rejected(self, seq: int, msg: Message, out: Outcome) -> None:
         for r in msg.meta.get("rejects", []):
@@ -324,6 +376,37 @@ class Engine:
                                     detail={"action": str(op)[:64], "reason": reason})
             out.reply = {"id": rid, "ok": False, "reason": reason}
 
+    def _muster_command(self, op: str, req: dict[str, Any], user: str, role: str, t: float, seq: int) -> None:
+        """A supervisor declares or ends an emergency muster; both journaled."""
+        if role not in ("supervisor", "admin"):
+            reason = f"role {role} may not {'declare' if op == 'muster_declare' else 'end'} a muster"
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id="muster", state="",
+                                    actor=user, role=role, detail={"action": op, "reason": reason})
+            raise Refused(reason)
+        try:
+            if op == "muster_declare":
+                rec = self.muster.declare(t, user, req.get("area", "all"), self.membership, self.state.fix_ts_s)
+            else:
+                rec = self.muster.end(t, user)
+        except MusterRefused as e:
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id="muster", state="",
+                                    actor=user, role=role, detail={"action": op, "reason": str(e)})
+            raise Refused(str(e)) from None
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event=rec["event"], alarm_id="muster",
+                                state="active" if op == "muster_declare" else "ended", actor=user, role=role,
+                                detail=rec)
+        self.muster_changed = True
+        return None
+
+    def muster_status(self) -> dict[str, Any] | None:
+        """The live muster (headcounts, who is missing), or None when no emergency is declared."""
+        if not self.muster.active:
+            return None
+        return self.muster.status(self.now_s, self.state.xyz_m, self.state.fix_ts_s, self.membership)
+
     def _locate(self, tag: str) -> tuple[float, float] | None:
         """Where a tag is now, if it had a fix within ``engine.fix_stale_s``."""
         i = self._tag_index.get(tag)
@@ -348,6 +431,8 @@ class Engine:
         b = self.book
         aid = str(req.get("alarm", ""))
         text = str(req.get("comment", req.get("reason", "")))
+        if op in ("muster_declare", "muster_end"):
+            return self._muster_command(op, req, user, role, t, seq)
         if op in PERMIT_OPS:
             self._reply_extra = self.permits.command(op, req, user, role, t, seq)
             return None

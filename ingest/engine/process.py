@@ -159,7 +159,7 @@ class EngineProcess:
     def snapshot(self, rid: Any) -> dict[str, Any]:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
-                "permits": self.engine.permits.board(t),
+                "permits": self.engine.permits.board(t), "muster": self.engine.muster_status(),
                 "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}
 
     def _reply(self, ident: bytes, body: dict[str, Any]) -> None:
@@ -172,6 +172,11 @@ class EngineProcess:
                       if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
+
+    def _publish_muster(self) -> None:
+        status = self.engine.muster_status()
+        t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
+        self._publish_meta("muster.status", "muster_status", status or {"active": False, "engine_ts_s": t})
 
     def _publish_board(self) -> None:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
@@ -204,6 +209,8 @@ class EngineProcess:
         self.pub.send_multipart(bus.encode(pos))
         if self.frame % 25 == 1:  # the board also changes by the clock (expiring soon): refresh every 5 s
             self._publish_board()
+        if self.frame % 5 == 1 and self.engine.muster.active:  # live headcount about once a second
+            self._publish_muster()
         if self.frame % 5 == 1:
             sens = Message(topic="display.sensors", source="engine", kind="sensors", event_ts_s=t,
                            ingest_ts_s=time.time(), seq=self.frame,
@@ -284,6 +291,9 @@ class EngineProcess:
             if self.engine.permits.changed:
                 self.engine.permits.changed = False
                 self._publish_board()
+            if self.engine.muster_changed:
+                self.engine.muster_changed = False
+                self._publish_muster()
             if out.tick and self.engine.ticks % self.site.engine.publish_every_ticks == 0:
                 self._publish_display()
 
