@@ -1,8 +1,34 @@
-"""Alarm conditions, the ISA-18.2 lifecycle and the hash-chained journal."""
+"""Alarm conditions, the ISA-18.2 lifecycle, the hash-chained journal, notifications, KPIs.
 
+- :mod:`alarms.lifecycle`: ``AlarmBook``, ``AlarmDefinition``, ``Alarm``, ``Refused``, states and roles
+- :mod:`alarms.definitions`: ``AlarmCatalog`` (site ``alarm_rules`` applied to definitions)
+- :mod:`alarms.journal`: ``Journal``, ``verify_journal``
+- :mod:`alarms.zones`: ``ZoneMembership`` (fences with hysteresis), ``RestrictedZoneRule``, ``FenceEvent``
+- :mod:`alarms.permits`: ``PermitBook`` (permits-to-work and their checks)
+- :mod:`alarms.people`: ``PeopleSafety`` (man-down, SOS, lone worker, battery)
+- :mod:`alarms.muster`: ``Muster`` (emergency headcount)
+- :mod:`alarms.rules`: ``CompositeRules`` (declarative site rules)
+- :mod:`alarms.flood`: ``FloodMonitor``
+- :mod:`alarms.notify`: ``Notifier``, ``MqttSink``, ``WebhookSink``
+- :mod:`alarms.kpi`: ``compute_kpis``
+"""
+
+from .definitions import AlarmCatalog
+from .flood import FloodChange, FloodMonitor
 from .journal import GENESIS_HASH, Journal, JournalRow, VerifyResult, verify_journal
-from .lifecycle import PRIORITY_RANK, STATES, Alarm, AlarmBook, AlarmDefinition, Refused
-from .zones import RestrictedZoneRule
+from .kpi import AlarmKpis, compute_kpis
+from .lifecycle import PRIORITY_RANK, STATES, Alarm, AlarmBook, AlarmDefinition, EscalationPlan, Refused
+from .muster import Muster, MusterRefused
+from .notify import MqttSink, Notice, Notifier, WebhookSink
+from .people import PeopleSafety
+from .permits import Permit, PermitBook
+from .rules import CompositeRules
+from .zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 
-__all__ = ["GENESIS_HASH", "Journal", "JournalRow", "VerifyResult", "verify_journal", "PRIORITY_RANK", "STATES",
-           "Alarm", "AlarmBook", "AlarmDefinition", "Refused", "RestrictedZoneRule"]
+__all__ = [
+    "AlarmCatalog", "FloodChange", "FloodMonitor", "GENESIS_HASH", "Journal", "JournalRow", "VerifyResult",
+    "verify_journal", "AlarmKpis", "compute_kpis", "PRIORITY_RANK", "STATES", "Alarm", "AlarmBook",
+    "AlarmDefinition", "EscalationPlan", "Refused", "Muster", "MusterRefused", "MqttSink", "Notice", "Notifier",
+    "WebhookSink", "PeopleSafety", "Permit", "PermitBook", "CompositeRules", "FenceEvent", "RestrictedZoneRule",
+    "ZoneMembership",
+]
