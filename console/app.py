@@ -1,14 +1,18 @@
-"""The wall page and the ``watchfloor console`` server.
+"""The ``watchfloor console`` server: the wall page (``/wall``) and the workstation page (``/workstation``).
 
-One :class:`~console.link.EngineLink` per console process receives everything from the engine; every browser
-session builds its own tiles from a layout and runs one periodic callback (250 ms) that takes the link's
-latest snapshot and updates all tiles inside one ``hold()``, so a tick reaches the browser as one message.
-The callback stops when the session is destroyed.
+One :class:`~console.link.EngineLink` per console process receives everything from the engine, and one
+:class:`~console.auth.LoginGuard` counts failed workstation logins; every browser session builds its own page
+and runs one periodic callback (250 ms) that takes the link's latest snapshot and updates the page inside one
+``hold()``, so a tick reaches the browser as one message. The callback stops when the session is destroyed.
 
     watchfloor console --site FILE [--port P] [--address A] [--layout NAME] [--lang en|zh-CN]
 
 URL arguments of ``/wall``: ``lang`` (en, zh-CN), ``screen`` (a screen id of the layout), ``scale`` (1 = sized for
-a 3840 px wide screen; 0.5 for 1920 px).
+a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/workstation.py) takes ``lang``, ``scale``
+(default 0.5) and ``position``.
+
+The wall also shows escalation banners (every role, with a beep) over the top of the map, and its alarm list
+groups alarms by area and condition while the engine reports an alarm flood.
 """
 
 from __future__ import annotations
@@ -25,14 +29,26 @@ from panel.io.document import hold
 from config import ConfigError, Site, load_site
 from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
 
+from .auth import LoginGuard
 from .i18n import LANGUAGES, normalize_language, t
 from .link import EngineLink, LinkSnapshot
+from .notify import EscalationBanner
 from .theme import Theme
-from .tiles import WALL_TILES, TileContext
+from .tiles import WALL_TILES, TileContext, site_timezone
+from .workstation import WORKSTATION_PATH, make_workstation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TICK_MS", "WALL_PATH", "build_wall", "main", "make_wall", "update_page"]
+__all__ = [
+    "TICK_MS",
+    "WALL_PATH",
+    "WORKSTATION_PATH",
+    "build_wall",
+    "main",
+    "make_wall",
+    "serve_pages",
+    "update_page",
+]
 
 WALL_PATH = "/wall"
 TICK_MS = 250  # one session update every 250 ms: 4 Hz, above the 2 Hz the wall needs, below the 5 Hz frames
@@ -112,7 +128,15 @@ def make_wall(
     scale = min(4.0, max(0.2, scale))
     _configure_panel(Theme(scale=scale))
     page = build_wall(site, layout_name, lang=lang, screen=screen, scale=scale)
-    update_page(page, link.snapshot())
+    shown = normalize_language(lang or site.console.language)
+    theme = Theme(scale=scale)
+    # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
+    banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
+    overlay = pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0)
+    page.root.append(overlay)
+    snap = link.snapshot()
+    update_page(page, snap)
+    banner.update(snap)
     doc = pn.state.curdoc
     failed: set[int] = set()
 
@@ -120,6 +144,12 @@ def make_wall(
         snap = link.snapshot()
         with hold(doc):
             update_page(page, snap, failed)
+            try:
+                banner.update(snap)
+            except Exception:
+                if -1 not in failed:
+                    log.exception("escalation banner failed to update")
+                    failed.add(-1)
 
     if doc is not None and doc.session_context is not None:
         callback = pn.state.add_periodic_callback(tick, period=period_ms)
@@ -128,14 +158,45 @@ def make_wall(
             callback.stop()
 
         pn.state.on_session_destroyed(stop)
-        shown = normalize_language(lang or site.console.language)
         doc.title = f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
     return page.root
 
 
+def serve_pages(
+    site: Site,
+    link: EngineLink,
+    guard: LoginGuard,
+    layout: WallLayout | str,
+    *,
+    lang: str,
+    port: int,
+    address: str,
+    origins: list[str],
+) -> Any:
+    """A Bokeh server (not started) with ``/wall`` and ``/workstation``; the caller starts and stops it."""
+
+    def wall() -> pn.viewable.Viewable:  # a plain function: Panel would render a partial as text
+        return make_wall(site, link, layout, lang=lang)
+
+    def workstation() -> pn.viewable.Viewable:
+        return make_workstation(site, link, guard, lang=lang)
+
+    return pn.serve(
+        {WALL_PATH.lstrip("/"): wall, WORKSTATION_PATH.lstrip("/"): workstation},
+        port=port,
+        address=address,
+        websocket_origin=origins,
+        show=False,
+        start=False,
+        title=site.name.get(lang),
+        verbose=False,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="watchfloor console", description="Serve the wall page (/wall) of a site."
+        prog="watchfloor console",
+        description="Serve the wall page (/wall) and the workstation page (/workstation) of a site.",
     )
     p.add_argument("--site", required=True, help="site file (YAML)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: the site's console.port)")
@@ -158,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``watchfloor console``: serve ``/wall`` until SIGTERM or Ctrl-C. Returns the exit code."""
+    """``watchfloor console``: serve ``/wall`` and ``/workstation`` until SIGTERM or Ctrl-C. Returns the exit code."""
     args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -177,20 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     origins = [f"{address}:{port}", *args.allow_websocket_origin]
 
     link = EngineLink(site, publish_endpoint=args.publish_endpoint, command_endpoint=args.command_endpoint)
+    guard = LoginGuard(site)
     with link:
-
-        def wall() -> pn.viewable.Viewable:  # a plain function: Panel would render a partial as text
-            return make_wall(site, link, layout, lang=lang)
-
-        server = pn.serve(
-            {WALL_PATH.lstrip("/"): wall},
-            port=port,
-            address=address,
-            websocket_origin=origins,
-            show=False,
-            start=False,
-            title=site.name.get(lang),
-            verbose=False,
+        server = serve_pages(
+            site, link, guard, layout, lang=lang, port=port, address=address, origins=origins
         )
         loop = server.io_loop
         stopping: list[int] = []
@@ -208,7 +259,14 @@ def main(argv: list[str] | None = None) -> int:
             except (NotImplementedError, RuntimeError):  # not the main thread: the caller owns signals
                 pass
         server.start()
-        log.info("console: serving http://%s:%d%s for site %s", address, port, WALL_PATH, site.id)
+        log.info(
+            "console: serving http://%s:%d%s and %s for site %s",
+            address,
+            port,
+            WALL_PATH,
+            WORKSTATION_PATH,
+            site.id,
+        )
         try:
             loop.start()
         finally:

@@ -137,6 +137,8 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
             console = sup.start_watchfloor("console", ["console", "--site", sfile], stage=2)
             wait_port("127.0.0.1", site.console.port, 60, console.proc)
             print(f"watchfloor demo is running: open http://127.0.0.1:{site.console.port}/wall", flush=True)
+            print(f"  workstation (log in as op1 or sup1, password demo): "
+                  f"http://127.0.0.1:{site.console.port}/workstation", flush=True)
             print("  (Ctrl-C stops everything)", flush=True)
         wait_port("127.0.0.1", _port_of(site.opcua.endpoint), 30, sim.proc)
         print(f"demo plant '{site.id}', scenario {scenario}, seed {seed}; recording to {out}", flush=True)

@@ -45,22 +45,31 @@ __all__ = [
     "OFF_LIST_STATES",
     "PRIORITIES",
     "TOPIC_ALARM_DELTA",
+    "TOPIC_FLOOD",
+    "TOPIC_NOTIFY",
     "TOPIC_POSITIONS",
     "TOPIC_SENSORS",
     "TOPIC_STATUS",
     "AlarmRecord",
     "AlarmTable",
     "EngineLink",
+    "FloodState",
     "Frame",
     "LinkCounters",
     "LinkSnapshot",
     "LinkState",
+    "MAX_NOTIFICATIONS",
+    "Notification",
+    "OutOfServiceInfo",
+    "ShelveInfo",
 ]
 
 TOPIC_POSITIONS = "display.positions"
 TOPIC_SENSORS = "display.sensors"
 TOPIC_ALARM_DELTA = "alarm.delta"
 TOPIC_STATUS = "engine.status"
+TOPIC_NOTIFY = "alarm.notify"  # an escalation step: tell the people of a role
+TOPIC_FLOOD = "alarm.flood"  # an alarm flood at an operator position began or ended
 _DISPLAY_TOPICS = (TOPIC_POSITIONS, TOPIC_SENSORS, TOPIC_STATUS)
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
@@ -82,6 +91,9 @@ _UNACK_STATES = frozenset({"active_unack", "latched_unack", "rtn_unack"})
 
 LinkState = Literal["waiting", "ok", "lost"]
 
+#: escalation notifications kept for sessions to show (newest last); older ones are counted, not kept
+MAX_NOTIFICATIONS = 64
+
 #: a delta whose seq is this far behind the table's is taken as an engine restart, not a late duplicate
 _RESTART_WINDOW = 1000
 
@@ -92,6 +104,132 @@ def _finite_or_nan(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"{what} is not a number: {v!r}")  # noqa: TRY004 - bad engine data, one error kind
     return float(v)
+
+
+def _count_or_zero(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
+
+
+def _text_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _message(v: Any) -> Mapping[str, str]:
+    if not isinstance(v, dict):
+        return MappingProxyType({})
+    return MappingProxyType({k: t for k, t in v.items() if isinstance(k, str) and isinstance(t, str)})
+
+
+# The shelve / out-of-service annotations are read leniently: a malformed annotation must never hide the alarm
+# it belongs to, so a wrong field shows as unknown (NaN time, empty text) instead of refusing the record.
+@dataclass(frozen=True)
+class ShelveInfo:
+    """Who shelved an alarm, why, and until when (engine seconds since the epoch)."""
+
+    until_ts_s: float
+    by: str | None
+    reason: str
+
+    @classmethod
+    def from_json(cls, d: Any) -> ShelveInfo | None:
+        if not isinstance(d, dict):
+            return None
+        until = d.get("until_ts_s")
+        ok = isinstance(until, (int, float)) and not isinstance(until, bool)
+        return cls(
+            until_ts_s=float(until) if ok else math.nan,
+            by=_text_or_none(d.get("by")),
+            reason=_text_or_none(d.get("reason")) or "",
+        )
+
+
+@dataclass(frozen=True)
+class OutOfServiceInfo:
+    """Who took an alarm out of service and why."""
+
+    by: str | None
+    reason: str
+
+    @classmethod
+    def from_json(cls, d: Any) -> OutOfServiceInfo | None:
+        if not isinstance(d, dict):
+            return None
+        return cls(by=_text_or_none(d.get("by")), reason=_text_or_none(d.get("reason")) or "")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One escalation step the engine announced on ``alarm.notify``: tell the people of ``notify_role``.
+
+    ``number`` counts the notifications this link took in (1, 2, ...): a session that saw up to ``n`` knows that
+    any with a higher number is new. ``ts_s`` is engine time.
+    """
+
+    number: int
+    alarm: str
+    notify_role: str
+    step: int
+    priority: str
+    ts_s: float
+    message: Mapping[str, str]
+
+    @classmethod
+    def from_meta(cls, number: int, meta: Mapping[str, Any]) -> Notification:
+        """Check one ``alarm.notify`` meta; ``ValueError`` says what is wrong."""
+        alarm, role = meta.get("alarm"), meta.get("notify_role")
+        if not isinstance(alarm, str) or not alarm:
+            raise ValueError("alarm.notify without an alarm id")
+        if not isinstance(role, str) or not role:
+            raise ValueError(f"alarm.notify for {alarm} without a notify_role")
+        priority = meta.get("priority")
+        ts = meta.get("ts_s")
+        return cls(
+            number=number,
+            alarm=alarm,
+            notify_role=role,
+            step=_count_or_zero(meta.get("step")),
+            priority=priority if priority in PRIORITIES else "high",
+            ts_s=float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else math.nan,
+            message=_message(meta.get("message")),
+        )
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``, falling back to English, then to the alarm id."""
+        key = "zh-CN" if lang.lower().startswith("zh") else "en"
+        return self.message.get(key) or self.message.get("en") or self.alarm
+
+
+@dataclass(frozen=True)
+class FloodState:
+    """The engine's alarm-flood state of one operator position (``alarm.flood``). Times are engine seconds.
+
+    ``first_out`` is the id of the alarm that started the flood (None when unknown); ``count_10min`` counts the
+    alarms raised in the last 10 minutes at that position.
+    """
+
+    position: str
+    flood: bool
+    since_ts_s: float
+    first_out: str | None
+    count_10min: int
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> FloodState:
+        """Check one ``alarm.flood`` meta; ``ValueError`` says what is wrong."""
+        flood = meta.get("flood")
+        if not isinstance(flood, bool):
+            raise ValueError(f"alarm.flood without a boolean 'flood' (got {flood!r:.40})")
+        since = meta.get("since_ts_s")
+        position = meta.get("position")
+        return cls(
+            position=position if isinstance(position, str) and position else "main",
+            flood=flood,
+            since_ts_s=float(since)
+            if isinstance(since, (int, float)) and not isinstance(since, bool)
+            else math.nan,
+            first_out=_text_or_none(meta.get("first_out")) or None,
+            count_10min=_count_or_zero(meta.get("count_10min")),
+        )
 
 
 @dataclass(frozen=True)
@@ -114,6 +252,11 @@ class AlarmRecord:
     )
     area: str | None = None
     acked_by: str | None = None
+    acked: bool | None = None  # the record's ``acked`` flag (None when the engine did not send it)
+    shelved: ShelveInfo | None = None
+    out_of_service: OutOfServiceInfo | None = None
+    escalation_step: int = 0  # escalation steps taken since the activation
+    chattering: bool = False
 
     @classmethod
     def from_json(cls, d: Any) -> AlarmRecord:
@@ -155,6 +298,11 @@ class AlarmRecord:
             condition_active=d["active"] if isinstance(d.get("active"), bool) else None,
             area=d.get("area"),
             acked_by=d.get("acked_by"),
+            acked=d["acked"] if isinstance(d.get("acked"), bool) else None,
+            shelved=ShelveInfo.from_json(d.get("shelved")),
+            out_of_service=OutOfServiceInfo.from_json(d.get("out_of_service")),
+            escalation_step=_count_or_zero(d.get("escalation_step")),
+            chattering=d.get("chattering") is True,
         )
 
     @property
@@ -237,6 +385,8 @@ class LinkCounters:
     command_timeouts: int = 0
     replies_unmatched: int = 0
     link_lost: int = 0  # times the link went from ok to lost
+    notifications: int = 0  # alarm.notify messages taken in
+    floods: int = 0  # alarm.flood messages taken in
 
 
 @dataclass(frozen=True)
@@ -250,6 +400,21 @@ class LinkSnapshot:
     counters: LinkCounters
     state: LinkState
     last_frame_age_s: float | None  # seconds since the last message from the engine; None: never
+    #: the latest escalation notifications, oldest first (at most ``MAX_NOTIFICATIONS``)
+    notifications: tuple[Notification, ...] = ()
+    #: the latest flood state per operator position
+    floods: Mapping[str, FloodState] = field(default_factory=lambda: MappingProxyType({}))
+
+    def flood(self, position: str = "main") -> FloodState | None:
+        """The flood state of ``position`` (None until the engine said anything about it)."""
+        return self.floods.get(position)
+
+    @property
+    def engine_ts_s(self) -> float | None:
+        """The newest engine time heard (status or positions frame), seconds since the epoch; None: none yet."""
+        times = [f.meta.get("engine_ts_s") for f in (self.status, self.positions) if f is not None]
+        times = [float(v) for v in times if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return max(times) if times else None
 
 
 class EngineLink:
@@ -296,6 +461,8 @@ class EngineLink:
         self._table = AlarmTable()
         self._counters = LinkCounters()
         self._last_frame_s: float | None = None
+        self._notifications: tuple[Notification, ...] = ()
+        self._floods: Mapping[str, FloodState] = MappingProxyType({})
 
         # owned by the receiver thread
         self._count: dict[str, int] = {f.name: 0 for f in fields(LinkCounters)}
@@ -310,6 +477,7 @@ class EngineLink:
         self._snapshot_retry_at = 0.0  # no new request before then
         self._was_lost = False
         self._commands: dict[str, tuple[concurrent.futures.Future, float]] = {}
+        self._notify_buf: deque[Notification] = deque(maxlen=MAX_NOTIFICATIONS)
 
         self._outbox: queue.Queue[tuple[dict[str, Any], concurrent.futures.Future]] = queue.Queue(maxsize=100)
         self._stop = threading.Event()
@@ -362,6 +530,7 @@ class EngineLink:
         now = self._clock()
         with self._lock:
             frames, table, counters, last = self._frames, self._table, self._counters, self._last_frame_s
+            notifications, floods = self._notifications, self._floods
         age = None if last is None else max(0.0, now - last)
         state: LinkState = "waiting" if age is None else ("lost" if age > self.lost_after_s else "ok")
         return LinkSnapshot(
@@ -372,6 +541,8 @@ class EngineLink:
             counters=counters,
             state=state,
             last_frame_age_s=age,
+            notifications=notifications,
+            floods=floods,
         )
 
     def positions(self) -> Frame | None:
@@ -412,6 +583,25 @@ class EngineLink:
             time.sleep(0.01)
 
     # -- commands (any thread) ---------------------------------------------------------------------------
+    def submit(self, request: Mapping[str, Any]) -> concurrent.futures.Future:
+        """Queue one command without waiting: the future resolves to the engine's reply.
+
+        It fails with ``TimeoutError`` when no reply comes within 4 x ``command_timeout_s`` and ``RuntimeError``
+        when the link stops first. Cancelling it forgets the command (a late reply is counted as unmatched).
+        For callers on an event loop (a Panel session): ``await asyncio.wrap_future(link.submit(req))``.
+        Raises ``RuntimeError`` at once when the link is not running or too many commands are in flight.
+        """
+        if not self.running:
+            raise RuntimeError("engine link is not running")
+        req = dict(request)
+        req.setdefault("id", f"cmd-{uuid.uuid4().hex}")
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            self._outbox.put_nowait((req, fut))
+        except queue.Full:
+            raise RuntimeError("too many engine commands in flight") from None
+        return fut
+
     def command(self, request: Mapping[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         """Send one command (e.g. ``{"op": "ack", "alarm": id, "user": "op1", "comment": ""}``), wait for the reply.
 
@@ -419,16 +609,10 @@ class EngineLink:
         raises ``TimeoutError`` when no reply comes within ``timeout_s`` (default ``command_timeout_s``) and
         ``RuntimeError`` when the link is not running or too many commands are in flight.
         """
-        if not self.running:
-            raise RuntimeError("engine link is not running")
         req = dict(request)
         req.setdefault("id", f"cmd-{uuid.uuid4().hex}")
         timeout = self.command_timeout_s if timeout_s is None else float(timeout_s)
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        try:
-            self._outbox.put_nowait((req, fut))
-        except queue.Full:
-            raise RuntimeError("too many engine commands in flight") from None
+        fut = self.submit(req)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -441,7 +625,14 @@ class EngineLink:
     def _run(self) -> None:
         assert self._ctx is not None
         try:
-            topics = [TOPIC_POSITIONS, TOPIC_SENSORS, TOPIC_ALARM_DELTA, TOPIC_STATUS]
+            topics = [
+                TOPIC_POSITIONS,
+                TOPIC_SENSORS,
+                TOPIC_ALARM_DELTA,
+                TOPIC_STATUS,
+                TOPIC_NOTIFY,
+                TOPIC_FLOOD,
+            ]
             sub = bus.sub_socket(self._ctx, self.publish_endpoint, topics)
             dealer = bus.dealer_socket(self._ctx, self.command_endpoint)
         except zmq.ZMQError as e:
@@ -521,8 +712,14 @@ class EngineLink:
                 continue
             if msg.topic == TOPIC_ALARM_DELTA:
                 self._on_delta(msg)
+            elif msg.topic == TOPIC_NOTIFY:
+                self._on_notify(msg.meta)
+            elif msg.topic == TOPIC_FLOOD:
+                self._on_flood(msg.meta)
             elif msg.topic in _DISPLAY_TOPICS:
                 latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
+                if msg.topic == TOPIC_STATUS:
+                    self._reconcile_flood(msg.meta.get("flood"))  # in order with alarm.flood messages
                 self._bump(
                     {
                         TOPIC_POSITIONS: "positions_frames",
@@ -590,6 +787,58 @@ class EngineLink:
         n = self._count["bad_frames"]
         if n <= 10 or n % 1000 == 0:
             log.warning("engine link: %s (%d bad so far)", what, n)
+
+    # escalation notifications and flood state: events, never conflated
+    def _on_notify(self, meta: Mapping[str, Any]) -> None:
+        try:
+            note = Notification.from_meta(self._count["notifications"] + 1, meta)
+        except ValueError as e:
+            self._bump("bad_frames")
+            self._log_bad(str(e))
+            return
+        self._bump("notifications")
+        self._notify_buf.append(note)
+        log.info("engine link: escalation step %d of %s to role %s", note.step, note.alarm, note.notify_role)
+        notifications = tuple(self._notify_buf)
+        with self._lock:
+            self._notifications = notifications
+
+    def _on_flood(self, meta: Any) -> None:
+        try:
+            if not isinstance(meta, Mapping):
+                raise ValueError("flood state is not an object")  # noqa: TRY004 - one error kind
+            state = FloodState.from_meta(meta)
+        except ValueError as e:
+            self._bump("bad_frames")
+            self._log_bad(str(e))
+            return
+        self._bump("floods")
+        with self._lock:
+            before = self._floods.get(state.position)
+            self._floods = MappingProxyType({**self._floods, state.position: state})
+        if before is None or before.flood != state.flood:
+            log.info("engine link: alarm flood at %s: %s", state.position, "on" if state.flood else "off")
+
+    def _reconcile_flood(self, flags: Any) -> None:
+        """The engine's status carries ``flood``: {position: bool} every second. A console that joined during a
+        flood (or missed its end) takes the flag from there; since when and the first-out stay unknown (NaN,
+        None) until the next ``alarm.flood`` message."""
+        if not isinstance(flags, Mapping):
+            return
+        for position, on in flags.items():
+            if not isinstance(position, str) or not isinstance(on, bool):
+                continue
+            current = self._floods.get(position)
+            if current is not None and current.flood == on:
+                continue
+            state = FloodState(
+                position=position, flood=on, since_ts_s=math.nan, first_out=None, count_10min=0
+            )
+            with self._lock:
+                self._floods = MappingProxyType({**self._floods, position: state})
+            log.info(
+                "engine link: alarm flood at %s: %s (from the engine status)", position, "on" if on else "off"
+            )
 
     # alarm table
     def _on_delta(self, msg: bus.Message) -> None:

@@ -13,12 +13,17 @@ Tests drive it with methods that run on that thread (``raise_alarm``, ``notify``
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import math
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -28,6 +33,7 @@ from alarms.lifecycle import ROLE_ACTIONS
 from config import Site
 from ingest import bus
 
+REPO = Path(__file__).resolve().parents[1]
 EPOCH_S = 1763798400.0  # 2025-11-22 08:00:00 UTC: engine time starts here
 _RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 
@@ -118,7 +124,9 @@ class FakeEngine:
         self.seq = 0  # last alarm.delta seq used
         self.alarms: dict[str, dict[str, Any]] = {}
         self.comments: list[tuple[str, str, str]] = []  # (alarm, user, text) of accepted comments
-        self.flood_state: dict[str, Any] | None = None  # the last alarm.flood meta, handed over with snapshots
+        self.flood_state: dict[str, Any] | None = (
+            None  # the last alarm.flood meta, handed over with snapshots
+        )
         self._users = {u.id: u.role for u in site.users}
         self.snapshot_requests = 0
         self.commands: list[dict[str, Any]] = []
@@ -205,7 +213,7 @@ class FakeEngine:
     def flood(
         self, flood: bool, *, first_out: str | None = None, count_10min: int = 0, position: str = "main"
     ) -> None:
-        """Publish an ``alarm.flood`` state (and hand it over with later snapshots)."""
+        """Publish an ``alarm.flood`` state (and, like the engine, its flag in every later ``engine.status``)."""
 
         def act() -> None:
             meta = {
@@ -341,6 +349,7 @@ class FakeEngine:
                 "rejected": {"uwb: unknown anchor": 3},
                 "positions": self.people - 2,
                 "alarms_active": sum(1 for r in self.alarms.values() if r["state"].startswith("active")),
+                "flood": {"main": bool(self.flood_state and self.flood_state["flood"])},
                 "recording_seq": int(60 * t),
             },
         )
@@ -360,8 +369,6 @@ class FakeEngine:
                 "alarms": list(self.alarms.values()),
                 "engine_ts_s": self.engine_ts_s(),
             }
-            if self.flood_state is not None:
-                reply["flood"] = self.flood_state
         elif not self.answer_commands:
             return
         else:
@@ -502,3 +509,46 @@ class FakeEngine:
         finally:
             self._pub.close(linger=0)
             self._router.close(linger=0)
+
+
+@contextlib.contextmanager
+def console_process(engine: FakeEngine, log_path: Path, *, stop_timeout_s: float = 30.0) -> Iterator[str]:
+    """Run ``python -m console.app`` for the demo site against ``engine`` on a free port; yields the base URL
+    (``http://127.0.0.1:PORT``). On exit it sends SIGTERM and checks that the console stopped cleanly (exit 0)."""
+    from config import DEMO_SITE
+    from tests.conftest import free_port, wait_port
+
+    port = free_port()
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "console.app",
+                "--site",
+                str(DEMO_SITE),
+                "--port",
+                str(port),
+                "--address",
+                "127.0.0.1",
+                "--publish-endpoint",
+                engine.publish_endpoint,
+                "--command-endpoint",
+                engine.command_endpoint,
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_port("127.0.0.1", port, timeout_s=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                rc = None
+    assert rc == 0, f"console did not stop cleanly on SIGTERM (rc {rc}):\n{log_path.read_text()[-3000:]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,8 @@ def test_link_keeps_latest_frames_and_reports_lost_then_back(demo_site, engine):
         engine.pause()
         snap = link.wait_until(lambda s: s.state == "lost", timeout_s=5)
         assert snap.last_frame_age_s > 0.5
+        # the link's own thread must have seen the loss too before frames resume (it checks every poll)
+        link.wait_until(lambda s: s.counters.link_lost == 1, timeout_s=5)
         requests = engine.snapshot_requests
         engine.pause(False)
         snap = link.wait_until(lambda s: s.state == "ok" and s.alarms.synced and s.counters.link_lost == 1)
@@ -181,3 +185,79 @@ def test_link_waits_without_engine_and_stops_cleanly(demo_site):
         assert snap.state == "waiting" and snap.last_frame_age_s is None
         assert not snap.alarms.synced and snap.positions is None
     assert not link.running
+
+
+# -- person commands, escalations and floods through the fake engine ----------------------------------------------
+def _cmd(link: EngineLink, op: str, alarm: str, user: str, **kw) -> dict:
+    return link.command({"op": op, "alarm": alarm, "user": user, **kw}, timeout_s=5)
+
+
+@pytest.mark.slow
+def test_person_commands_round_trip_with_the_engines_reply_and_change(demo_site, engine):
+    high = alarm_record(1, priority="high")
+    latched = alarm_record(2, priority="medium", state="latched_ack")
+    engine.raise_alarm(high)
+    engine.raise_alarm(latched)
+    with _link(demo_site, engine) as link:
+        link.wait_until(lambda s: s.alarms.synced and s.alarms.seq == 2)
+        assert _cmd(link, "ack", high["id"], "op1", comment="radioed him")["ok"] is True
+        snap = link.wait_until(lambda s: s.alarms.alarms[high["id"]].state == "active_ack")
+        assert snap.alarms.alarms[high["id"]].acked_by == "op1"
+        again = _cmd(link, "ack", high["id"], "op1", comment="")
+        assert again["reason"] == "alarm is active_ack: nothing to acknowledge"
+        refused = _cmd(link, "shelve", high["id"], "op1", reason="x", duration_s=900)
+        assert (refused["ok"], refused["reason"]) == (False, "role operator may not shelve")
+        too_long = _cmd(link, "shelve", high["id"], "sup1", reason="permit", duration_s=14401)
+        assert too_long["reason"] == "a high alarm may be shelved for at most 14400 s"
+        assert _cmd(link, "shelve", high["id"], "sup1", reason="permit renewal", duration_s=3600)["ok"]
+        snap = link.wait_until(lambda s: s.alarms.alarms[high["id"]].state == "shelved")
+        shelved = snap.alarms.alarms[high["id"]].shelved
+        assert (shelved.by, shelved.reason) == ("sup1", "permit renewal")
+        assert shelved.until_ts_s - snap.alarms.alarms[high["id"]].changed_ts_s == pytest.approx(3600.0)
+        assert _cmd(link, "unshelve", high["id"], "sup1")["ok"]
+        link.wait_until(lambda s: s.alarms.alarms[high["id"]].state == "active_ack")
+        assert _cmd(link, "remove_from_service", high["id"], "sup1", reason="")["reason"] == (
+            "taking an alarm out of service needs a reason"
+        )
+        assert _cmd(link, "remove_from_service", high["id"], "sup1", reason="detector swap")["ok"]
+        snap = link.wait_until(lambda s: s.alarms.alarms[high["id"]].state == "out_of_service")
+        assert snap.alarms.alarms[high["id"]].out_of_service.reason == "detector swap"
+        assert _cmd(link, "return_to_service", high["id"], "sup1")["ok"]
+        link.wait_until(lambda s: s.alarms.alarms[high["id"]].state == "active_unack")  # seen again
+        assert _cmd(link, "comment", high["id"], "safety1", comment="reviewed")["ok"]
+        assert _cmd(link, "reset", latched["id"], "op1")["ok"]
+        snap = link.wait_until(lambda s: latched["id"] not in s.alarms.alarms)  # reset: back to normal
+        assert _cmd(link, "ack", high["id"], "nobody")["reason"] == "unknown user 'nobody'"
+        assert snap.counters.gaps == 0 and snap.counters.command_timeouts == 0
+    assert engine.comments == [(high["id"], "safety1", "reviewed")]
+
+
+@pytest.mark.slow
+def test_link_keeps_escalations_and_flood_state_and_a_late_joiner_gets_the_flood(demo_site, engine):
+    first = alarm_record(1, priority="critical", condition="gas.high", zone="Z-U100")
+    engine.raise_alarm(first)
+    with _link(demo_site, engine) as link:
+        link.wait_until(lambda s: s.alarms.synced)
+        engine.notify(first["id"], "supervisor", step=2)
+        engine.flood(True, first_out=first["id"], count_10min=14)
+        engine.publish_raw("alarm.notify", {}, {"notify_role": "supervisor"})  # no alarm id: refused
+        snap = link.wait_until(lambda s: s.flood() is not None and s.counters.bad_frames >= 1)
+        (note,) = snap.notifications
+        assert (note.number, note.alarm, note.notify_role, note.step, note.priority) == (
+            1,
+            first["id"],
+            "supervisor",
+            2,
+            "critical",
+        )
+        assert note.text("zh-CN") == first["message"]["zh-CN"]
+        flood = snap.flood("main")
+        assert (flood.flood, flood.first_out, flood.count_10min) == (True, first["id"], 14)
+        assert snap.flood("east") is None
+    with _link(demo_site, engine) as late:  # joins after the flood began: the engine status says so
+        snap = late.wait_until(lambda s: s.flood() is not None)
+        flood = snap.flood()
+        assert (flood.flood, flood.first_out, math.isnan(flood.since_ts_s)) == (True, None, True)
+        assert snap.notifications == ()
+        engine.flood(False)
+        late.wait_until(lambda s: s.flood().flood is False)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from config import DEMO_SITE
 from console.snapshot import capture_wall, people_xy, wait_for_wall
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_port
-from tests.fake_engine import EPOCH_S, FakeEngine, alarm_record
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.fake_engine import EPOCH_S, FakeEngine, alarm_record, console_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-REPO = Path(__file__).resolve().parents[1]
 FIRST_ALARM = "P0050 entered restricted zone Substation"
 
 _MOVED_JS = """([name, before]) => {
@@ -29,8 +24,8 @@ _MODEL_VISIBLE_JS = "(name) => window.Bokeh.documents[0].get_model_by_name(name)
 
 
 class Wall:
-    def __init__(self, engine: FakeEngine, url: str, proc: subprocess.Popen, log: Path) -> None:
-        self.engine, self.url, self.proc, self.log = engine, url, proc, log
+    def __init__(self, engine: FakeEngine, url: str, log: Path) -> None:
+        self.engine, self.url, self.log = engine, url, log
 
 
 @pytest.fixture(scope="module")
@@ -41,40 +36,8 @@ def wall(demo_site, tmp_path_factory):
         engine.raise_alarm(
             alarm_record(50, person="P0050", priority="critical", ts_s=EPOCH_S + 30, en=FIRST_ALARM)
         )
-        port = free_port()
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "console.app",
-                    "--site",
-                    str(DEMO_SITE),
-                    "--port",
-                    str(port),
-                    "--address",
-                    "127.0.0.1",
-                    "--publish-endpoint",
-                    engine.publish_endpoint,
-                    "--command-endpoint",
-                    engine.command_endpoint,
-                ],
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_port("127.0.0.1", port, timeout_s=60)
-                yield Wall(engine, f"http://127.0.0.1:{port}/wall", proc, log)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    rc = proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                    rc = None
-        assert rc == 0, f"console did not stop cleanly on SIGTERM (rc {rc}):\n{log.read_text()[-3000:]}"
+        with console_process(engine, log) as base:
+            yield Wall(engine, f"{base}/wall", log)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..i18n import TEXTS, t
+from ..flood import FloodView, alarm_sort_key, flood_view
+from ..i18n import TEXTS, condition_label, t
 from ..link import AlarmRecord, LinkSnapshot
 from ..theme import PRIORITY_STYLE, Theme
 from .base import TileContext, format_clock
@@ -42,6 +43,9 @@ class AlarmListOptions(BaseModel):
 
     max_rows: int = Field(
         default=60, ge=1, le=1000, description="rows sent to the page; the header counts all"
+    )
+    flood_position: str = Field(
+        default="main", min_length=1, description="operator position whose alarm flood groups this list"
     )
 
 
@@ -67,6 +71,13 @@ def _css(theme: Theme) -> str:
 .wf-alarm-msg {{ font-size: {theme.text_px}px; color: {p.text}; line-height: 1.25; margin-top: {theme.px(4)}px; }}
 .wf-rtn .wf-alarm-msg, .wf-rtn .wf-time {{ color: {p.text_dim}; }}
 .wf-unsynced {{ opacity: 0.6; }}
+.wf-tag {{
+  font-size: {theme.small_px}px; font-weight: bold; padding: 0 {theme.px(10)}px; border: {theme.px(2)}px solid;
+}}
+.wf-count {{ font-weight: bold; font-variant-numeric: tabular-nums; }}
+.wf-group .wf-alarm-msg {{ color: {p.text_dim}; }}
+.wf-flood-head {{ background: {p.link_lost_background}; color: {p.link_lost_text}; }}
+.wf-flood-head .wf-dim {{ color: {p.link_lost_text}; }}
 .wf-empty {{ font-size: {theme.large_px}px; color: {p.text_dim}; padding: {theme.px(40)}px {theme.px(18)}px; }}
 """
     )
@@ -107,8 +118,7 @@ class AlarmList:
     @staticmethod
     def sort_key(rec: AlarmRecord) -> tuple[int, float, str]:
         """Critical first, then the newest activation, then by id (stable for equal times)."""
-        ts = rec.activated_ts_s if rec.activated_ts_s == rec.activated_ts_s else float("-inf")
-        return (-rec.rank, -ts, rec.id)
+        return alarm_sort_key(rec)
 
     @staticmethod
     def columns(
@@ -172,7 +182,13 @@ class AlarmList:
 
     @staticmethod
     def header_html(
-        total: int, unacknowledged: int, shown: int, synced: bool, lang: str, shelved: int = 0
+        total: int,
+        unacknowledged: int,
+        shown: int,
+        synced: bool,
+        lang: str,
+        shelved: int = 0,
+        flood: bool = False,
     ) -> str:
         """``Alarms  12 active  5 unacknowledged  +2 more  3 shelved``; a resync in progress is said, not hidden."""
         parts = [
@@ -192,7 +208,58 @@ class AlarmList:
             parts.append(f'<span class="wf-dim">{html.escape(t("alarms.shelved", lang, n=shelved))}</span>')
         if not synced:
             parts.append(f'<span class="wf-dim">{html.escape(t("alarms.resyncing", lang))}</span>')
+        if flood:
+            parts.append(f'<span class="wf-em">{html.escape(t("flood.title", lang))}</span>')
+            return f'<div class="wf-tile-head wf-flood-head">{"".join(parts)}</div>'
         return f'<div class="wf-tile-head">{"".join(parts)}</div>'
+
+    @staticmethod
+    def flood_html(
+        view: FloodView,
+        lang: str,
+        tz: tzinfo,
+        area_names: Mapping[str, str],
+        synced: bool = True,
+        max_rows: int | None = None,
+    ) -> str:
+        """Cards for a flood (:func:`console.flood.flood_view`): the first-out alarm tagged, the life-safety
+        alarms one by one, then one card per group with its count (a group of one: its alarm's card); at most
+        ``max_rows`` cards."""
+        cards: list[str] = []
+        if view.first_out is not None:
+            cards.append(_alarm_card(view.first_out, lang, tz, tag=t("flood.first_out", lang)))
+        cards.extend(_alarm_card(r, lang, tz) for r in view.safety)
+        for g in view.groups:
+            if g.count == 1:  # a group of one is shown as its alarm
+                cards.append(_alarm_card(g.alarms[0], lang, tz))
+                continue
+            style = PRIORITY_STYLE[g.rank]
+            blink = " wf-blink" if g.unacknowledged else ""
+            unack = (
+                f'<span class="wf-state">{html.escape(t("flood.unack", lang, n=g.unacknowledged))}</span>'
+                if g.unacknowledged
+                else ""
+            )
+            area = area_names.get(g.area, g.area) if g.area else t("area.none", lang)
+            cards.append(
+                f'<div class="wf-alarm wf-group" style="border-left-color:{style.color}" '
+                f'data-group="{html.escape(g.key)}">'
+                f'<div class="wf-alarm-line">'
+                f'<span class="wf-pri{blink}" style="color:{style.color}">{style.symbol} '
+                f"{html.escape(t(f'priority.{g.priority}', lang))}</span>"
+                f'<span class="wf-count">'
+                f"{html.escape(t('flood.group', lang, n=g.count, condition=condition_label(g.condition, lang)))}"
+                f"</span>{unack}</div>"
+                f'<div class="wf-alarm-msg">{html.escape(area)} \u00b7 '
+                f'<span class="wf-time">{format_clock(g.newest_ts_s, tz)}</span></div></div>'
+            )
+        if max_rows is not None:
+            cards = cards[:max_rows]
+        if not cards:
+            key = "alarms.none" if synced else "alarms.waiting"
+            return f'<div class="wf-alarms"><div class="wf-empty">{html.escape(t(key, lang))}</div></div>'
+        cls = "wf-alarms" if synced else "wf-alarms wf-unsynced"
+        return f'<div class="{cls}">{"".join(cards)}</div>'
 
     @staticmethod
     def rows_html(cols: Mapping[str, list[Any]], synced: bool, lang: str) -> str:
@@ -223,9 +290,14 @@ class AlarmList:
         return f'<div class="{cls}">{"".join(rows)}</div>'
 
     def update(self, snap: LinkSnapshot) -> None:
-        """Rebuild the list when the alarm table changed (its version moved); otherwise do nothing."""
+        """Rebuild the list when the alarm table or the flood state changed; otherwise do nothing.
+
+        While the engine reports a flood at ``options.flood_position`` the cards are grouped (:meth:`flood_html`).
+        """
         table = snap.alarms
-        key = (table.version, table.synced)
+        flood = snap.flood(self.options.flood_position)
+        flooding = flood is not None and flood.flood
+        key = (table.version, table.synced, flood if flooding else None)
         if key == self._version:
             return
         self._version = key
@@ -233,9 +305,39 @@ class AlarmList:
         cols = self.columns(table.alarms, ctx.lang, ctx.tz, self.options.max_rows)
         total, unack, shelved = self.counts(table.alarms)
         self.source.data = cols
-        header = self.header_html(total, unack, len(cols["id"]), table.synced, ctx.lang, shelved)
+        if flooding:
+            view = flood_view(table.alarms, flood)
+            header = self.header_html(total, unack, total, table.synced, ctx.lang, shelved, flood=True)
+            body = self.flood_html(
+                view, ctx.lang, ctx.tz, self._area_names, table.synced, self.options.max_rows
+            )
+        else:
+            header = self.header_html(total, unack, len(cols["id"]), table.synced, ctx.lang, shelved)
+            body = self.rows_html(cols, table.synced, ctx.lang)
         if header != self.header.text:
             self.header.text = header
-        body = self.rows_html(cols, table.synced, ctx.lang)
         if body != self.body.text:
             self.body.text = body
+
+    @property
+    def _area_names(self) -> dict[str, str]:
+        return {z.id: z.name.get(self.ctx.lang) for z in self.ctx.site.zones}
+
+
+def _alarm_card(rec: AlarmRecord, lang: str, tz: tzinfo, tag: str | None = None) -> str:
+    """One alarm's card (as in :meth:`AlarmList.rows_html`), with an optional tag such as FIRST OUT."""
+    style = PRIORITY_STYLE[rec.rank]
+    blink = " wf-blink" if rec.unacknowledged else ""
+    key = f"state.{rec.state}"
+    state = t(key, lang) if key in TEXTS["en"] else rec.state.upper()
+    tag_html = f'<span class="wf-tag" style="color:{style.color}">{html.escape(tag)}</span>' if tag else ""
+    return (
+        f'<div class="wf-alarm {_STATE_CLASS.get(rec.state, "wf-unack")}" style="border-left-color:{style.color}" '
+        f'data-alarm="{html.escape(rec.id)}">'
+        f'<div class="wf-alarm-line">'
+        f'<span class="wf-pri{blink}" style="color:{style.color}">{style.symbol} '
+        f"{html.escape(t(f'priority.{rec.priority}', lang))}</span>{tag_html}"
+        f'<span class="wf-time">{format_clock(rec.activated_ts_s, tz)}</span>'
+        f'<span class="wf-state">{html.escape(state)}</span></div>'
+        f'<div class="wf-alarm-msg">{html.escape(rec.text(lang))}</div></div>'
+    )

@@ -18,6 +18,7 @@ import numpy as np
 
 from alarms.definitions import AlarmCatalog
 from alarms.flood import FloodChange, FloodMonitor
+from alarms.gas import GasConditions
 from alarms.journal import Journal
 from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
 from alarms.muster import Muster, MusterRefused
@@ -72,6 +73,7 @@ class Engine:
         self.permits.locate = self._locate
         self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
         self.people_safety = PeopleSafety(site, self.catalog)
+        self.gas = GasConditions(site, self.catalog)
         self.muster = Muster(site)
         self.composite_rules = CompositeRules(site, self.catalog, membership=self.membership)
         self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
@@ -181,6 +183,7 @@ class Engine:
         out.tick = True
         out.alarms += self.book.tick(self.now_s, seq)
         self._apply_changes(self.people_safety.on_tick(self.now_s, self.membership), self.now_s, seq, out)
+        self._apply_changes(self.gas.on_tick(self.now_s), self.now_s, seq, out)
         self._apply_changes(self.composite_rules.on_tick(self.now_s, self.state.xyz_m), self.now_s, seq, out)
         st = self.state
         out.alarms += self.permits.tick(self.now_s, seq, st.xyz_m, st.fix_ts_s, st.stationary_s, self.membership,
@@ -285,6 +288,8 @@ class Engine:
         self.state.gas_ts_s[idx] = a["ts_s"][ok]
         self.items["gas_values"] += len(idx)
         t = self._now(msg.event_ts_s)
+        self._apply_changes(self.gas.on_values(idx, a["value"][ok].astype(np.float64), q, a["ts_s"][ok], t), t, seq,
+                            out)
         self._apply_changes(self.composite_rules.on_values("gas", idx, v, a["ts_s"][ok], t), t, seq, out)
 
     def _vibration(self, seq: int, msg: Message, out: Outcome) -> None:
@@ -485,17 +490,9 @@ class Engine:
         return q
 
     def gas_level(self) -> np.ndarray:
-        """uint8 [G]: 0 normal, 1 low alarm level reached, 2 high (O2: deficiency counts as high)."""
-        lvl = np.zeros(len(self.site.gas_detectors), dtype=np.uint8)
-        for i, d in enumerate(self.site.gas_detectors):
-            v = self.state.gas_value[i]
-            if not np.isfinite(v):
-                continue
-            if d.gas == "O2":
-                lvl[i] = 2 if (v < d.low or v > d.high) else 0
-            else:
-                lvl[i] = 2 if v >= d.high else (1 if v >= d.low else 0)
-        return lvl
+        """uint8 [G]: 0 normal, 1 level 1 (O2 enrichment), 2 level 2 (O2 deficiency, over range); with the
+        alarms' deadband, so the map and the permits agree with the alarm list."""
+        return self.gas.levels()
 
     def status(self) -> dict[str, Any]:
         return {

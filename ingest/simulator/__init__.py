@@ -4,7 +4,10 @@
   all pure functions of (site, seed, scenario, timing, t_s).
 - :class:`Simulator` (run.py): serves the model on MQTT (UWB ranges, truth, vibration, camera detections,
   wearable events) and OPC UA (gas detectors) until stopped; :func:`main` is ``watchfloor simulate``.
-- ``SCENARIOS``: scenario name -> what it scripts; ``SCENARIO_TIMING``: their timing parameters.
+- :class:`PermitDesk` (permits.py): the plant's permit office, sending the stories' permit commands
+  (:class:`PermitCommand`) over MQTT and reading the engine's replies.
+- ``SCENARIOS``: scenario name -> what it scripts; ``SCENARIO_TIMING``: their timing parameters;
+  ``SCENARIO_PARTS``: the names that stand for several scenarios (``demo``).
 
 Payloads are documented in docs/protocol.md ("Field side").
 """
@@ -15,19 +18,23 @@ from .gas import GasField, GasReadings, gaussian_plume_kg_m3
 from .layout import WalkwayNetwork, build_network
 from .model import WALK_SPEED_M_S, PlantModel, WearableEvent
 from .opcua import GasOpcUaServer
+from .permits import PermitCommand, PermitDesk, command_payload
 from .run import Simulator, main, topics, wearable_payload
-from .scenarios import SCENARIO_TIMING, SCENARIOS, parse_scenario, resolve_timing
+from .scenarios import SCENARIO_PARTS, SCENARIO_TIMING, SCENARIOS, parse_scenario, resolve_timing
 from .uwb import ranges_payloads, synthesize_ranges, truth_payload
 from .vibration import VibrationBank, bearing_defect_frequencies, overall_payload, waveform_payload
 
 __all__ = [
     "SCENARIOS",
+    "SCENARIO_PARTS",
     "SCENARIO_TIMING",
     "WALK_SPEED_M_S",
     "CameraView",
     "GasField",
     "GasOpcUaServer",
     "GasReadings",
+    "PermitCommand",
+    "PermitDesk",
     "PlantModel",
     "SimClock",
     "Simulator",
@@ -36,6 +43,7 @@ __all__ = [
     "WearableEvent",
     "bearing_defect_frequencies",
     "build_network",
+    "command_payload",
     "detections_payload",
     "gaussian_plume_kg_m3",
     "main",

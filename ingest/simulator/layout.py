@@ -7,7 +7,7 @@ line from the via path's last point, so routes never leave the surveyed walkways
 
 The demo plant has a hand-drawn network that follows its roads (``DEMO_NODES``, ``DEMO_EDGES``,
 ``DEMO_STATIONS``). Any other site, or a demo site whose zones were edited so that the drawn network
-would cross a restricted or confined-space zone, gets a generic grid network that avoids those zones.
+would cross a restricted, confined-space or hazardous zone, gets a generic grid network that avoids those zones.
 
 All coordinates are site metres (x east, y north).
 """
@@ -29,14 +29,16 @@ __all__ = [
     "WalkwayNetwork",
     "ZoneAccess",
     "build_network",
+    "distance_to_edges",
     "near_polygons",
     "points_in_polygon",
 ]
 
 log = logging.getLogger(__name__)
 
-#: zone kinds that nobody enters during normal work (only the scripted scenarios do)
-AVOID_KINDS = ("restricted", "confined_space")
+#: zone kinds that nobody enters during normal work (only the scripted scenarios do): entering a hazardous
+#: or confined-space zone needs a permit, a restricted one an authorisation
+AVOID_KINDS = ("restricted", "confined_space", "hazardous")
 #: clearance kept from avoided zones by walkways and stations, metres
 CLEARANCE_M = 1.0
 
@@ -162,6 +164,8 @@ DEMO_STATIONS: list[tuple[str, str, str, tuple[Point, ...], Rect]] = [
 DEMO_ZONE_ACCESS: dict[str, tuple[str, tuple[Point, ...], Point]] = {
     "Z-SUB": ("S70", (), (145, 70)),
     "Z-V205": ("R250", ((250, 121), (258, 146)), (260, 155)),
+    # the hot-work site at pipe bridge PB-1: from the north-south road to 2 m east of the zone
+    "Z-HW1": ("S170", ((161, 160), (150, 160)), (140, 160)),
 }
 
 
@@ -179,7 +183,8 @@ def points_in_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.count_nonzero(crosses & (x < xc), axis=1) % 2 == 1
 
 
-def _dist_to_polygon_edges(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
+def distance_to_edges(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance float64 [N] (metres) of points ``pts`` [N, 2] to the nearest edge of polygon ``poly`` [M, 2]."""
     a = poly[None, :, :]
     b = np.roll(poly, -1, axis=0)[None, :, :]
     p = pts[:, None, :]
@@ -195,7 +200,7 @@ def near_polygons(pts: np.ndarray, polys: list[np.ndarray], margin_m: float) -> 
     for poly in polys:
         hit |= points_in_polygon(pts, poly)
         if margin_m > 0:
-            hit |= _dist_to_polygon_edges(pts, poly) < margin_m
+            hit |= distance_to_edges(pts, poly) < margin_m
     return hit
 
 
@@ -341,7 +346,7 @@ def _network_fits(net: WalkwayNetwork, site: Site) -> str | None:
     if np.any((pts[:, 0] < x0) | (pts[:, 0] > x1) | (pts[:, 1] < y0) | (pts[:, 1] > y1)):
         return "walkways leave the floor plan extent"
     if np.any(near_polygons(pts, _avoid_polygons(site), CLEARANCE_M)):
-        return "walkways cross a restricted or confined-space zone"
+        return "walkways cross a restricted, confined-space or hazardous zone"
     zone_ids = {z.id for z in site.zones}
     if not set(net.zone_access) <= zone_ids:
         return "scripted zones missing"
@@ -411,7 +416,7 @@ def _grid_network(site: Site, spacing_m: float = 10.0) -> WalkwayNetwork:
         line = _sample_polyline([tuple(start), centre], 0.25)
         outside = ~points_in_polygon(line, poly)
         # the post: the last point of the straight line still 3 m or more outside the zone
-        far = outside & (_dist_to_polygon_edges(line, poly) >= 3.0)
+        far = outside & (distance_to_edges(line, poly) >= 3.0)
         p = line[np.nonzero(far)[0][-1]] if far.any() else start
         post = (float(p[0]), float(p[1]))
         c = centre if points_in_polygon(np.array([centre]), poly)[0] else poly[0]

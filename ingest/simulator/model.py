@@ -8,9 +8,10 @@ in time order, so the answer for a given ``t_s`` never depends on which times we
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ from config.schema import Site
 
 from .camera import CameraView
 from .gas import GasField
-from .layout import Place, WalkwayNetwork, build_network, points_in_polygon
+from .layout import Place, WalkwayNetwork, build_network, distance_to_edges, points_in_polygon
+from .permits import PermitCommand, paperwork
 from .scenarios import parse_scenario, resolve_timing
 from .vibration import VibrationBank
 
@@ -47,6 +49,57 @@ _ROLE_GROUP_WEIGHTS: dict[str, dict[str, float]] = {
     "visitor": {"control": 4.0, "workshop": 2.0, "u100": 0.5, "u200": 0.5, "tankfarm": 0.2, "gate": 2.0},
 }
 _HOME_GROUPS = ("u100", "u200", "tankfarm", "control", "workshop")
+#: speed of the short moves of someone working at one spot (a crew at its job, a watcher at his post), m/s
+_PACE_SPEED_M_S = (0.5, 0.9)
+#: a move at work is at least this long, so that the tracker never takes it for standing still (1 m), m
+_PACE_MIN_STEP_M = 2.0
+
+Point = tuple[float, float]
+
+#: permit HW-2's work: a bay of pipe rack PR-1 over the main road, and where its crew waits (demo plant)
+_HW2_POLYGON: tuple[Point, ...] = ((62.0, 102.0), (70.0, 102.0), (70.0, 108.0), (62.0, 108.0))
+_HW2_STAGING: Point = (66.0, 113.5)
+
+
+@dataclass(frozen=True)
+class _Tether:
+    """Work at one place: short moves to spots drawn by ``draw(rng, here)``, each followed by a pause of
+    ``pause_s`` (lo, hi) seconds, so that nobody at work stands still for long."""
+
+    draw: Callable[[np.random.Generator, Point], Point]
+    pause_s: tuple[float, float]
+
+
+def _spot_drawer(
+    poly: np.ndarray,
+    *,
+    inside: bool,
+    margin_m: float,
+    centre: Point | None = None,
+    radius_m: float = 2.5,
+) -> Callable[[np.random.Generator, Point], Point]:
+    """Spots inside ``poly`` at least ``margin_m`` from its edges (``inside``), or outside it, that far from
+    it and within ``radius_m`` of ``centre``; each at least ``_PACE_MIN_STEP_M`` from where one stands."""
+    if inside:
+        lo, hi = poly.min(axis=0), poly.max(axis=0)
+    else:
+        assert centre is not None
+        lo, hi = np.asarray(centre) - radius_m, np.asarray(centre) + radius_m
+
+    def draw(rng: np.random.Generator, here: Point) -> Point:
+        cand = lo + rng.random((64, 2)) * (hi - lo)
+        ok = points_in_polygon(cand, poly) == inside
+        ok &= distance_to_edges(cand, poly) >= margin_m
+        if not inside:
+            ok &= np.hypot(*(cand - np.asarray(centre)).T) <= radius_m
+        if not ok.any():
+            return here
+        step = np.hypot(*(cand - np.asarray(here)).T)
+        far = ok & (step >= _PACE_MIN_STEP_M)
+        k = int(np.argmax(far)) if far.any() else int(np.argmax(np.where(ok, step, -1.0)))
+        return float(cand[k, 0]), float(cand[k, 1])
+
+    return draw
 
 
 @dataclass(frozen=True)
@@ -70,6 +123,7 @@ class _Itinerary:
         self.xy: list[tuple[float, float]] = []
         self.place: Place | None = None
         self.freeze_at_s: float | None = None
+        self.tether: _Tether | None = None  # set: works at one place from the end of its script on
         self.done = False
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -144,8 +198,37 @@ class _Itinerary:
         self.walk_to(place)
         self.pause(rng.uniform(20.0, 120.0) if target == here else rng.uniform(60.0, 480.0))
 
+    def pace_step(self, tether: _Tether, until_s: float = math.inf) -> bool:
+        """One move at work and its pause (cut at ``until_s``); False (and nothing added) when the move
+        would not end before ``until_s``."""
+        here = self.xy[-1]
+        p = tether.draw(self.rng, here)
+        v = float(self.rng.uniform(*_PACE_SPEED_M_S))
+        pause = float(self.rng.uniform(*tether.pause_s))
+        if self.end_s + math.hypot(p[0] - here[0], p[1] - here[1]) / v >= until_s:
+            return False
+        self.walk([p], v)
+        self.pause(min(pause, until_s - self.end_s))
+        return True
+
+    def pace_until(self, tether: _Tether, until_s: float) -> None:
+        """Work at the tether's place until ``until_s``, standing at a spot at that time."""
+        while self.end_s < until_s and self.pace_step(tether, until_s):
+            pass
+        self.pause(until_s - self.end_s)
+
+    def still_since(self) -> float:
+        """When the person last stopped (the first knot of the final run of equal positions), seconds."""
+        k = len(self.xy) - 1
+        while k > 0 and self.xy[k - 1] == self.xy[-1]:
+            k -= 1
+        return self.t[k]
+
     def extend(self, until_s: float) -> None:
         while not self.done and self.end_s < until_s:
+            if self.tether is not None:
+                self.pace_step(self.tether)
+                continue
             self.next_leg()
             if self.freeze_at_s is not None and self.end_s >= self.freeze_at_s:
                 self._freeze()
@@ -182,7 +265,8 @@ class PlantModel:
     ``truth(t_s)`` -> float64 [P, 3] positions in site metres of ``site.people`` in order, z = tag height;
     ``wearable_events(t0_s, t1_s)`` -> events in (t0_s, t1_s]; ``ppe_classes(t_s)``; ``gas`` (GasField) and
     ``vibration`` (VibrationBank) for the sensors; ``milestones`` holds the scripted times of the scenario
-    (e.g. ``restricted_entry.enter_s``) so tests and demos know when things happen.
+    (e.g. ``restricted_entry.enter_s``) so tests and demos know when things happen; ``permit_commands`` the
+    permit office's commands (:class:`PermitCommand`, in time order) that the stories need.
     """
 
     def __init__(
@@ -203,6 +287,7 @@ class PlantModel:
         self.tags = [p.tag for p in site.people]
         self.tag_height_m = site.uwb.tag_height_m
         self.milestones: dict[str, float] = {}
+        self.permit_commands: list[PermitCommand] = []
         self.cameras = [CameraView(c) for c in site.cameras]
         self._index = {pid: i for i, pid in enumerate(self.people_ids)}
         self._scripted_events: list[WearableEvent] = []
@@ -211,7 +296,9 @@ class PlantModel:
         self._valid_until = -math.inf
         self._span, self._k = 1.0, 1
         self._flat_t = self._times = self._xy = np.empty(0)
+        self._commands: list[PermitCommand] = []
         self._script()
+        self._number_commands()
         for it in self._itins:
             if it.place is None:
                 self._start_normally(it)
@@ -301,6 +388,11 @@ class PlantModel:
                 )
         if "watcher_walkaway" in names:
             self._script_watcher()
+        hw1 = self._script_hot_work() if "hot_work" in names else None
+        if "incompatible_jobs" in names and hw1 is not None:
+            self._script_incompatible_jobs(hw1)
+        if "expired_certificate" in names:
+            self._script_expired_certificate()
         if "man_down" in names and (i := self._person("P0077")) is not None:
             it = self._itins[i]
             fall = tm["fall_s"]
@@ -322,22 +414,273 @@ class PlantModel:
         pts = np.asarray(points, dtype=float)
         return float(np.sum(np.hypot(*np.diff(pts, axis=0).T))) if len(pts) > 1 else 0.0
 
-    def _script_watcher(self) -> None:
-        tm, net = self.timing, self.network
-        zid = (
-            "Z-V205"
-            if "Z-V205" in net.zone_access
-            else next((z.id for z in self.site.zones if z.kind == "confined_space"), None)
+    # -- the permit stories ----------------------------------------------------------------------------
+    def _office(self, story: str) -> tuple[str, str] | None:
+        """(operator, supervisor) user ids of the permit office, or None (and a warning) if the site has none."""
+        users = self.site.users
+        op = next((u.id for u in users if u.role == "operator"), None)
+        sup = next((u.id for u in users if u.role == "supervisor"), None) or next(
+            (u.id for u in users if u.role == "admin"), None
         )
+        if op is None or sup is None:
+            log.warning("scenario %s: the site has no operator or supervisor user; no permit commands", story)
+            return None
+        return op, sup
+
+    def _pace(self) -> tuple[float, float]:
+        p = self.timing["pace_pause_s"]
+        return max(p / 3.0, 1.0), max(p, 1.0)
+
+    def _story_zone(self, zid: str, kind: str) -> str | None:
+        net = self.network
+        if zid in net.zone_access:
+            return zid
+        return next((z.id for z in self.site.zones if z.kind == kind and z.id in net.zone_access), None)
+
+    def _road_side(self, zid: str, back_m: float) -> tuple[list[Point], Point]:
+        """The way from the road to the zone's post, and a point ``back_m`` back along it from the post."""
+        acc = self.network.zone_access[zid]
+        chain = [tuple(map(float, self.network.nodes[acc.node])), *acc.via]
+        if len(chain) < 2 or chain[-1] != acc.post:
+            chain.append(acc.post)
+        left = back_m
+        for a, b in zip(reversed(chain[:-1]), reversed(chain[1:])):
+            seg = math.hypot(b[0] - a[0], b[1] - a[1])
+            if seg >= left and seg > 0:
+                w = left / seg
+                return chain, (b[0] + w * (a[0] - b[0]), b[1] + w * (a[1] - b[1]))
+            left -= seg
+        return chain, chain[0]
+
+    def _first_beyond(self, i: int, poly: np.ndarray, limit_m: float, t0: float, t1: float) -> float:
+        """First time (0.05 s) in [t0, t1) person ``i`` is more than ``limit_m`` from ``poly``; NaN if never."""
+        ts = np.arange(t0, t1, 0.05)
+        xy = np.array([self._itins[i].position(t) for t in ts])
+        far = ~points_in_polygon(xy, poly) & (distance_to_edges(xy, poly) > limit_m)
+        return float(ts[np.argmax(far)]) if far.any() else math.nan
+
+    def _script_hot_work(self) -> dict[str, float] | None:
+        """HW-1 at pipe bridge PB-1: the crew waits on the road side, the watcher stands 2 m east of the zone,
+        the office gets the permit active, the crew goes in and works there from then on."""
+        tm, net = self.timing, self.network
+        zid = self._story_zone("Z-HW1", "hazardous")
+        crew = [self._person(p) for p in ("P0101", "P0102")]
+        w = self._person("P0187")
+        office = self._office("hot_work")
+        if zid is None or w is None or None in crew:
+            return None
+        acc = net.zone_access[zid]
+        poly = self._zone_poly(zid)
+        chain, staging = self._road_side(zid, 5.0)
+        start = Place(acc.node, (), chain[1] if len(chain) > 2 else chain[0])
+        pace = self._pace()
+        watch = _Tether(_spot_drawer(poly, inside=False, margin_m=1.5, centre=acc.post, radius_m=2.5), pace)
+        wait = _Tether(_spot_drawer(poly, inside=False, margin_m=3.0, centre=staging, radius_m=2.0), pace)
+        work = _Tether(_spot_drawer(poly, inside=True, margin_m=2.5), pace)
+        watcher = self._itins[w]
+        watcher.start(start)
+        at_post = watcher.walk([acc.post], watcher.leg_speed())[-1]
+        watcher.place = Place(acc.node, acc.via, acc.post)
+        watcher.tether = watch
+        request = {
+            "type": "hot_work",
+            "grade": "2",
+            "zone": zid,
+            "workers": [self.tags[i] for i in crew],
+            "watcher": self.tags[w],
+            "description": "Welding a pipe support at pipe bridge PB-1",
+        }
+        cmds, times = paperwork(
+            "HW-1",
+            request,
+            request_s=tm["hot_work_request_s"],
+            timing=tm,
+            operator=office[0] if office else "",
+            supervisor=office[1] if office else "",
+            gas_values={"LEL": 0.0, "O2": 20.9},
+            activate_not_before_s=at_post + 3.0,
+        )
+        if office:
+            self._commands += cmds
+        enter_s = times["activate_s"] + tm["enter_after_s"]
+        for k, i in enumerate(crew):
+            it = self._itins[i]
+            it.start(start)
+            it.walk([staging], it.leg_speed())
+            it.pace_until(wait, enter_s + 1.5 * k)
+            spot = work.draw(it.rng, acc.inside)
+            it.walk([acc.inside, spot], it.leg_speed())
+            it.place = Place(acc.node, (*acc.via, acc.inside), spot)
+            it.tether = work
+        enter, _ = self._crossings(crew[0], poly, enter_s, enter_s + 60.0)
+        self.milestones.update({f"hot_work.{k}": v for k, v in times.items()})
+        self.milestones.update({"hot_work.watcher_at_post_s": at_post, "hot_work.enter_s": enter})
+        return times
+
+    def _script_incompatible_jobs(self, hw1: dict[str, float]) -> None:
+        """HW-3: a second hot-work permit in the zone of HW-1 for the same hours: refused at approval."""
+        tm = self.timing
+        zid = self._story_zone("Z-HW1", "hazardous")
+        office = self._office("incompatible_jobs")
+        welder, watcher = self._person("P0103"), self._person("P0189")
+        if zid is None or office is None or welder is None or watcher is None:
+            return
+        request_s = max(tm["conflict_request_s"], hw1["activate_s"] + 5.0)
+        request = {
+            "type": "hot_work",
+            "grade": "1",
+            "zone": zid,
+            "workers": [self.tags[welder]],
+            "watcher": self.tags[watcher],
+            "description": "Cutting out a corroded bracket at PB-1",
+        }
+        cmds, times = paperwork(
+            "HW-3",
+            request,
+            request_s=request_s,
+            timing=tm,
+            operator=office[0],
+            supervisor=office[1],
+            gas_values={"LEL": 0.0, "O2": 20.9},
+        )
+        cmds = [c for c in cmds if c.op != "permit_activate"]
+        approve = next(c for c in cmds if c.op == "permit_approve")
+        cmds[cmds.index(approve)] = PermitCommand(
+            approve.t_s, approve.op, approve.user, approve.fields, "refused"
+        )
+        close_s = times["approve_s"] + tm["cancel_after_s"]
+        cmds.append(
+            PermitCommand(
+                close_s,
+                "permit_close",
+                office[1],
+                {"permit": "HW-3", "reason": "cancelled: conflicts with HW-1"},
+            )
+        )
+        self._commands += cmds
+        self.milestones.update(
+            {
+                "incompatible_jobs.request_s": request_s,
+                "incompatible_jobs.approve_s": times["approve_s"],
+                "incompatible_jobs.close_s": close_s,
+            }
+        )
+
+    def _script_expired_certificate(self) -> None:
+        """HW-2 on the pipe rack: the welder's hot-work certificate has expired, activation is refused."""
+        tm, net = self.timing, self.network
+        welder, w = self._person("P0042"), self._person("P0188")
+        office = self._office("expired_certificate")
+        if welder is None or w is None:
+            return
+        if net.kind != "demo" or "R75" not in net.names:
+            log.warning("scenario expired_certificate: needs the demo plant's pipe rack; skipped")
+            return
+        poly = np.asarray(_HW2_POLYGON, dtype=float)
+        node = net.names.index("R75")
+        home = net.node_place(node)
+        pace = self._pace()
+        wait = _Tether(
+            _spot_drawer(poly, inside=False, margin_m=3.0, centre=_HW2_STAGING, radius_m=2.0), pace
+        )
+        arrive = []
+        for i in (welder, w):
+            it = self._itins[i]
+            it.start(home)
+            arrive.append(it.walk([_HW2_STAGING], it.leg_speed())[-1])
+        request = {
+            "type": "hot_work",
+            "grade": "2",
+            "polygon": [list(p) for p in _HW2_POLYGON],
+            "workers": [self.tags[welder]],
+            "watcher": self.tags[w],
+            "description": "Welding a pipe shoe on pipe rack PR-1, bay 7",
+        }
+        cmds, times = paperwork(
+            "HW-2",
+            request,
+            request_s=tm["expired_request_s"],
+            timing=tm,
+            operator=office[0] if office else "",
+            supervisor=office[1] if office else "",
+            gas_values={"LEL": 0.0, "O2": 20.9},
+            activate_not_before_s=max(arrive) + 3.0,
+            expect_activate="refused",
+        )
+        close_s = times["activate_s"] + tm["cancel_after_s"]
+        if office:
+            self._commands += [
+                *cmds,
+                PermitCommand(
+                    close_s,
+                    "permit_close",
+                    office[1],
+                    {"permit": "HW-2", "reason": "cancelled: the welder's hot-work certificate has expired"},
+                ),
+            ]
+        for i in (welder, w):  # they wait for the permit, then go back to other work
+            it = self._itins[i]
+            it.pace_until(wait, close_s + 10.0)
+            it.walk_to(home)
+        self.milestones.update({f"expired_certificate.{k}": v for k, v in times.items()})
+        self.milestones["expired_certificate.close_s"] = close_s
+
+    def _script_watcher(self) -> None:
+        """CS-1 at vessel V-205: the entrant waits by the manhole with his watcher, the office gets the permit
+        active, he goes in; the watcher (optionally stands stock-still for a while, then) walks ~60 m away."""
+        tm, net = self.timing, self.network
+        zid = self._story_zone("Z-V205", "confined_space")
         w = self._person("P0186")
         if zid is None or w is None:
             return
+        e = self._person("P0185")
+        office = self._office("watcher_walkaway")
         acc = net.zone_access[zid]
+        poly = self._zone_poly(zid)
         post_place = Place(acc.node, acc.via, acc.post)
+        pace = self._pace()
+        watch = _Tether(_spot_drawer(poly, inside=False, margin_m=1.5, centre=acc.post, radius_m=2.5), pace)
         watcher = self._itins[w]
         watcher.start(post_place)
-        watcher.pause(tm["walkaway_start_s"])
-        leave_s = watcher.end_s
+        ms = self.milestones
+        activate_s = enter_s = tm["walkaway_request_s"]
+        if e is not None:
+            request = {
+                "type": "confined_space",
+                "zone": zid,
+                "workers": [self.tags[e]],
+                "watcher": self.tags[w],
+                "description": "Internal inspection of vessel V-205",
+            }
+            cmds, times = paperwork(
+                "CS-1",
+                request,
+                request_s=tm["walkaway_request_s"],
+                timing=tm,
+                operator=office[0] if office else "",
+                supervisor=office[1] if office else "",
+                gas_values={"LEL": 0.0, "O2": 20.8, "H2S": 0.0, "CO": 0.0},
+                activate_not_before_s=3.0,
+            )
+            if office:
+                self._commands += cmds
+            ms.update({f"watcher_walkaway.{k}": v for k, v in times.items()})
+            activate_s = times["activate_s"]
+            enter_s = activate_s + tm["enter_after_s"]
+        resume_s = -math.inf
+        if tm["watcher_still_s"] > 0:
+            watcher.pace_until(watch, max(tm["still_start_s"], enter_s + 5.0))
+            ms["watcher_walkaway.still_from_s"] = watcher.still_since()
+            watcher.pause(tm["watcher_still_s"])
+            ms["watcher_walkaway.still_until_s"] = watcher.end_s
+            resume_s = watcher.end_s + tm["resume_after_s"]
+            ms["watcher_walkaway.resume_s"] = resume_s
+            if office and e is not None:
+                self._commands.append(PermitCommand(resume_s, "permit_resume", office[1], {"permit": "CS-1"}))
+        leave_s = max(tm["walkaway_start_s"], enter_s + 5.0, resume_s + 1.0)
+        if leave_s > tm["walkaway_start_s"]:
+            log.info("watcher_walkaway: the watcher leaves at %.1f s (after the permit is active)", leave_s)
+        watcher.pace_until(watch, leave_s)
         # walk to a walkway node about 60 m away (straight line), the one with the shortest way there
         straight = np.hypot(*(net.nodes - np.asarray(acc.post)).T)
         way = net.dist[acc.node] + self._polyline_m(
@@ -352,23 +695,49 @@ class PlantModel:
         back_walk_s = self._polyline_m(net.route(net.node_place(far), post_place)) / v
         watcher.pause(max(leave_s + tm["away_s"] - back_walk_s - watcher.end_s, 0.0))
         back_s = watcher.walk_to(post_place, v)[-1]
-        self.milestones.update(
+        limit = self.site.permit_settings.watcher_max_distance_m
+        ms.update(
             {
                 "watcher_walkaway.leave_s": leave_s,
+                "watcher_walkaway.beyond_limit_s": self._first_beyond(
+                    w, poly, limit, leave_s, arrive_s + 0.1
+                ),
                 "watcher_walkaway.far_s": arrive_s,
                 "watcher_walkaway.back_s": back_s,
             }
         )
         exit_s = back_s + 120.0
-        e = self._person("P0185")
         if e is not None:
+            _, staging = self._road_side(zid, 4.0)
+            wait = _Tether(_spot_drawer(poly, inside=False, margin_m=3.0, centre=staging, radius_m=2.0), pace)
+            work = _Tether(_spot_drawer(poly, inside=True, margin_m=2.5), pace)
             entrant = self._itins[e]
-            entrant.start(Place(acc.node, (*acc.via, acc.post), acc.inside))
-            entrant.pause(exit_s)
-            entrant.walk_to(post_place)
-            self.milestones["watcher_walkaway.entrant_out_s"] = entrant.end_s
+            entrant.start(Place(acc.node, acc.via, staging))
+            entrant.pace_until(wait, enter_s)
+            entrant.walk([acc.post, acc.inside], entrant.leg_speed())
+            ms["watcher_walkaway.enter_s"] = self._crossings(e, poly, enter_s, entrant.end_s + 1.0)[0]
+            entrant.pace_until(work, exit_s)
+            entrant.walk([acc.inside, acc.post], entrant.leg_speed())
+            entrant.place = post_place
+            ms["watcher_walkaway.entrant_out_s"] = entrant.end_s
             exit_s = entrant.end_s
-        watcher.pause(max(exit_s + 10.0 - watcher.end_s, 0.0))
+            if office:
+                self._commands.append(
+                    PermitCommand(
+                        exit_s + 10.0,
+                        "permit_close",
+                        office[1],
+                        {"permit": "CS-1", "reason": "work finished, entrant out"},
+                    )
+                )
+        watcher.pace_until(watch, max(exit_s + 10.0, watcher.end_s))
+
+    def _number_commands(self) -> None:
+        cmds = sorted(self._commands, key=lambda c: c.t_s)  # stable: same time keeps the script's order
+        self.permit_commands = [
+            dataclasses.replace(c, id=f"sim-{n:03d}-{c.permit}-{c.op.removeprefix('permit_')}")
+            for n, c in enumerate(cmds, 1)
+        ]
 
     def _script_ppe(self) -> None:
         tm = self.timing

@@ -1,6 +1,8 @@
 """The simulator process: publishes the plant model over the real field protocols until told to stop.
 
-- MQTT (paho-mqtt 2.x): UWB ranges and truth, vibration, camera detections (QoS 0), wearable events (QoS 1).
+- MQTT (paho-mqtt 2.x): UWB ranges and truth, vibration, camera detections (QoS 0), wearable events (QoS 1);
+  the plant's permit office: the stories' permit commands (QoS 1) and the engine's replies (permits.py);
+  the run's scenario, start time and milestones, retained on ``<prefix>/sim/scenario``.
 - OPC UA (asyncua, own thread and loop): the gas detectors.
 
 ``watchfloor simulate --site FILE [--scenario NAME] [--seed N] [--speed X] [--for SECONDS]`` runs :func:`main`.
@@ -18,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -30,6 +32,7 @@ from .camera import detections_payload, synthesize_detections
 from .clock import SimClock
 from .model import PlantModel
 from .opcua import GasOpcUaServer
+from .permits import PermitDesk
 from .scenarios import SCENARIOS
 from .uwb import ranges_payloads, synthesize_ranges, truth_payload
 from .vibration import FS_HZ, N_SAMPLES, overall_payload, waveform_payload
@@ -50,6 +53,9 @@ def topics(prefix: str) -> dict[str, str]:
         "vibration": f"{prefix}/vibration/{{point}}",
         "camera": f"{prefix}/camera/{{camera}}/detections",
         "wearable": f"{prefix}/wearable/events",
+        "scenario": f"{prefix}/sim/scenario",
+        "permit_commands": f"{prefix}/permits/commands",
+        "permit_replies": f"{prefix}/permits/replies",
     }
 
 
@@ -71,15 +77,29 @@ class _Publisher:
         self.client.max_queued_messages_set(10000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
         self.counts: Counter[str] = Counter()
         self._pending: list[mqtt.MQTTMessageInfo] = []
+        self._handlers: dict[str, Callable[[bytes], None]] = {}
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Call ``handler(payload)`` (in paho's thread) for every message on ``topic``; subscribed on every
+        (re)connection. Register before :meth:`start`."""
+        self._handlers[topic] = handler
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("MQTT broker %s:%d refused the connection: %s", self.host, self.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%d", self.host, self.port)
+        for topic in self._handlers:
+            client.subscribe(topic, qos=1)
         self.connected.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        handler = self._handlers.get(message.topic)
+        if handler is not None:
+            handler(message.payload)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
@@ -91,14 +111,15 @@ class _Publisher:
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
 
-    def publish(self, kind: str, topic: str, payload: bytes, qos: int = 0) -> None:
-        info = self.client.publish(topic, payload, qos=qos)
+    def publish(self, kind: str, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self.counts[kind] += 1
             if qos > 0:
                 self._pending = [p for p in self._pending if not p.is_published()] + [info]
-        else:
-            self.counts[f"{kind}_not_sent"] += 1
+            return True
+        self.counts[f"{kind}_not_sent"] += 1
+        return False
 
     def stop(self, flush_s: float = 2.0) -> None:
         for info in self._pending:  # QoS 1 events should reach the broker before we hang up
@@ -153,6 +174,7 @@ class Simulator:
         self._truth_cache: tuple[float, np.ndarray] | None = None
         self._publisher: _Publisher | None = None
         self.opcua: GasOpcUaServer | None = None
+        self.desk: PermitDesk | None = None
 
     @property
     def counts(self) -> Counter[str]:
@@ -174,6 +196,13 @@ class Simulator:
         self._publisher = pub = _Publisher(
             self.site, f"watchfloor-sim-{self.site.id}-{os.getpid()}-{id(self):x}"
         )
+        if self.model.permit_commands:
+            self.desk = PermitDesk(
+                self.model.permit_commands,
+                lambda payload: pub.publish("permit", self.topics["permit_commands"], payload, qos=1),
+                lambda: self.clock.start_epoch,
+            )
+            pub.subscribe(self.topics["permit_replies"], self.desk.on_reply)
         try:
             self.opcua.start()
             pub.start()
@@ -188,19 +217,44 @@ class Simulator:
                     ", ".join(f"{k}={v:.1f}" for k, v in self.model.milestones.items()),
                 )
             self.clock.start()
+            pub.publish("scenario", self.topics["scenario"], self.scenario_payload(), qos=1, retain=True)
             self.ready.set()
             log.info(
-                "simulating %s: scenario %s, seed %d, speed %g",
+                "simulating %s: scenario %s, seed %d, speed %g, start epoch %.3f",
                 self.site.id,
                 self.model.scenario,
                 self.model.seed,
                 self.clock.speed,
+                self.clock.start_epoch,
             )
             self._loop(stop_event, pub, None if for_s is None else time.monotonic() + for_s)
         finally:
             pub.stop()
             self.opcua.stop()
             log.info("simulator stopped: %s", dict(pub.counts))
+            if self.desk is not None:
+                log.info("permit office: %s", self.desk.summary())
+
+    def scenario_payload(self) -> bytes:
+        """JSON of the run: ``site``, ``scenario`` (as given), ``scenarios`` (expanded), ``seed``, ``speed``,
+        ``start_epoch`` (epoch s of simulation time 0), ``timing`` and ``milestones`` (simulation s), and
+        ``permit_commands`` (``t_s``, ``id``, ``op``, ``permit``, ``expect``) of the permit office."""
+        m = self.model
+        doc = {
+            "site": self.site.id,
+            "scenario": m.scenario,
+            "scenarios": sorted(m.scenarios),
+            "seed": m.seed,
+            "speed": self.clock.speed,
+            "start_epoch": round(self.clock.start_epoch, 6),
+            "timing": m.timing,
+            "milestones": {k: (None if math.isnan(v) else round(v, 3)) for k, v in m.milestones.items()},
+            "permit_commands": [
+                {"t_s": round(c.t_s, 3), "id": c.id, "op": c.op, "permit": c.permit, "expect": c.expect}
+                for c in m.permit_commands
+            ],
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
 
     def _loop(self, stop_event: threading.Event, pub: _Publisher, end_wall: float | None) -> None:
         vib = self.model.vibration
@@ -215,6 +269,7 @@ class Simulator:
         while not stop_event.is_set():
             if end_wall is not None and time.monotonic() >= end_wall:
                 break
+            due: list[float] = []
             now = self.clock.t_s()
             next_range = self._due(now, next_range, self.range_rate_hz, "ranges", self._emit_ranges)
             if self.model.cameras:
@@ -232,7 +287,11 @@ class Simulator:
                 payload = wearable_payload(e.tag, self.clock.epoch(e.t_s), e.event)
                 pub.publish("wearable", self.topics["wearable"], payload, qos=1)
             wear_t = now
-            due = [next_range / self.range_rate_hz]
+            if self.desk is not None:
+                self.desk.step(now)
+                if (t_cmd := self.desk.next_due_s()) is not None:
+                    due.append(t_cmd)
+            due += [next_range / self.range_rate_hz]
             if self.model.cameras:
                 due.append(next_cam / self.camera_rate_hz)
             due += [vib_offset[i] + next_vib[i] * vib_interval[i] + dur for i in range(len(vib.points))]

@@ -1,15 +1,17 @@
 """Scenario names, what they script, and their timing parameters (seconds of simulation time).
 
-A scenario string is one name or several joined by commas (``"gas_leak,man_down"``). Every timing
-parameter has a default that tells the story at a watchable pace; tests pass small values so that
-the story happens within seconds.
+A scenario string is one name or several joined by commas (``"gas_leak,man_down"``). ``demo`` stands for
+a calm mix for the wall; ``incompatible_jobs`` brings ``hot_work`` with it (its second permit needs HW-1).
+Every timing parameter has a default that tells the story at a watchable pace; tests pass small values so
+that the story happens within seconds. Parameters shared by several scenarios (the permit office's gaps)
+mean the same thing in each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["SCENARIOS", "SCENARIO_TIMING", "parse_scenario", "resolve_timing"]
+__all__ = ["SCENARIOS", "SCENARIO_TIMING", "SCENARIO_PARTS", "parse_scenario", "resolve_timing"]
 
 SCENARIOS: dict[str, str] = {
     "normal": "200 people walk between work stations along the roads; background gas, healthy machines.",
@@ -17,8 +19,10 @@ SCENARIOS: dict[str, str] = {
     "plume carried by a 2 m/s WNW wind takes GD07 past low, high and over range, later GD08 past low.",
     "restricted_entry": "Worker P0050 (tag T0050) walks from the road into restricted zone Z-SUB about 10 s "
     "after start, stays inside for dwell_s (>= 20 s), then walks out.",
-    "watcher_walkaway": "Watcher P0186 stands at the entrance of confined space Z-V205 while entrant P0185 is "
-    "inside; at walkaway_start_s the watcher walks ~60 m away and is gone for away_s (17 min).",
+    "watcher_walkaway": "Entrant P0185 and watcher P0186 wait at the manhole of confined space Z-V205; the permit "
+    "office issues CS-1 (request, gas test, approval, activation), P0185 goes in, P0186 watches; with "
+    "watcher_still_s > 0 he first stands stock-still that long from still_start_s (the supervisor resumes CS-1 "
+    "after he moves again); at walkaway_start_s he walks ~60 m away and is gone for away_s.",
     "bearing_degradation": "VP04 (P-201A reflux pump) develops an outer-race bearing defect: BPFO and harmonics "
     "grow and the overall RMS velocity rises from ~1.5 to ~6 mm/s over degradation_s.",
     "man_down": "P0077 stops moving at fall_s and its wearable sends a 'fall' event.",
@@ -27,29 +31,68 @@ SCENARIOS: dict[str, str] = {
     "for fault_s, then both are Good again.",
     "ppe_violation": "P0120 (no helmet) and P0121 (no vest) work in view of the first camera; their detections "
     "carry no_helmet / no_vest from ppe_start_s for ppe_s.",
+    "hot_work": "Welders P0101, P0102 and watcher P0187 come to pipe bridge PB-1; permit HW-1 (hot work, grade 2, "
+    "zone Z-HW1) is requested, gas-tested, approved and activated once the watcher stands 2 m east of the zone; "
+    "then the crew goes in and works; HW-1 stays active and nobody else enters Z-HW1.",
+    "expired_certificate": "Welder P0042 and watcher P0188 wait at pipe-rack bay PR-1/7; permit HW-2 (hot work) "
+    "is requested, gas-tested and approved, but its activation is refused: P0042's hot-work certificate has "
+    "expired. The welder never starts; the office cancels HW-2 and both go back to other work.",
+    "incompatible_jobs": "With HW-1 active (brings hot_work), a second hot-work permit HW-3 in Z-HW1 for the "
+    "same hours is requested; its approval is refused as a conflict and the office cancels it.",
+    "demo": "The calm default of `watchfloor demo`: hot_work + restricted_entry + expired_certificate + "
+    "bearing_degradation (a busy plant with a few alarms and a permit board that tells a story).",
 }
+
+#: scenarios that stand for others (expanded by :func:`parse_scenario`)
+SCENARIO_PARTS: dict[str, tuple[str, ...]] = {
+    "demo": ("hot_work", "restricted_entry", "expired_certificate", "bearing_degradation"),
+    "incompatible_jobs": ("incompatible_jobs", "hot_work"),
+}
+
+# the permit office's pace: request -> gas test -> approval -> activation (watcher at the work) -> entry
+_PAPERWORK = {"gas_test_after_s": 15.0, "approve_after_s": 15.0, "activate_after_s": 10.0}
 
 #: default timing parameters per scenario, seconds of simulation time (rates in their own units)
 SCENARIO_TIMING: dict[str, dict[str, float]] = {
     "normal": {},
     "gas_leak": {"leak_start_s": 30.0, "ramp_s": 240.0, "leak_rate_kg_s": 0.7, "wind_speed_m_s": 2.0},
     "restricted_entry": {"entry_start_s": 10.0, "dwell_s": 40.0},
-    "watcher_walkaway": {"walkaway_start_s": 60.0, "away_s": 1020.0},
+    "watcher_walkaway": {
+        "walkaway_request_s": 5.0,
+        **_PAPERWORK,
+        "enter_after_s": 5.0,
+        "pace_pause_s": 40.0,
+        "still_start_s": 90.0,
+        "watcher_still_s": 0.0,
+        "resume_after_s": 20.0,
+        "walkaway_start_s": 120.0,
+        "away_s": 1020.0,
+    },
     "bearing_degradation": {"degradation_start_s": 30.0, "degradation_s": 600.0},
     "man_down": {"fall_s": 30.0},
     "sos": {"sos_s": 20.0},
     "detector_fault": {"fault_start_s": 20.0, "fault_s": 120.0},
     "ppe_violation": {"ppe_start_s": 0.0, "ppe_s": 600.0},
+    "hot_work": {"hot_work_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 40.0},
+    "expired_certificate": {
+        "expired_request_s": 20.0,
+        **_PAPERWORK,
+        "cancel_after_s": 30.0,
+        "pace_pause_s": 40.0,
+    },
+    "incompatible_jobs": {"conflict_request_s": 90.0, **_PAPERWORK, "cancel_after_s": 30.0},
+    "demo": {},
 }
 
 
 def parse_scenario(scenario: str) -> frozenset[str]:
-    """``"gas_leak,man_down"`` -> the set of names; raises ValueError naming an unknown one."""
+    """``"gas_leak,man_down"`` -> the set of names (``demo`` and ``incompatible_jobs`` expanded into the
+    scenarios they stand for); raises ValueError naming an unknown one."""
     names = frozenset(n.strip() for n in scenario.split(",") if n.strip()) or frozenset({"normal"})
     unknown = sorted(names - SCENARIOS.keys())
     if unknown:
         raise ValueError(f"unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
-    return names
+    return frozenset(part for n in names for part in SCENARIO_PARTS.get(n, (n,)))
 
 
 def resolve_timing(names: frozenset[str], overrides: Mapping[str, float] | None = None) -> dict[str, float]:

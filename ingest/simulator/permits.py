@@ -1,0 +1,235 @@
+"""The plant's permit office, simulated: scripted permit commands over MQTT, and the engine's replies.
+
+The plant model scripts the commands (:class:`PermitCommand`, simulation times); :class:`PermitDesk` sends
+them on ``<prefix>/permits/commands`` (QoS 1) when their time has come, one at a time and in order: the next
+command waits for the reply to the one before, as a clerk at a permit desk would. A command without a reply
+within ``reply_timeout_s`` (wall seconds) is sent again with the same id (the adapter may not have been
+subscribed yet), at most ``attempts`` times. Replies arrive on ``<prefix>/permits/replies``; refusals are
+logged with their reason (at INFO when the story expects them, else WARNING).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PERMIT_VALIDITY_S", "PermitCommand", "PermitDesk", "command_payload", "paperwork"]
+
+log = logging.getLogger(__name__)
+
+#: fields of a command that are times: simulation seconds in the script, epoch seconds on the wire
+_TIME_FIELDS = ("valid_from_s", "valid_to_s")
+
+
+@dataclass(frozen=True)
+class PermitCommand:
+    """One command of the permit office.
+
+    ``t_s`` simulation seconds when it is sent; ``op`` one of the engine's permit ops; ``user`` a site user id;
+    ``fields`` the rest of the command (``permit`` always; ``valid_from_s`` / ``valid_to_s`` in simulation
+    seconds); ``expect`` ``"ok"`` or ``"refused"``: what the story expects the engine to answer;
+    ``id`` the command id (``sim-<n>-<permit>-<op>``, unique within a script).
+    """
+
+    t_s: float
+    op: str
+    user: str
+    fields: Mapping[str, Any]
+    expect: str = "ok"
+    id: str = ""
+
+    @property
+    def permit(self) -> str:
+        return str(self.fields.get("permit", ""))
+
+
+def command_payload(cmd: PermitCommand, start_epoch: float) -> bytes:
+    """The command as sent: JSON ``{"id", "op", "user", **fields}`` with the validity window in epoch seconds."""
+    doc: dict[str, Any] = {"id": cmd.id, "op": cmd.op, "user": cmd.user}
+    for k, v in cmd.fields.items():
+        doc[k] = round(start_epoch + float(v), 3) if k in _TIME_FIELDS else v
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class _Outcome:
+    cmd: PermitCommand
+    attempts: int = 0
+    sent_wall_s: float = 0.0
+    reply: dict[str, Any] | None = None
+
+
+@dataclass
+class PermitDesk:
+    """Sends ``commands`` (sorted by ``t_s``) through ``publish(payload) -> bool`` as simulation time passes.
+
+    Call :meth:`on_reply` with every payload from the replies topic (any thread) and :meth:`step` from the
+    simulator's loop. ``outcomes`` lists, in order, each command sent with its reply (None: none came).
+    """
+
+    commands: list[PermitCommand]
+    publish: Callable[[bytes], bool]
+    start_epoch: Callable[[], float]
+    reply_timeout_s: float = 5.0
+    attempts: int = 3
+    outcomes: list[_Outcome] = field(default_factory=list)
+    _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _k: int = 0
+
+    def __post_init__(self) -> None:
+        self._ids = {c.id for c in self.commands}
+        if len(self._ids) != len(self.commands):
+            raise ValueError("permit command ids must be unique")
+
+    def on_reply(self, payload: bytes) -> None:
+        """A reply from the engine (via the permits adapter); replies to other systems' commands are ignored."""
+        try:
+            doc = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("permit reply is not JSON: %r", payload[:200])
+            return
+        if isinstance(doc, dict) and doc.get("id") in self._ids:
+            with self._lock:
+                self._replies.setdefault(doc["id"], doc)
+
+    def next_due_s(self) -> float | None:
+        """Simulation time of the next command to send; None when all are sent or one awaits its reply."""
+        if self._k >= len(self.commands) or len(self.outcomes) > self._k:
+            return None
+        return self.commands[self._k].t_s
+
+    def step(self, now_s: float) -> None:
+        """Handle replies that came, resend what timed out, send what is due at simulation time ``now_s``."""
+        while self._k < len(self.commands):
+            cmd = self.commands[self._k]
+            if len(self.outcomes) > self._k:  # in flight
+                out = self.outcomes[self._k]
+                with self._lock:
+                    reply = self._replies.get(cmd.id)
+                if reply is not None:
+                    out.reply = reply
+                    self._report(out)
+                    self._k += 1
+                    continue
+                if time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
+                    return
+                if out.attempts >= self.attempts:
+                    log.error(
+                        "permit office: no reply to %s (%s %s) after %d attempts; going on",
+                        cmd.id,
+                        cmd.op,
+                        cmd.permit,
+                        out.attempts,
+                    )
+                    self._k += 1
+                    continue
+                log.warning(
+                    "permit office: no reply to %s within %.0f s; sending it again",
+                    cmd.id,
+                    self.reply_timeout_s,
+                )
+                self._send(out)
+                return
+            if cmd.t_s > now_s:
+                return
+            out = _Outcome(cmd)
+            self.outcomes.append(out)
+            self._send(out)
+            return
+
+    def _send(self, out: _Outcome) -> None:
+        out.attempts += 1
+        out.sent_wall_s = time.monotonic()
+        if not self.publish(command_payload(out.cmd, self.start_epoch())):
+            log.warning("permit office: %s could not be handed to the MQTT client", out.cmd.id)
+
+    @staticmethod
+    def _report(out: _Outcome) -> None:
+        cmd, reply = out.cmd, out.reply or {}
+        ok = bool(reply.get("ok"))
+        if ok:
+            level = logging.INFO if cmd.expect == "ok" else logging.WARNING
+            log.log(
+                level,
+                "permit office: %s %s by %s: ok (%s)%s",
+                cmd.permit,
+                cmd.op,
+                cmd.user,
+                reply.get("state", "?"),
+                "" if cmd.expect == "ok" else " although the story expects a refusal",
+            )
+        else:
+            level = logging.INFO if cmd.expect == "refused" else logging.WARNING
+            log.log(
+                level,
+                "permit office: %s %s by %s refused: %s",
+                cmd.permit,
+                cmd.op,
+                cmd.user,
+                reply.get("reason", "?"),
+            )
+
+    def summary(self) -> dict[str, int]:
+        """Counts: ``sent``, ``ok``, ``refused``, ``unanswered``, ``unexpected`` (answer not as scripted)."""
+        done = [o for o in self.outcomes if o.reply is not None]
+        ok = sum(1 for o in done if o.reply.get("ok"))
+        unexpected = sum(1 for o in done if bool(o.reply.get("ok")) != (o.cmd.expect == "ok"))
+        return {
+            "sent": len(self.outcomes),
+            "ok": ok,
+            "refused": len(done) - ok,
+            "unanswered": len(self.outcomes) - len(done),
+            "unexpected": unexpected,
+        }
+
+
+#: how long a scripted permit is valid, seconds (from a minute before its request)
+PERMIT_VALIDITY_S = 8 * 3600.0
+
+
+def paperwork(
+    permit: str,
+    request: Mapping[str, Any],
+    *,
+    request_s: float,
+    timing: Mapping[str, float],
+    operator: str,
+    supervisor: str,
+    gas_values: Mapping[str, float] | None,
+    activate_not_before_s: float = -math.inf,
+    expect_activate: str = "ok",
+) -> tuple[list[PermitCommand], dict[str, float]]:
+    """The permit office's usual sequence for one permit: request (``operator``, at ``request_s``), gas test
+    (``operator``, ``gas_test_after_s`` later; skipped when ``gas_values`` is None), approval (``supervisor``,
+    ``approve_after_s`` later), activation (``supervisor``, ``activate_after_s`` later but not before
+    ``activate_not_before_s``: the watcher must stand at the work). ``request`` holds the request's fields
+    (type, grade, zone or polygon, workers, watcher, description); the validity window, unless given, runs
+    from a minute before the request for :data:`PERMIT_VALIDITY_S`. Returns the commands and their times
+    (``request_s``, ``gas_test_s``, ``approve_s``, ``activate_s``; simulation seconds)."""
+    fields = {
+        "permit": permit,
+        "valid_from_s": request_s - 60.0,
+        "valid_to_s": request_s - 60.0 + PERMIT_VALIDITY_S,
+        **request,
+    }
+    t_gas = request_s + timing["gas_test_after_s"]
+    t_approve = t_gas + timing["approve_after_s"]
+    t_activate = max(t_approve + timing["activate_after_s"], activate_not_before_s)
+    cmds = [PermitCommand(request_s, "permit_request", operator, fields)]
+    if gas_values is not None:
+        cmds.append(
+            PermitCommand(t_gas, "permit_gas_test", operator, {"permit": permit, "values": dict(gas_values)})
+        )
+    cmds += [
+        PermitCommand(t_approve, "permit_approve", supervisor, {"permit": permit}),
+        PermitCommand(t_activate, "permit_activate", supervisor, {"permit": permit}, expect=expect_activate),
+    ]
+    times = {"request_s": request_s, "gas_test_s": t_gas, "approve_s": t_approve, "activate_s": t_activate}
+    return cmds, times
