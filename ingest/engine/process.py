@@ -28,6 +28,7 @@ from alarms.notify import Notifier, sinks_from_site
 from config import Site
 from ingest import bus
 from ingest.bus import FramingError, Message
+from kernels.gasfield import idw_field
 
 from .core import Engine, Outcome
 from .recording import RecordingReader, RecordingWriter
@@ -38,6 +39,7 @@ __all__ = ["EngineProcess", "tick_message", "site_meta"]
 
 MAX_DRAIN = 2000  # inputs taken per loop turn before the tick gets its turn
 MAX_REJECT_PAYLOAD = 4096
+GAS_FIELD_DX_M = 2.0
 
 
 def tick_message(t_s: float) -> Message:
@@ -175,6 +177,24 @@ class EngineProcess:
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
 
+    def _publish_gas_field(self, t: float) -> None:
+        """``display.gasfield``: the detectors interpolated onto a 2 m grid, as a fraction of each detector's
+        level-2 alarm (1.0 = at level 2), NaN where no detector is within 60 m. Oxygen is left out."""
+        dets = self.site.gas_detectors
+        if not dets:
+            return
+        v = self.engine.state.gas_value.copy()
+        high = np.array([d.high for d in dets])
+        o2 = np.array([d.gas == "O2" for d in dets])
+        frac = np.where(o2 | ~(self.engine.gas_quality_now() <= 1), np.nan, v / high)
+        xy = np.array([d.position_m[:2] for d in dets], dtype=np.float64)
+        field = idw_field(xy, frac, self.site.floor_plan.extent_m, GAS_FIELD_DX_M)
+        msg = Message(topic="display.gasfield", source="engine", kind="gas_field", event_ts_s=t,
+                      ingest_ts_s=time.time(), arrays={"field": field},
+                      meta={"extent_m": list(self.site.floor_plan.extent_m), "dx_m": GAS_FIELD_DX_M,
+                            "unit": "fraction of level 2"})
+        self.pub.send_multipart(bus.encode(msg))
+
     def _publish_muster(self) -> None:
         status = self.engine.muster_status()
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
@@ -221,6 +241,7 @@ class EngineProcess:
                                    "vib_quality": e.state.vib_quality},
                            meta={"engine_ts_s": t})
             self.pub.send_multipart(bus.encode(sens))
+            self._publish_gas_field(t)
             st = Message(topic="engine.status", source="engine", kind="status", event_ts_s=t,
                          ingest_ts_s=time.time(), meta=_clean(e.status()))
             self.pub.send_multipart(bus.encode(st))
