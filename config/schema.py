@@ -98,9 +98,29 @@ class MqttBroker(_Strict):
 
 
 class OpcUaServer(_Strict):
+    """The plant's OPC UA server for the gas detectors, and how the gas adapter logs in to it. With
+    ``security_policy`` Basic256Sha256 the adapter signs (and encrypts) with its ``certificate`` and
+    ``private_key`` (files, relative to where the process runs); a ``username`` logs in with the password taken
+    from the environment variable ``password_env`` (never written in the site file)."""
+
     endpoint: str = Field(default="opc.tcp://127.0.0.1:4840/watchfloor/", pattern=r"^opc\.tcp://")
     namespace_uri: str = "urn:watchfloor:site"
     publishing_interval_ms: int = Field(default=250, ge=10, le=60000)
+    security_policy: Literal["None", "Basic256Sha256"] = "None"
+    security_mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate: str | None = None
+    private_key: str | None = None
+    server_certificate: str | None = Field(default=None, description="pin the server's certificate (optional)")
+    username: str | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _security(self) -> OpcUaServer:
+        if self.security_policy != "None" and not (self.certificate and self.private_key):
+            raise ValueError("security_policy Basic256Sha256 needs certificate and private_key")
+        if self.username and not self.password_env:
+            raise ValueError("a username needs password_env (the environment variable holding the password)")
+        return self
 
 
 class ConsoleServer(_Strict):

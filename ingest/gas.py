@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 import time
 from datetime import UTC
@@ -93,6 +94,7 @@ class GasAdapter:
     async def _session(self) -> None:
         client = Client(self.site.opcua.endpoint, timeout=4, watchdog_intervall=1.0, auto_reconnect=True,
                         reconnect_max_delay=10.0)
+        await self._secure(client)
         await client.connect()
         try:
             sub = await client.create_subscription(self.site.opcua.publishing_interval_ms, _Handler(self))
@@ -108,6 +110,22 @@ class GasAdapter:
                 await asyncio.wait_for(client.disconnect(), 3)
             except Exception:  # noqa: BLE001 - the server may already be gone at shutdown
                 pass
+
+    async def _secure(self, client: Client) -> None:
+        """Security policy and login from the site's ``opcua`` section."""
+        o = self.site.opcua
+        if o.security_policy == "Basic256Sha256":
+            from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+            mode = getattr(ua.MessageSecurityMode, o.security_mode)
+            await client.set_security(SecurityPolicyBasic256Sha256, o.certificate, o.private_key,
+                                      server_certificate=o.server_certificate, mode=mode)
+        if o.username:
+            password = os.environ.get(o.password_env or "")
+            if password is None:
+                raise ua.UaError(f"environment variable {o.password_env} (OPC UA password) is not set")
+            client.set_user(o.username)
+            client.set_password(password)
 
     async def _run(self) -> None:
         delay = 0.5

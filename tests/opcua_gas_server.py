@@ -1,7 +1,8 @@
 """A small real asyncua server for the gas adapter tests, run as its own process so a test can kill it
 (a plant server that crashes) and start it again on the same port.
 
-Usage: python -m tests.opcua_gas_server SITE_YAML PORT N_DETECTORS
+Usage: python -m tests.opcua_gas_server SITE_YAML PORT N_DETECTORS [CERT KEY USER PASSWORD]
+(with the last four: only Basic256Sha256 Sign&Encrypt, and only that user and password may log in)
 Then write lines on stdin: ``<detector id> <value> <status name>`` (status: Good, UncertainLastUsableValue,
 BadSensorFailure, ...). It prints ``ready`` when serving and ``ok`` after each write.
 """
@@ -13,15 +14,32 @@ import sys
 from datetime import UTC, datetime
 
 from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 
 from config import load_site
 
 
-async def main(site_path: str, port: int, n: int) -> None:
+class OneUser(UserManager):
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user, password
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        if username == self.user and password == self.password:
+            return User(role=UserRole.User)
+        return None
+
+
+async def main(site_path: str, port: int, n: int, secure: list[str]) -> None:
     site = load_site(site_path)
-    server = Server()
+    server = Server(user_manager=OneUser(secure[2], secure[3]) if secure else None)
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/watchfloor/")
+    if secure:
+        await server.load_certificate(secure[0])
+        await server.load_private_key(secure[1])
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        server.set_identity_tokens([ua.UserNameIdentityToken])
     await server.register_namespace(site.opcua.namespace_uri)
     obj = await server.nodes.objects.add_object(2, "Gas")
     nodes = {}
@@ -43,4 +61,4 @@ async def main(site_path: str, port: int, n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:8]))

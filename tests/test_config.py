@@ -56,6 +56,8 @@ def test_demo_plant_meets_the_issue_sizes():
     (lambda d: d["floor_plan"].__setitem__("extent_m", [10, 0, 5, 100]),
      "floor_plan.extent_m", "extent must be x0 < x1 and y0 < y1"),
     (lambda d: d.__setitem__("colour", "red"), "colour", "unknown field (a typo?)"),
+    (lambda d: d["opcua"].__setitem__("security_policy", "Basic256Sha256"),
+     "opcua", "security_policy Basic256Sha256 needs certificate and private_key"),
     (lambda d: d["escalation_policies"][0]["steps"].reverse(),
      "escalation_policies[0].steps", "step times must strictly increase, got [7200.0, 120.0]"),
 ])

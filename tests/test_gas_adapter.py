@@ -109,3 +109,81 @@ def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
         server.stop()
         pull.close(linger=0)
         ctx.term()
+
+
+def make_cert(tmp_path, name: str, uri: str):
+    import asyncio
+
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key, cert = tmp_path / f"{name}-key.pem", tmp_path / f"{name}-cert.der"
+    asyncio.run(setup_self_signed_certificate(key, cert, uri, "127.0.0.1",
+                                              [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+                                              {"commonName": name}))
+    return cert, key
+
+
+def test_sign_and_encrypt_with_username_login(demo_site, tmp_path, monkeypatch):
+    """Basic256Sha256 Sign&Encrypt and a username whose password comes from the environment; a server that
+    only offers that endpoint. A wrong password gets no values and the adapter keeps retrying."""
+    port = free_port()
+    s_cert, s_key = make_cert(tmp_path, "server", "urn:freeopcua:python:server")
+    c_cert, c_key = make_cert(tmp_path, "client", "urn:example.org:FreeOpcUa:opcua-asyncio")
+    base = demo_site.model_copy(update={"gas_detectors": demo_site.gas_detectors[:2]})
+    server_site = tmp_path / "server-site.yaml"
+    write_site(base, server_site)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.opcua_gas_server", str(server_site), str(port), "2",
+                             str(s_cert), str(s_key), "dcs", "s3cret"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).parent.parent)
+    assert proc.stdout.readline().strip() == "ready"
+    monkeypatch.setenv("WF_OPCUA_PASSWORD", "s3cret")
+    site = base.model_copy(update={
+        "opcua": base.opcua.model_copy(update={
+            "endpoint": f"opc.tcp://127.0.0.1:{port}/watchfloor/", "publishing_interval_ms": 20,
+            "security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt", "certificate": str(c_cert),
+            "private_key": str(c_key), "username": "dcs", "password_env": "WF_OPCUA_PASSWORD"}),
+        "bus": base.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/in.ipc"}),
+    })
+    ctx = zmq.Context()
+    pull = bus.pull_socket(ctx, site.bus.ingest)
+    stop = threading.Event()
+    th = threading.Thread(target=GasAdapter(site, stop).run)
+    th.start()
+    try:
+        values, _ = collect(pull, lambda v, r: len(v) >= 2, timeout_s=30)
+        assert sorted(i for i, _, _ in values[:2]) == [0, 1]
+        proc.stdin.write("GD01 7.5 Good\n")
+        proc.stdin.flush()
+        values, _ = collect(pull, lambda v, r: (0, 7.5, 0) in v)
+        assert (0, 7.5, 0) in values
+    finally:
+        stop.set()
+        th.join(15)
+        proc.stdin.close()
+        proc.wait(10)
+        pull.close(linger=0)
+        ctx.term()
+
+    # the same adapter with a wrong password: refused by the server, retried, no values, no crash
+    monkeypatch.setenv("WF_OPCUA_PASSWORD", "wrong")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.opcua_gas_server", str(server_site), str(port), "2",
+                             str(s_cert), str(s_key), "dcs", "s3cret"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).parent.parent)
+    assert proc.stdout.readline().strip() == "ready"
+    ctx = zmq.Context()
+    pull = bus.pull_socket(ctx, site.bus.ingest)
+    stop = threading.Event()
+    th = threading.Thread(target=GasAdapter(site, stop).run)
+    th.start()
+    try:
+        values, _ = collect(pull, lambda v, r: bool(v), timeout_s=4)
+        assert values == [] and th.is_alive()
+    finally:
+        stop.set()
+        th.join(20)
+        assert not th.is_alive(), "the adapter did not stop"
+        proc.stdin.close()
+        proc.wait(10)
+        pull.close(linger=0)
+        ctx.term()
