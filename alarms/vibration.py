@@ -13,7 +13,8 @@ a fixed ring of trend buckets per point.
   trend window exceeds ``rate_mm_s_per_day``, with at least ``min_samples`` samples spanning ``min_span_s``;
   clears below ``rate x clear_fraction`` or when the window no longer holds enough samples.
 - ``vibration.stale:<point>`` (``vibration.stale``, low): no value for more than ``stale_factor x
-  expected_interval_s`` (from the last sample's time, or from the first tick for a point never heard);
+  expected_interval_s`` (from the last sample's time, or from the first tick for a point never heard unless
+  ``stale_from_start`` is off);
   clears on the next fresh value (DESIGN principle 4).
 
 A value exactly on a boundary belongs to the lower zone (a boundary is the upper limit of its zone); a zone
@@ -155,8 +156,9 @@ class VibrationConditions:
     and the condition flags ``zone_c``, ``zone_d``, ``trend_on``, ``stale``.
     """
 
-    def __init__(self, site: Site, catalog: AlarmCatalog | None = None,
-                 settings: VibrationSettings | None = None) -> None:
+    def __init__(
+        self, site: Site, catalog: AlarmCatalog | None = None, settings: VibrationSettings | None = None
+    ) -> None:
         self.site = site
         self.catalog = catalog or AlarmCatalog(site)
         self.settings = settings or getattr(site, "vibration", None) or VibrationSettings()
@@ -178,7 +180,8 @@ class VibrationConditions:
         self.trend_on = np.zeros(n, dtype=bool)
         self.stale = np.zeros(n, dtype=bool)
         self.stale_after_s = np.array([t.stale_after_s for t in self.thresholds], dtype=np.float64)
-        self.started_s = math.nan  # engine time of the first tick: staleness of a point never heard runs from it
+        # engine time of the first tick: staleness of a point never heard runs from it
+        self.started_s = math.nan
         self.counts = {"invalid": 0, "late": 0, "duplicate": 0, "too_old_for_trend": 0}
         self._defs: dict[tuple[str, int], AlarmDefinition] = {}
 
@@ -193,15 +196,29 @@ class VibrationConditions:
         p, s = self.points[i], self.settings
         zb = s.boundaries_for(p.id, p.machine_group, p.foundation)
         o = s.override_for(p.id)
-        frac = o.deadband_fraction if o is not None and o.deadband_fraction is not None else s.deadband_fraction
-        rate = (o.trend_rate_mm_s_per_day if o is not None and o.trend_rate_mm_s_per_day is not None
-                else s.trend.rate_mm_s_per_day)
+        frac = (
+            o.deadband_fraction if o is not None and o.deadband_fraction is not None else s.deadband_fraction
+        )
+        rate = (
+            o.trend_rate_mm_s_per_day
+            if o is not None and o.trend_rate_mm_s_per_day is not None
+            else s.trend.rate_mm_s_per_day
+        )
         bc_clear = zb.bc_mm_s - self._deadband_mm_s("zone_c", p.id, zb.bc_mm_s, frac)
         cd_clear = zb.cd_mm_s - self._deadband_mm_s("zone_d", p.id, zb.cd_mm_s, frac)
         if bc_clear <= 0 or cd_clear <= 0:
-            log.warning("vibration point %s: a deadband as wide as its boundary; its zone alarms never clear", p.id)
-        return PointThresholds(zb.ab_mm_s, zb.bc_mm_s, zb.cd_mm_s, bc_clear, cd_clear, rate,
-                               s.stale_factor * p.expected_interval_s)
+            log.warning(
+                "vibration point %s: a deadband as wide as its boundary; its zone alarms never clear", p.id
+            )
+        return PointThresholds(
+            zb.ab_mm_s,
+            zb.bc_mm_s,
+            zb.cd_mm_s,
+            bc_clear,
+            cd_clear,
+            rate,
+            s.stale_factor * p.expected_interval_s,
+        )
 
     def _xy(self, i: int) -> tuple[float, float]:
         pos = self.points[i].position_m
@@ -215,26 +232,44 @@ class VibrationConditions:
         p, th = self.points[i], self.thresholds[i]
         who_en, who_zh = f"{p.machine} ({p.id})", f"{p.machine}（{p.id}）"
         text: dict[str, tuple[str, str, str]] = {
-            "zone_c": ("medium", f"Vibration in zone C (ISO 20816-3): {who_en} above {th.bc_mm_s:g} mm/s RMS, "
-                                 "limited operation only",
-                       f"振动进入 C 区（ISO 20816-3）：{who_zh} 超过 {th.bc_mm_s:g} mm/s RMS，仅限短期运行"),
-            "zone_d": ("high", f"Vibration in zone D (ISO 20816-3): {who_en} above {th.cd_mm_s:g} mm/s RMS, "
-                               "damage possible",
-                       f"振动进入 D 区（ISO 20816-3）：{who_zh} 超过 {th.cd_mm_s:g} mm/s RMS，可能造成损坏"),
-            "trend": ("low", f"Vibration rising: {who_en} more than {th.trend_rate_mm_s_per_day:g} mm/s per day",
-                      f"振动持续上升：{who_zh} 每天上升超过 {th.trend_rate_mm_s_per_day:g} mm/s"),
-            "stale": ("low", f"No vibration data from {who_en} for {th.stale_after_s:g} s",
-                      f"振动测点无数据：{who_zh} 已超过 {th.stale_after_s:g} 秒"),
+            "zone_c": (
+                "medium",
+                f"Vibration in zone C (ISO 20816-3): {who_en} above {th.bc_mm_s:g} mm/s RMS, "
+                "limited operation only",
+                f"振动进入 C 区（ISO 20816-3）：{who_zh} 超过 {th.bc_mm_s:g} mm/s RMS，仅限短期运行",
+            ),
+            "zone_d": (
+                "high",
+                f"Vibration in zone D (ISO 20816-3): {who_en} above {th.cd_mm_s:g} mm/s RMS, damage possible",
+                f"振动进入 D 区（ISO 20816-3）：{who_zh} 超过 {th.cd_mm_s:g} mm/s RMS，可能造成损坏",
+            ),
+            "trend": (
+                "low",
+                f"Vibration rising: {who_en} more than {th.trend_rate_mm_s_per_day:g} mm/s per day",
+                f"振动持续上升：{who_zh} 每天上升超过 {th.trend_rate_mm_s_per_day:g} mm/s",
+            ),
+            "stale": (
+                "low",
+                f"No vibration data from {who_en} for {th.stale_after_s:g} s",
+                f"振动测点无数据：{who_zh} 已超过 {th.stale_after_s:g} 秒",
+            ),
         }
         priority, en, zh = text[kind]
-        d = self.catalog.define(id=f"vibration.{kind}:{p.id}", condition=f"vibration.{kind}", source=p.id,
-                                priority=priority, message_en=en, message_zh=zh)
+        d = self.catalog.define(
+            id=f"vibration.{kind}:{p.id}",
+            condition=f"vibration.{kind}",
+            source=p.id,
+            priority=priority,
+            message_en=en,
+            message_zh=zh,
+        )
         self._defs[(kind, i)] = d
         return d
 
     # -- samples --------------------------------------------------------------------------------------------
-    def _zone_alarm(self, kind: str, flags: np.ndarray, i: int, v: float, boundary: float, clear: float,
-                    out: list[Change]) -> None:
+    def _zone_alarm(
+        self, kind: str, flags: np.ndarray, i: int, v: float, boundary: float, clear: float, out: list[Change]
+    ) -> None:
         if not flags[i] and v > boundary:
             flags[i] = True
             out.append((self.definition(kind, i), True, self._xy(i)))
@@ -242,8 +277,9 @@ class VibrationConditions:
             flags[i] = False
             out.append((self.definition(kind, i), False, self._xy(i)))
 
-    def on_features(self, point_index: np.ndarray, rms_mm_s: np.ndarray, ts_s: np.ndarray, now_s: float
-                    ) -> list[Change]:
+    def on_features(
+        self, point_index: np.ndarray, rms_mm_s: np.ndarray, ts_s: np.ndarray, now_s: float
+    ) -> list[Change]:
         """RMS velocities of a batch, in any order (a point's are taken in time order): ``point_index`` int
         [n] (valid indices into ``site.vibration_points``), ``rms_mm_s`` float [n] (mm/s), ``ts_s`` float [n]
         (sample times, epoch s). ``now_s`` is the engine time. Returns the zone, trend and stale changes.
@@ -305,8 +341,8 @@ class VibrationConditions:
     # -- time ----------------------------------------------------------------------------------------------
     def on_tick(self, now_s: float) -> list[Change]:
         """Advance to engine time ``now_s``: a point with no value for more than ``stale_after_s`` (from its
-        last sample time, or from the first tick when that is later or it was never heard) raises its stale
-        fault."""
+        last sample time, or from the first tick when that is later or it was never heard, unless
+        ``stale_from_start`` is off) raises its stale fault."""
         out: list[Change] = []
         if math.isnan(self.started_s):
             self.started_s = now_s
@@ -314,6 +350,8 @@ class VibrationConditions:
             return out
         since = np.fmax(self.last_ts_s, self.started_s)
         want = (now_s - since) > self.stale_after_s
+        if not self.settings.stale_from_start:
+            want &= np.isfinite(self.last_ts_s)
         for i in np.nonzero(want != self.stale)[0].tolist():
             self.stale[i] = bool(want[i])
             out.append((self.definition("stale", i), bool(want[i]), self._xy(i)))

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from .geometry import inside_extent, polygon_area, self_intersection
 from .rules import check_rule_references
 from .schema import Site
+from .vibration import check_vibration_references
 
 __all__ = ["ConfigIssue", "ConfigError", "load_site", "parse_site", "format_path", "site_summary"]
 
@@ -138,6 +139,7 @@ def _check_references(site: Site) -> list[ConfigIssue]:
         if not 0 <= s <= 7 * 86400:
             issues.append(ConfigIssue(f"max_shelve_s.{prio}", "must be between 0 and 7 days (seconds)"))
     issues += [ConfigIssue(p, r) for p, r in check_rule_references(site)]
+    issues += [ConfigIssue(p, r) for p, r in check_vibration_references(site)]
     for i, c in enumerate(site.cameras):
         issues += _check_homography(c.homography, c.image_size_px, ext, f"cameras[{i}].homography")
     return issues

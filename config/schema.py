@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .rules import CompositeRule, NamedInput, PeopleSafetySettings
+from .vibration import VibrationSettings
 
 __all__ = [
     "Text",
@@ -396,6 +397,7 @@ class Site(_Strict):
     alarm_rules: list[AlarmRule] = []
     permit_settings: PermitSettings = PermitSettings()
     people_safety: PeopleSafetySettings = PeopleSafetySettings()
+    vibration: VibrationSettings = VibrationSettings()
     inputs: list[NamedInput] = []
     rules: list[CompositeRule] = []
     operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])

@@ -57,8 +57,10 @@ class ZoneBoundaries(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> ZoneBoundaries:
         if not self.ab_mm_s < self.bc_mm_s < self.cd_mm_s:
-            raise ValueError(f"zone boundaries must rise: A/B {self.ab_mm_s} < B/C {self.bc_mm_s} "
-                             f"< C/D {self.cd_mm_s} mm/s")
+            raise ValueError(
+                f"zone boundaries must rise: A/B {self.ab_mm_s} < B/C {self.bc_mm_s} "
+                f"< C/D {self.cd_mm_s} mm/s"
+            )
         return self
 
 
@@ -102,11 +104,13 @@ class TrendSettings(_Strict):
     window_s: float = Field(default=86400.0, gt=0, le=30 * 86400.0, description="window length, seconds")
     buckets: int = Field(default=1440, ge=2, le=100_000, description="ring size per point (memory bound)")
     min_samples: int = Field(default=60, ge=3, description="fewest samples in the window for a slope")
-    min_span_s: float = Field(default=21600.0, ge=0,
-                              description="shortest time from the oldest to the newest sample in the window")
+    min_span_s: float = Field(
+        default=21600.0, ge=0, description="shortest time from the oldest to the newest sample in the window"
+    )
     rate_mm_s_per_day: float = Field(default=1.0, gt=0, description="raise when the slope exceeds this")
-    clear_fraction: float = Field(default=0.8, gt=0, le=1,
-                                  description="clear when the slope falls below rate x clear_fraction")
+    clear_fraction: float = Field(
+        default=0.8, gt=0, le=1, description="clear when the slope falls below rate x clear_fraction"
+    )
 
     @model_validator(mode="after")
     def _span_fits(self) -> TrendSettings:
@@ -120,13 +124,26 @@ class VibrationSettings(_Strict):
 
     zone_table: list[ZoneTableRow] = Field(
         default_factory=list,
-        description="rows replacing the ISO 20816-3 defaults for a (group, foundation); the others keep them")
+        description="rows replacing the ISO 20816-3 defaults for a (group, foundation); the others keep them",
+    )
     deadband_fraction: float = Field(
-        default=0.05, ge=0, lt=0.5,
+        default=0.05,
+        ge=0,
+        lt=0.5,
         description="a zone alarm clears below boundary x (1 - deadband_fraction); an alarm_rules deadband > 0 "
-                    "(mm/s) takes precedence")
-    stale_factor: float = Field(default=3.0, gt=1, le=100,
-                                description="stale fault after stale_factor x expected_interval_s without a value")
+        "(mm/s) takes precedence",
+    )
+    stale_factor: float = Field(
+        default=3.0,
+        gt=1,
+        le=100,
+        description="stale fault after stale_factor x expected_interval_s without a value",
+    )
+    stale_from_start: bool = Field(
+        default=False,
+        description="a point never heard raises its stale fault stale_factor x expected_interval_s after the "
+        "engine's first tick (False: only a point that has reported and then went quiet)",
+    )
     trend: TrendSettings = TrendSettings()
     overrides: list[ZoneOverride] = []
 
@@ -172,10 +189,13 @@ class VibrationSettings(_Strict):
         )
 
 
-def check_vibration_references(site: Site) -> list[tuple[str, str]]:
+def check_vibration_references(
+    site: Site, settings: VibrationSettings | None = None
+) -> list[tuple[str, str]]:
     """``(path, reason)`` for every override that names an unknown point or leaves that point's merged
-    boundaries out of order. Empty when the section is consistent with the site."""
-    settings: VibrationSettings = getattr(site, "vibration", None) or VibrationSettings()
+    boundaries out of order. ``settings`` default to ``site.vibration``. Empty when the section is consistent
+    with the site."""
+    settings = settings or getattr(site, "vibration", None) or VibrationSettings()
     points = {p.id: p for p in site.vibration_points}
     out: list[tuple[str, str]] = []
     for i, o in enumerate(settings.overrides):

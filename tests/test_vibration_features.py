@@ -25,7 +25,9 @@ def tone(f_hz: float, v_rms_mm_s: float, phase: float = 0.0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("f_hz, v_mm_s", [(24.0, 1.5), (50.0, 4.5), (400.0, 11.0), (999.0, 3.0)])
-def test_whole_cycle_sine_has_crest_root_two_kurtosis_one_and_a_half_and_is_its_own_dominant_line(f_hz, v_mm_s):
+def test_whole_cycle_sine_has_crest_root_two_kurtosis_one_and_a_half_and_is_its_own_dominant_line(
+    f_hz, v_mm_s
+):
     r = features(tone(f_hz, v_mm_s), FS)
     a_peak = math.sqrt(2) * v_mm_s / 1000 * 2 * math.pi * f_hz
     assert r.rms_mm_s == pytest.approx(v_mm_s, rel=0.02)
@@ -96,8 +98,9 @@ def test_impacts_of_a_bearing_defect_raise_kurtosis_and_crest():
 def test_simulated_bearing_degradation_shows_in_kurtosis_before_the_overall_level(demo_site):
     from ingest.simulator.vibration import FS_HZ, VibrationBank
 
-    bank = VibrationBank(demo_site, 1, frozenset({"bearing_degradation"}),
-                         {"degradation_start_s": 0.0, "degradation_s": 100.0})
+    bank = VibrationBank(
+        demo_site, 1, frozenset({"bearing_degradation"}), {"degradation_start_s": 0.0, "degradation_s": 100.0}
+    )
     vp04 = [p.id for p in demo_site.vibration_points].index("VP04")
     healthy, early, late = (features(bank.waveform(vp04, t), FS_HZ) for t in (0.0, 30.0, 100.0))
     assert healthy.kurtosis < 2.5  # 1x, 2x, 3x together: about 2
@@ -114,15 +117,19 @@ def test_simulated_bearing_degradation_shows_in_kurtosis_before_the_overall_leve
 def test_time_statistics_match_scipy_and_numpy_on_random_rows(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(64, 3000))
-    x = np.concatenate([
-        rng.normal(9.81, 0.5, (3, n)),  # a DC offset (gravity on a MEMS sensor) costs no precision
-        rng.standard_t(3.0, (3, n)),  # heavy tails
-        rng.uniform(-1.0, 1.0, (2, n)) ** 3,
-    ]).reshape(2, 4, n)
+    x = np.concatenate(
+        [
+            rng.normal(9.81, 0.5, (3, n)),  # a DC offset (gravity on a MEMS sensor) costs no precision
+            rng.standard_t(3.0, (3, n)),  # heavy tails
+            rng.uniform(-1.0, 1.0, (2, n)) ** 3,
+        ]
+    ).reshape(2, 4, n)
     r = features(x, 2000.0)
     assert isinstance(r, VibrationFeatures) and r.kurtosis.shape == (2, 4)
     d = x - x.mean(axis=-1, keepdims=True)
-    np.testing.assert_allclose(r.kurtosis, scipy.stats.kurtosis(x, axis=-1, fisher=False, bias=True), rtol=1e-9)
+    np.testing.assert_allclose(
+        r.kurtosis, scipy.stats.kurtosis(x, axis=-1, fisher=False, bias=True), rtol=1e-9
+    )
     np.testing.assert_allclose(r.peak_m_s2, np.abs(d).max(axis=-1), rtol=1e-12)
     np.testing.assert_allclose(r.crest, np.abs(d).max(axis=-1) / x.std(axis=-1), rtol=1e-9)
     np.testing.assert_allclose(r.rms_mm_s, rms_velocity_mm_s(x, 2000.0), rtol=1e-12)
@@ -144,11 +151,14 @@ def test_a_constant_row_has_no_crest_kurtosis_or_dominant_line():
         assert np.all(np.isnan(field))
 
 
-@pytest.mark.parametrize("args, reason", [
-    ((np.zeros(4), 1000.0), "too short"),
-    ((np.zeros(64), 0.0), "sample rate"),
-    ((np.zeros(64), 1000.0, (100.0, 50.0)), "band"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ((np.zeros(4), 1000.0), "too short"),
+        ((np.zeros(64), 0.0), "sample rate"),
+        ((np.zeros(64), 1000.0, (100.0, 50.0)), "band"),
+    ],
+)
 def test_bad_inputs_are_refused_with_the_reason(args, reason):
     with pytest.raises(ValueError, match=reason):
         features(*args)

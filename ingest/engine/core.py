@@ -26,6 +26,7 @@ from alarms.notify import Notice
 from alarms.people import PeopleSafety
 from alarms.permits import PERMIT_OPS, PermitBook
 from alarms.rules import CompositeRules, nearest_person
+from alarms.vibration import VibrationConditions
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
@@ -74,6 +75,7 @@ class Engine:
         self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
         self.people_safety = PeopleSafety(site, self.catalog)
         self.gas = GasConditions(site, self.catalog)
+        self.vibration = VibrationConditions(site, self.catalog)
         self.muster = Muster(site)
         self.composite_rules = CompositeRules(site, self.catalog, membership=self.membership)
         self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
@@ -184,6 +186,7 @@ class Engine:
         out.alarms += self.book.tick(self.now_s, seq)
         self._apply_changes(self.people_safety.on_tick(self.now_s, self.membership), self.now_s, seq, out)
         self._apply_changes(self.gas.on_tick(self.now_s), self.now_s, seq, out)
+        self._apply_changes(self.vibration.on_tick(self.now_s), self.now_s, seq, out)
         self._apply_changes(self.composite_rules.on_tick(self.now_s, self.state.xyz_m), self.now_s, seq, out)
         st = self.state
         out.alarms += self.permits.tick(self.now_s, seq, st.xyz_m, st.fix_ts_s, st.stationary_s, self.membership,
@@ -303,6 +306,7 @@ class Engine:
         self.state.vib_ts_s[idx] = a["ts_s"][ok]
         self.items["vibration_features"] += len(idx)
         t = self._now(msg.event_ts_s)
+        self._apply_changes(self.vibration.on_features(idx, a["rms_mm_s"][ok], a["ts_s"][ok], t), t, seq, out)
         self._apply_changes(self.composite_rules.on_values("vibration", idx, a["rms_mm_s"][ok], a["ts_s"][ok], t),
                             t, seq, out)
 
