@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from config import Site
-from kernels.vibration import rms_velocity_mm_s
+from kernels.vibration import features
 
 from .adapter import MqttAdapter, adapter_main
 from .mqtt_source import RawMessage
@@ -27,8 +27,12 @@ MAX_SAMPLES = 1 << 20
 MAX_RMS_MM_S = 500.0  # far beyond zone D of any machine: a unit or sensor error
 
 
-def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float]:
-    """(point index, ts_s, rms_mm_s) from one payload; ValueError with the reason when it is wrong."""
+FEATURES = ("peak_m_s2", "crest", "kurtosis", "dominant_hz", "dominant_mm_s")
+
+
+def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float, tuple[float, ...]]:
+    """(point index, ts_s, rms_mm_s, the other features in :data:`FEATURES` order, NaN for an overall value)
+    from one payload; ValueError with the reason when it is wrong."""
     if not isinstance(doc, dict):
         raise ValueError("payload is not an object")
     point = doc.get("point")
@@ -43,6 +47,7 @@ def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, floa
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
             raise ValueError("overall.rms_mm_s is not a finite number")
         rms = float(v)
+        extra = (float("nan"),) * len(FEATURES)
     else:
         if doc.get("unit") != "m/s2":
             raise ValueError(f"unit {doc.get('unit')!r} is not m/s2")
@@ -62,10 +67,12 @@ def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, floa
             raise ValueError(f"{len(a)} samples: need 64 .. {MAX_SAMPLES}")
         if not np.isfinite(a).all():
             raise ValueError("samples contain NaN or inf")
-        rms = float(rms_velocity_mm_s(a, float(fs)))
+        f = features(a, float(fs))
+        rms = float(f.rms_mm_s)
+        extra = tuple(float(getattr(f, name)) for name in FEATURES)
     if not 0.0 <= rms <= MAX_RMS_MM_S:
         raise ValueError(f"rms velocity {rms:.1f} mm/s is absurd")
-    return point_index[point], float(ts), rms
+    return point_index[point], float(ts), rms, extra
 
 
 class VibrationAdapter(MqttAdapter):
@@ -86,9 +93,12 @@ class VibrationAdapter(MqttAdapter):
                                  raw.payload[:512])
         if not rows:
             return []
-        idx, ts, rms = zip(*rows)
-        return [("vibration.features", "vibration_features", max(ts),
-                 {"point_index": np.array(idx, np.int32), "ts_s": np.array(ts), "rms_mm_s": np.array(rms)})]
+        idx, ts, rms, extra = zip(*rows)
+        arrays = {"point_index": np.array(idx, np.int32), "ts_s": np.array(ts), "rms_mm_s": np.array(rms)}
+        ex = np.array(extra, dtype=np.float64).reshape(len(rows), len(FEATURES))
+        for k, name in enumerate(FEATURES):
+            arrays[name] = ex[:, k]
+        return [("vibration.features", "vibration_features", max(ts), arrays)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -238,6 +238,7 @@ class EngineProcess:
                            ingest_ts_s=time.time(), seq=self.frame,
                            arrays={"gas_value": e.state.gas_value, "gas_quality": e.gas_quality_now(),
                                    "gas_level": e.gas_level(), "vib_rms_mm_s": e.state.vib_rms_mm_s,
+                                   "vib_zone": (e.vibration.zone.astype(np.int16) + 1).astype(np.uint8),
                                    "vib_quality": e.state.vib_quality},
                            meta={"engine_ts_s": t})
             self.pub.send_multipart(bus.encode(sens))
