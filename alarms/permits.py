@@ -139,6 +139,14 @@ class PermitBook:
         self.records: list[dict[str, Any]] = []
         #: where a tag is now, (x, y) in site metres or None if unknown; the engine sets it
         self.locate: Callable[[str], tuple[float, float] | None] = lambda tag: None
+        for planned in site.permits:  # planned in the site file: they start requested
+            tz = self.tz
+            t0 = (planned.valid_from if planned.valid_from.tzinfo else planned.valid_from.replace(tzinfo=tz))
+            t1 = (planned.valid_to if planned.valid_to.tzinfo else planned.valid_to.replace(tzinfo=tz))
+            self.permits[planned.id] = Permit(
+                planned.id, planned.type, planned.grade, planned.zone, list(planned.polygon or []),
+                list(planned.workers), planned.watcher, t0.timestamp(), t1.timestamp(), planned.applicant,
+                description=planned.description)
         self._gas_pos = np.array([d.position_m[:2] for d in site.gas_detectors]).reshape(-1, 2)
 
     # -- helpers ----------------------------------------------------------------------------------------

@@ -139,9 +139,41 @@ def _check_references(site: Site) -> list[ConfigIssue]:
         if not 0 <= s <= 7 * 86400:
             issues.append(ConfigIssue(f"max_shelve_s.{prio}", "must be between 0 and 7 days (seconds)"))
     issues += [ConfigIssue(p, r) for p, r in check_rule_references(site)]
+    issues += _check_permits(site)
     issues += [ConfigIssue(p, r) for p, r in check_vibration_references(site)]
     for i, c in enumerate(site.cameras):
         issues += _check_homography(c.homography, c.image_size_px, ext, f"cameras[{i}].homography")
+    return issues
+
+
+def _check_permits(site: Site) -> list[ConfigIssue]:
+    issues = []
+    tags = {p.tag for p in site.people}
+    zones = {z.id for z in site.zones}
+    users = {u.id for u in site.users}
+    ext = site.floor_plan.extent_m
+    issues += _duplicates(site.permits, "id", "permits")
+    for i, p in enumerate(site.permits):
+        where = f"permits[{i}]"
+        if p.zone is not None and p.zone not in zones:
+            issues.append(ConfigIssue(f"{where}.zone", f"unknown zone {p.zone!r}"))
+        if p.polygon is not None:
+            cross = self_intersection(p.polygon)
+            if cross is not None:
+                issues.append(ConfigIssue(f"{where}.polygon", f"polygon intersects itself (edges {cross[0]} and "
+                                                              f"{cross[1]})"))
+            for j, pt in enumerate(p.polygon):
+                if not inside_extent(pt, ext):
+                    issues.append(ConfigIssue(f"{where}.polygon[{j}]",
+                                              f"permit zone point {list(pt)} is outside the site {list(ext)}"))
+                    break
+        for j, w in enumerate(p.workers):
+            if w not in tags:
+                issues.append(ConfigIssue(f"{where}.workers[{j}]", f"unknown tag {w!r}"))
+        if p.watcher is not None and p.watcher not in tags:
+            issues.append(ConfigIssue(f"{where}.watcher", f"unknown tag {p.watcher!r}"))
+        if p.applicant not in users:
+            issues.append(ConfigIssue(f"{where}.applicant", f"unknown user {p.applicant!r}"))
     return issues
 
 

@@ -5,7 +5,7 @@ Coordinates are *site metres*: x east, y north, z up, from the site origin given
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,6 +36,7 @@ __all__ = [
     "AlarmRule",
     "OperatorPosition",
     "PermitSettings",
+    "PlannedPermit",
     "PERMIT_TYPES",
     "PERMIT_GRADES",
     "WebhookSink",
@@ -339,6 +340,36 @@ class PermitSettings(_Strict):
         description="pairs of permit types that may not overlap in space and time")
 
 
+class PlannedPermit(_Strict):
+    """A permit planned in the site file (e.g. the day's shutdown work). The engine starts with it *requested*;
+    approval and activation still go through a person and every check."""
+
+    id: Id
+    type: Literal[PERMIT_TYPES]  # type: ignore[valid-type]
+    grade: str | None = None
+    zone: Id | None = None
+    polygon: list[Point2] | None = None
+    workers: list[Id] = Field(min_length=1, description="tags")
+    watcher: Id | None = None
+    valid_from: datetime
+    valid_to: datetime
+    applicant: Id
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> PlannedPermit:
+        grades = PERMIT_GRADES.get(self.type)
+        if grades is not None and self.grade not in grades:
+            raise ValueError(f"{self.type} needs a grade, one of {', '.join(grades)}")
+        if grades is None and self.grade is not None:
+            raise ValueError(f"{self.type} has no grades")
+        if (self.zone is None) == (self.polygon is None):
+            raise ValueError("give either zone or polygon")
+        if not self.valid_to > self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
 class Shift(_Strict):
     id: Id
     start: time
@@ -396,6 +427,7 @@ class Site(_Strict):
     escalation_policies: list[EscalationPolicy] = []
     alarm_rules: list[AlarmRule] = []
     permit_settings: PermitSettings = PermitSettings()
+    permits: list[PlannedPermit] = []
     people_safety: PeopleSafetySettings = PeopleSafetySettings()
     vibration: VibrationSettings = VibrationSettings()
     inputs: list[NamedInput] = []

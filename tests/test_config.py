@@ -11,6 +11,8 @@ from config import DEMO_SITE, ConfigError, load_site, parse_site
 from console.cli import main as cli
 
 RAW = yaml.safe_load(DEMO_SITE.read_text())
+PLANNED = {"id": "HW-9", "type": "hot_work", "grade": "1", "workers": ["T0101"], "watcher": "T0187",
+           "valid_from": "2026-11-22T08:00:00", "valid_to": "2026-11-22T16:00:00", "applicant": "sup1"}
 
 
 def broken(mutate) -> ConfigError:
@@ -56,6 +58,15 @@ def test_demo_plant_meets_the_issue_sizes():
     (lambda d: d["floor_plan"].__setitem__("extent_m", [10, 0, 5, 100]),
      "floor_plan.extent_m", "extent must be x0 < x1 and y0 < y1"),
     (lambda d: d.__setitem__("colour", "red"), "colour", "unknown field (a typo?)"),
+    (lambda d: d.__setitem__("permits", [dict(PLANNED, polygon=[[10, 10], [20, 10], [20, 250]])]),
+     "permits[0].polygon[2]", "permit zone point [20.0, 250.0] is outside the site [0.0, 0.0, 300.0, 200.0]"),
+    (lambda d: d.__setitem__("permits", [dict(PLANNED, polygon=[[10, 10], [20, 20], [20, 10], [10, 20]])]),
+     "permits[0].polygon", "polygon intersects itself (edges 0 and 2)"),
+    (lambda d: d.__setitem__("permits", [dict(PLANNED, polygon=[[10, 10], [20, 10], [20, 20]], workers=["T9999"])]),
+     "permits[0].workers[0]", "unknown tag 'T9999'"),
+    (lambda d: d.__setitem__("permits", [dict(PLANNED, zone="Z-NOPE")]), "permits[0].zone", "unknown zone 'Z-NOPE'"),
+    (lambda d: d.__setitem__("permits", [dict(PLANNED, zone="Z-HW1", grade=None)]),
+     "permits[0]", "hot_work needs a grade, one of special, 1, 2"),
     (lambda d: d["opcua"].__setitem__("security_policy", "Basic256Sha256"),
      "opcua", "security_policy Basic256Sha256 needs certificate and private_key"),
     (lambda d: d["escalation_policies"][0]["steps"].reverse(),

@@ -214,3 +214,20 @@ def test_a_permit_on_a_restricted_zone_suppresses_its_alarm_by_design(rig):
     rig.cmd("permit_close", permit="E1")
     rig.tick(T0 + 11)  # the permit is over: still inside, the alarm is back in front of people
     assert rig.alarms("zone.restricted") == {"zone.restricted:Z-SUB:T0041": "active_unack"}
+
+
+def test_a_permit_planned_in_the_site_file_starts_requested(demo_site, tmp_path):
+    from config.schema import PlannedPermit
+
+    planned = PlannedPermit(id="HW-9", type="hot_work", grade="1", zone="Z-HW1", workers=["T0101"], watcher="T0187",
+                            valid_from=datetime(2026, 11, 22, 8, 0), valid_to=datetime(2026, 11, 22, 16, 0),
+                            applicant="sup1")
+    r = Rig(demo_site.model_copy(update={"permits": [planned]}), tmp_path / "j2.sqlite")
+    r.tick(T0)
+    p = r.permit("HW-9")
+    assert p.state == "requested" and p.valid_from_s == T0 - 3600  # 08:00 Asia/Shanghai, the site's zone
+    assert r.cmd("permit_gas_test", permit="HW-9", user="op1", values={"LEL": 0, "O2": 20.9}).reply["ok"]
+    assert r.cmd("permit_approve", permit="HW-9").reply["ok"]
+    r.at(T0 + 1, T0187=(150.0, 160.0))
+    assert r.cmd("permit_activate", permit="HW-9").reply["state"] == "active"
+    r.journal.close()
