@@ -11,9 +11,15 @@
 - :mod:`alarms.flood`: ``FloodMonitor``
 - :mod:`alarms.notify`: ``Notifier``, ``MqttSink``, ``WebhookSink``
 - :mod:`alarms.kpi`: ``compute_kpis``
+- :mod:`alarms.gas`: ``GasConditions`` (levels, STEL/TWA, oxygen, faults)
+- :mod:`alarms.vibration`: ``VibrationConditions`` (ISO 20816-3 zones, trend, stale)
+- :mod:`alarms.detections`: ``DetectionFusion`` (untagged people, PPE, verification)
 """
 
 from .definitions import AlarmCatalog
+from .detections import DetectionFusion, Verification
+from .gas import GasConditions
+from .vibration import VibrationConditions
 from .flood import FloodChange, FloodMonitor
 from .journal import GENESIS_HASH, Journal, JournalRow, VerifyResult, verify_journal
 from .kpi import AlarmKpis, compute_kpis
@@ -30,5 +36,5 @@ __all__ = [
     "verify_journal", "AlarmKpis", "compute_kpis", "PRIORITY_RANK", "STATES", "Alarm", "AlarmBook",
     "AlarmDefinition", "EscalationPlan", "Refused", "Muster", "MusterRefused", "MqttSink", "Notice", "Notifier",
     "WebhookSink", "PeopleSafety", "Permit", "PermitBook", "CompositeRules", "FenceEvent", "RestrictedZoneRule",
-    "ZoneMembership",
+    "ZoneMembership", "DetectionFusion", "Verification", "GasConditions", "VibrationConditions",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from .cameras import check_camera_references
 from .geometry import inside_extent, polygon_area, self_intersection
 from .rules import check_rule_references
 from .schema import Site
@@ -140,6 +141,7 @@ def _check_references(site: Site) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"max_shelve_s.{prio}", "must be between 0 and 7 days (seconds)"))
     issues += [ConfigIssue(p, r) for p, r in check_rule_references(site)]
     issues += _check_permits(site)
+    issues += [ConfigIssue(p, r) for p, r in check_camera_references(site)]
     issues += [ConfigIssue(p, r) for p, r in check_vibration_references(site)]
     for i, c in enumerate(site.cameras):
         issues += _check_homography(c.homography, c.image_size_px, ext, f"cameras[{i}].homography")
@@ -235,6 +237,11 @@ def load_site(path: str | Path) -> Site:
             raise ConfigError(file, [ConfigIssue("floor_plan.image", f"file not found: {resolved}")])
         fp = site.floor_plan.model_copy(update={"image": str(resolved)})
         site = site.model_copy(update={"floor_plan": fp})
+    ci = site.camera_inference
+    if ci is not None and ci.model_path and not Path(ci.model_path).is_absolute():
+        # a model path is relative to the site file; a missing model is reported by the camera adapter
+        ci = ci.model_copy(update={"model_path": str((p.parent / ci.model_path).resolve())})
+        site = site.model_copy(update={"camera_inference": ci})
     return site
 
 

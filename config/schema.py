@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .cameras import CameraInferenceSettings, DetectionFusionSettings
 from .rules import CompositeRule, NamedInput, PeopleSafetySettings
 from .vibration import VibrationSettings
 
@@ -430,6 +431,8 @@ class Site(_Strict):
     permits: list[PlannedPermit] = []
     people_safety: PeopleSafetySettings = PeopleSafetySettings()
     vibration: VibrationSettings = VibrationSettings()
+    camera_inference: CameraInferenceSettings | None = None
+    detection_fusion: DetectionFusionSettings = DetectionFusionSettings()
     inputs: list[NamedInput] = []
     rules: list[CompositeRule] = []
     operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from config import Site
+from config.cameras import CameraInferenceSettings
 from kernels.detection import project_feet
 
 from .adapter import MqttAdapter, adapter_main
+from .camera_infer import FRAMES_TOPIC, FrameDetector, FrameRejected, parse_frame
 from .mqtt_source import RawMessage
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,13 @@ class CameraAdapter(MqttAdapter):
     name = "camera"
     topics = [DETECTIONS_TOPIC]
 
-    def __init__(self, site: Site, stop: threading.Event, *, base_dir: Path | None = None) -> None:
-        settings = getattr(site, "camera_inference", None)
-        self.detector = None
+    def __init__(self, site: Site, stop: threading.Event, *, inference: CameraInferenceSettings | None = None,
+                 base_dir: Path | None = None) -> None:
+        """``inference`` defaults to the site's ``camera_inference`` section; without one (or disabled) only the
+        edge path runs. ``base_dir`` resolves a relative ``model_path``."""
+        settings = inference if inference is not None else getattr(site, "camera_inference", None)
+        self.detector: FrameDetector | None = None
         if settings is not None and settings.enabled:
-            from .camera_infer import FRAMES_TOPIC, FrameDetector
-
             self.topics = [DETECTIONS_TOPIC, FRAMES_TOPIC]
             self.detector = FrameDetector(site, settings, base_dir=base_dir)
         super().__init__(site, stop, slice_s=0.5)
@@ -88,8 +91,6 @@ class CameraAdapter(MqttAdapter):
             self.rejects.add(reason, raw.topic, raw.payload[:512])
 
     def _frames(self, raws: list[RawMessage], cam: list, cls: list, conf: list, boxes: list, ts: list) -> None:
-        from .camera_infer import FrameRejected, parse_frame
-
         frames = []
         for raw in raws:
             try:

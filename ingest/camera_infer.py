@@ -261,6 +261,10 @@ class FrameDetector:
     def usable(self) -> bool:
         return self.session is not None
 
+    def reset_timing(self) -> None:
+        """Start the stage-time sums (:attr:`timing`) afresh."""
+        self.timing = _Timing()
+
     def _reject(self, reason: str) -> FrameRejected:
         self.counts[reason] += 1
         return FrameRejected(reason)
@@ -361,7 +365,10 @@ def synthetic_yolo_model(anchors: np.ndarray, *, input_size_px: int = 640, layou
         raise ValueError(f"layout {layout!r}: yolov8 or yolov5")
     s = input_size_px
     nodes = [
-        helper.make_node("ReduceMean", ["images"], ["mean4"], keepdims=1),
+        # one axis at a time: a single float32 sum over 1.2 M pixels would drift by ~1e-3
+        helper.make_node("ReduceMean", ["images"], ["mean_x"], axes=[3], keepdims=1),
+        helper.make_node("ReduceMean", ["mean_x"], ["mean_y"], axes=[2], keepdims=1),
+        helper.make_node("ReduceMean", ["mean_y"], ["mean4"], axes=[1], keepdims=1),
         helper.make_node("Reshape", ["mean4", "shape3"], ["mean3"]),
         helper.make_node("Mul", ["mean3", "gate"], ["bright"]),
         helper.make_node("Add", ["anchors", "bright"], ["output0"]),

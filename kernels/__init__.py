@@ -3,7 +3,9 @@
 - :mod:`kernels.trilateration`: UWB fixes from ranges (``trilaterate``, ``Fixes``)
 - :mod:`kernels.tracking`: constant-velocity Kalman filter with gating, stationary detector
 - :mod:`kernels.geofence`: points in polygons
-- :mod:`kernels.vibration`: band-limited RMS velocity
+- :mod:`kernels.vibration`: band-limited RMS velocity and waveform features
+- :mod:`kernels.gasfield`: inverse-distance gas field on the site grid
+- :mod:`kernels.detection`: letterbox, YOLO decoding, non-maximum suppression, floor projection
 """
 
-__all__ = ["trilateration", "tracking", "geofence", "vibration"]
+__all__ = ["trilateration", "tracking", "geofence", "vibration", "gasfield", "detection"]

@@ -254,42 +254,32 @@ def decode_yolo(output: np.ndarray, num_classes: int, conf_threshold: float = 0.
 
 # -- non-maximum suppression --------------------------------------------------------------------------------
 @njit(cache=True)
-def _nms(boxes, class_ids, order, iou_threshold, max_det):
-    n = order.shape[0]
-    keep = np.empty(min(n, max_det), dtype=np.int64)
-    if max_det <= 0:
-        return keep[:0]
+def _nms_sorted(x1, y1, x2, y2, starts, iou_threshold, max_det):
+    """Greedy NMS over boxes sorted by class, then score descending; ``starts`` [G + 1] bounds each class.
+    Returns bool [n]: kept. Boxes of other classes are never visited, and the inner loop has no branch."""
+    n = x1.shape[0]
+    area = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        area[i] = max(0.0, x2[i] - x1[i]) * max(0.0, y2[i] - y1[i])
     suppressed = np.zeros(n, dtype=np.bool_)
-    k = 0
-    for a in range(n):
-        if suppressed[a]:
-            continue
-        i = order[a]
-        keep[k] = i
-        k += 1
-        if k == max_det:
-            break
-        x1, y1, x2, y2 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
-        area_i = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-        ci = class_ids[i]
-        for b in range(a + 1, n):
-            if suppressed[b]:
+    kept = np.zeros(n, dtype=np.bool_)
+    for g in range(starts.shape[0] - 1):
+        k = 0
+        for a in range(starts[g], starts[g + 1]):
+            if suppressed[a]:
                 continue
-            j = order[b]
-            if class_ids[j] != ci:
-                continue
-            w = min(x2, boxes[j, 2]) - max(x1, boxes[j, 0])
-            if w <= 0.0:
-                continue
-            h = min(y2, boxes[j, 3]) - max(y1, boxes[j, 1])
-            if h <= 0.0:
-                continue
-            inter = w * h
-            area_j = max(0.0, boxes[j, 2] - boxes[j, 0]) * max(0.0, boxes[j, 3] - boxes[j, 1])
-            union = area_i + area_j - inter
-            if union > 0.0 and inter > iou_threshold * union:
-                suppressed[b] = True
-    return keep[:k]
+            kept[a] = True
+            k += 1
+            if k == max_det:
+                break
+            ax1, ay1, ax2, ay2, aa = x1[a], y1[a], x2[a], y2[a], area[a]
+            for b in range(a + 1, starts[g + 1]):
+                w = min(ax2, x2[b]) - max(ax1, x1[b])
+                h = min(ay2, y2[b]) - max(ay1, y1[b])
+                inter = max(w, 0.0) * max(h, 0.0)
+                # IoU > threshold, without a division; a zero union has no intersection and never suppresses
+                suppressed[b] |= inter > iou_threshold * (aa + area[b] - inter)
+    return kept
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float = 0.45,
@@ -298,13 +288,23 @@ def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_thresh
     [n], ``class_ids`` int [n]. Going down the scores (ties: lower index first), a box is kept unless a kept box
     of the same class overlaps it with IoU > ``iou_threshold``; at most ``max_det`` are kept. Returns int64 [k]
     indices into the inputs, highest score first."""
-    b = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     s = np.asarray(scores, dtype=np.float64)
-    c = np.ascontiguousarray(class_ids, dtype=np.int64)
-    if not (len(b) == len(s) == len(c)):
-        raise ValueError(f"boxes {len(b)}, scores {len(s)} and class_ids {len(c)} differ in length")
-    order = np.argsort(-s, kind="stable").astype(np.int64)
-    return _nms(b, c, order, float(iou_threshold), int(max_det))
+    c = np.asarray(class_ids, dtype=np.int64)
+    n = len(b)
+    if not (n == len(s) == len(c)):
+        raise ValueError(f"boxes {n}, scores {len(s)} and class_ids {len(c)} differ in length")
+    if n == 0 or max_det <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.arange(n)
+    order = np.lexsort((idx, -s, c))  # by class, then score descending, then index
+    cs = c[order]
+    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1], True]).astype(np.int64)
+    bs = b[order]
+    kept = order[_nms_sorted(np.ascontiguousarray(bs[:, 0]), np.ascontiguousarray(bs[:, 1]),
+                             np.ascontiguousarray(bs[:, 2]), np.ascontiguousarray(bs[:, 3]), starts,
+                             float(iou_threshold), int(max_det))]
+    return kept[np.lexsort((kept, -s[kept]))][:max_det].astype(np.int64)
 
 
 def postprocess(output: np.ndarray, lb: Letterbox, width: int, height: int, num_classes: int, *,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from alarms.definitions import AlarmCatalog
+from alarms.detections import DetectionFusion
 from alarms.flood import FloodChange, FloodMonitor
 from alarms.gas import GasConditions
 from alarms.journal import Journal
@@ -76,6 +77,7 @@ class Engine:
         self.people_safety = PeopleSafety(site, self.catalog)
         self.gas = GasConditions(site, self.catalog)
         self.vibration = VibrationConditions(site, self.catalog)
+        self.detection_fusion = DetectionFusion(site, self.catalog, journal=journal)
         self.muster = Muster(site)
         self.composite_rules = CompositeRules(site, self.catalog, membership=self.membership)
         self.permit_zones = [k for k, z in enumerate(site.zones) if z.kind in ("hazardous", "confined_space")]
@@ -187,6 +189,7 @@ class Engine:
         self._apply_changes(self.people_safety.on_tick(self.now_s, self.membership), self.now_s, seq, out)
         self._apply_changes(self.gas.on_tick(self.now_s), self.now_s, seq, out)
         self._apply_changes(self.vibration.on_tick(self.now_s), self.now_s, seq, out)
+        self._apply_changes(self.detection_fusion.on_tick(self.now_s), self.now_s, seq, out)
         self._apply_changes(self.composite_rules.on_tick(self.now_s, self.state.xyz_m), self.now_s, seq, out)
         st = self.state
         out.alarms += self.permits.tick(self.now_s, seq, st.xyz_m, st.fix_ts_s, st.stationary_s, self.membership,
@@ -315,6 +318,9 @@ class Engine:
         a = msg.arrays
         self.items["camera_detections"] += len(a.get("camera_index", ()))
         self.last_detections = a
+        t = self._now(msg.event_ts_s)
+        self._apply_changes(self.detection_fusion.on_detections(a, self.state.xyz_m, self.state.fix_ts_s, t), t,
+                            seq, out)
         if self.composite_rules.rules and len(a.get("camera_index", ())):
             t = self._now(msg.event_ts_s)
             who = nearest_person(a["xy_m"], a["ts_s"], self.state.xyz_m, self.state.fix_ts_s)
@@ -440,6 +446,14 @@ class Engine:
         b = self.book
         aid = str(req.get("alarm", ""))
         text = str(req.get("comment", req.get("reason", "")))
+        if op == "verify_detection":
+            v = self.detection_fusion.verify(str(req.get("detection", "")), user, role, str(req.get("verdict", "")),
+                                             t, input_seq=seq)
+            self._reply_extra = {"detection": v.record}
+            rec = None
+            for d, active, pos in v.changes:
+                rec = self.book.set_condition(d, active, t, seq, pos) or rec
+            return rec
         if op in ("muster_declare", "muster_end"):
             return self._muster_command(op, req, user, role, t, seq)
         if op in PERMIT_OPS:

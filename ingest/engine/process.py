@@ -162,6 +162,7 @@ class EngineProcess:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
                 "permits": self.engine.permits.board(t), "muster": self.engine.muster_status(),
+                "detections": self.engine.detection_fusion.snapshot(),
                 "floods": [{"position": pid, "flood": m.flood, "since_ts_s": m.since_ts_s, "first_out": m.first_out,
                             "count_10min": len(m.recent)} for pid, m in self.engine.floods.items()],
                 "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}

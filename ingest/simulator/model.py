@@ -9,6 +9,7 @@ in time order, so the answer for a given ``t_s`` never depends on which times we
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -49,8 +50,13 @@ _ROLE_GROUP_WEIGHTS: dict[str, dict[str, float]] = {
     "visitor": {"control": 4.0, "workshop": 2.0, "u100": 0.5, "u200": 0.5, "tankfarm": 0.2, "gate": 2.0},
 }
 _HOME_GROUPS = ("u100", "u200", "tankfarm", "control", "workshop")
-#: speed of the short moves of someone working at one spot (a crew at its job, a watcher at his post), m/s
-_PACE_SPEED_M_S = (0.5, 0.9)
+#: speed of the short moves of someone working at one place (a station, a crew at its job, a watcher at his
+#: post), m/s: slower than walking
+_PACE_SPEED_M_S = (0.5, 0.8)
+#: pauses between the moves of normal station work, s (well under the 60 s of the man-down rule)
+_WORK_PAUSE_S = (8.0, 25.0)
+#: a move at work goes at most this far in x and in y, m
+_PACE_REACH_M = 4.0
 #: a move at work is at least this long, so that the tracker never takes it for standing still (1 m), m
 _PACE_MIN_STEP_M = 2.0
 
@@ -70,6 +76,36 @@ class _Tether:
     pause_s: tuple[float, float]
 
 
+def _within_reach(lo: np.ndarray, hi: np.ndarray, here: Point) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the box (lo, hi) within ``_PACE_REACH_M`` of ``here`` (the whole box if that is empty)."""
+    h = np.asarray(here, dtype=float)
+    a, b = np.maximum(lo, h - _PACE_REACH_M), np.minimum(hi, h + _PACE_REACH_M)
+    return (a, b) if np.all(b > a) else (lo, hi)
+
+
+def _pick(cand: np.ndarray, ok: np.ndarray, here: Point) -> Point:
+    """The first acceptable candidate at least ``_PACE_MIN_STEP_M`` away, else the farthest acceptable one."""
+    if not ok.any():
+        return here
+    step = np.hypot(*(cand - np.asarray(here)).T)
+    far = ok & (step >= _PACE_MIN_STEP_M)
+    k = int(np.argmax(far)) if far.any() else int(np.argmax(np.where(ok, step, -1.0)))
+    return float(cand[k, 0]), float(cand[k, 1])
+
+
+@functools.cache
+def _station_tether(rect: tuple[float, float, float, float]) -> _Tether:
+    """Work within a station's rectangle (x0, y0, x1, y1), metres."""
+    lo, hi = np.array(rect[:2], dtype=float), np.array(rect[2:], dtype=float)
+
+    def draw(rng: np.random.Generator, here: Point) -> Point:
+        a, b = _within_reach(lo, hi, here)
+        cand = a + rng.random((16, 2)) * (b - a)
+        return _pick(cand, np.ones(len(cand), dtype=bool), here)
+
+    return _Tether(draw, _WORK_PAUSE_S)
+
+
 def _spot_drawer(
     poly: np.ndarray,
     *,
@@ -79,7 +115,8 @@ def _spot_drawer(
     radius_m: float = 2.5,
 ) -> Callable[[np.random.Generator, Point], Point]:
     """Spots inside ``poly`` at least ``margin_m`` from its edges (``inside``), or outside it, that far from
-    it and within ``radius_m`` of ``centre``; each at least ``_PACE_MIN_STEP_M`` from where one stands."""
+    it and within ``radius_m`` of ``centre``; each within reach of where one stands (and if possible at
+    least ``_PACE_MIN_STEP_M`` from it)."""
     if inside:
         lo, hi = poly.min(axis=0), poly.max(axis=0)
     else:
@@ -87,17 +124,13 @@ def _spot_drawer(
         lo, hi = np.asarray(centre) - radius_m, np.asarray(centre) + radius_m
 
     def draw(rng: np.random.Generator, here: Point) -> Point:
-        cand = lo + rng.random((64, 2)) * (hi - lo)
+        a, b = _within_reach(lo, hi, here)
+        cand = a + rng.random((64, 2)) * (b - a)
         ok = points_in_polygon(cand, poly) == inside
         ok &= distance_to_edges(cand, poly) >= margin_m
         if not inside:
             ok &= np.hypot(*(cand - np.asarray(centre)).T) <= radius_m
-        if not ok.any():
-            return here
-        step = np.hypot(*(cand - np.asarray(here)).T)
-        far = ok & (step >= _PACE_MIN_STEP_M)
-        k = int(np.argmax(far)) if far.any() else int(np.argmax(np.where(ok, step, -1.0)))
-        return float(cand[k, 0]), float(cand[k, 1])
+        return _pick(cand, ok, here)
 
     return draw
 
@@ -196,26 +229,38 @@ class _Itinerary:
                 target = int(rng.choice(len(self.weights), p=self.weights))
                 place = self.net.station_place(target, self.random_spot(target))
         self.walk_to(place)
-        self.pause(rng.uniform(20.0, 120.0) if target == here else rng.uniform(60.0, 480.0))
+        self.work(rng.uniform(20.0, 120.0) if target == here else rng.uniform(60.0, 480.0))
 
-    def pace_step(self, tether: _Tether, until_s: float = math.inf) -> bool:
-        """One move at work and its pause (cut at ``until_s``); False (and nothing added) when the move
-        would not end before ``until_s``."""
+    def work(self, duration_s: float) -> None:
+        """Work at the current station for ``duration_s``: moves of 2 m or more within its rectangle, each
+        followed by a pause of 8-25 s, so that nobody at work stands still for a minute (man-down's time)."""
+        if duration_s <= 0:
+            return
+        station = self.place.station if self.place is not None else -1
+        if station < 0:
+            self.pause(duration_s)
+            return
+        self.pace_until(_station_tether(self.net.stations[station].rect), self.end_s + duration_s)
+
+    def pace_step(self, tether: _Tether, until_s: float = math.inf) -> None:
+        """One move at work and its pause, both cut at ``until_s`` (a move that would end later stops
+        part of the way, at ``until_s``)."""
         here = self.xy[-1]
         p = tether.draw(self.rng, here)
         v = float(self.rng.uniform(*_PACE_SPEED_M_S))
         pause = float(self.rng.uniform(*tether.pause_s))
-        if self.end_s + math.hypot(p[0] - here[0], p[1] - here[1]) / v >= until_s:
-            return False
+        d = math.hypot(p[0] - here[0], p[1] - here[1])
+        left = until_s - self.end_s
+        if d / v > left:
+            f = left * v / d
+            p = (here[0] + f * (p[0] - here[0]), here[1] + f * (p[1] - here[1]))
         self.walk([p], v)
         self.pause(min(pause, until_s - self.end_s))
-        return True
 
     def pace_until(self, tether: _Tether, until_s: float) -> None:
-        """Work at the tether's place until ``until_s``, standing at a spot at that time."""
-        while self.end_s < until_s and self.pace_step(tether, until_s):
-            pass
-        self.pause(until_s - self.end_s)
+        """Work at the tether's place until ``until_s``."""
+        while until_s - self.end_s > 1e-9:
+            self.pace_step(tether, until_s)
 
     def still_since(self) -> float:
         """When the person last stopped (the first knot of the final run of equal positions), seconds."""
@@ -325,7 +370,7 @@ class PlantModel:
     def _start_normally(self, it: _Itinerary, first_pause_s: float | None = None) -> None:
         station = int(it.rng.choice(len(it.weights), p=it.weights))
         it.start(self.network.station_place(station, it.random_spot(station)))
-        it.pause(it.rng.uniform(0.0, 240.0) if first_pause_s is None else first_pause_s)
+        it.work(it.rng.uniform(0.0, 240.0) if first_pause_s is None else first_pause_s)
 
     def _person(self, pid: str) -> int | None:
         i = self._index.get(pid)
@@ -670,13 +715,24 @@ class PlantModel:
         resume_s = -math.inf
         if tm["watcher_still_s"] > 0:
             watcher.pace_until(watch, max(tm["still_start_s"], enter_s + 5.0))
-            ms["watcher_walkaway.still_from_s"] = watcher.still_since()
+            # a last whole move (a clear stop for the tracker), then he stands stock-still
+            watcher.walk(
+                [watch.draw(watcher.rng, watcher.xy[-1])], float(watcher.rng.uniform(*_PACE_SPEED_M_S))
+            )
+            ms["watcher_walkaway.still_from_s"] = watcher.end_s
             watcher.pause(tm["watcher_still_s"])
             ms["watcher_walkaway.still_until_s"] = watcher.end_s
-            resume_s = watcher.end_s + tm["resume_after_s"]
-            ms["watcher_walkaway.resume_s"] = resume_s
-            if office and e is not None:
-                self._commands.append(PermitCommand(resume_s, "permit_resume", office[1], {"permit": "CS-1"}))
+            # once he moves again the supervisor resumes CS-1, if the stillness was long enough to suspend it
+            if (
+                watcher.end_s - ms["watcher_walkaway.still_from_s"]
+                > self.site.permit_settings.watcher_max_stationary_s
+            ):
+                resume_s = watcher.end_s + tm["resume_after_s"]
+                ms["watcher_walkaway.resume_s"] = resume_s
+                if office and e is not None:
+                    self._commands.append(
+                        PermitCommand(resume_s, "permit_resume", office[1], {"permit": "CS-1"})
+                    )
         leave_s = max(tm["walkaway_start_s"], enter_s + 5.0, resume_s + 1.0)
         if leave_s > tm["walkaway_start_s"]:
             log.info("watcher_walkaway: the watcher leaves at %.1f s (after the permit is active)", leave_s)
@@ -693,7 +749,13 @@ class PlantModel:
         v = watcher.leg_speed()
         arrive_s = watcher.walk_to(net.node_place(far), v)[-1]
         back_walk_s = self._polyline_m(net.route(net.node_place(far), post_place)) / v
-        watcher.pause(max(leave_s + tm["away_s"] - back_walk_s - watcher.end_s, 0.0))
+        elsewhere = _Tether(
+            _spot_drawer(poly, inside=False, margin_m=0.0, centre=watcher.xy[-1], radius_m=2.5), pace
+        )
+        set_off = leave_s + tm["away_s"] - back_walk_s  # from the node, so that he is back at leave + away
+        watcher.pace_until(elsewhere, max(set_off - 5.0, watcher.end_s))
+        watcher.walk([tuple(net.nodes[far])], v)
+        watcher.pause(max(set_off - watcher.end_s, 0.0))
         back_s = watcher.walk_to(post_place, v)[-1]
         limit = self.site.permit_settings.watcher_max_distance_m
         ms.update(
@@ -764,7 +826,7 @@ class PlantModel:
             it = self._itins[i]
             it.start(self.network.station_place(best, it.random_spot(best, seen)))
             while it.end_s < until:
-                it.pause(it.rng.uniform(20.0, 60.0))
+                it.pause(it.rng.uniform(15.0, 45.0))  # under the 60 s of man-down
                 it.walk_to(self.network.station_place(best, it.random_spot(best, seen)))
             self._ppe.append((i, cls, tm["ppe_start_s"], until))
         self.milestones.update({"ppe_violation.from_s": tm["ppe_start_s"], "ppe_violation.until_s": until})

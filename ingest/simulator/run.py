@@ -136,7 +136,9 @@ class Simulator:
 
     ``run(stop_event)`` blocks until ``stop_event`` is set, then stops everything it started. Simulation
     time runs ``speed`` times the wall clock; device timestamps are ``start_epoch + t_s``. ``ready`` is set
-    once the OPC UA server is up and the clock started. ``model`` is the :class:`PlantModel` being played.
+    once the OPC UA server is up and the clock started. ``model`` is the :class:`PlantModel` being played;
+    ``desk`` the :class:`PermitDesk` sending its permit commands (None when the scenario has none; a command
+    unanswered for ``permit_reply_timeout_s`` wall seconds is sent again).
     """
 
     def __init__(
@@ -154,6 +156,7 @@ class Simulator:
         miss_probability: float = 0.03,
         drop_probability: float = 0.01,
         start_epoch: float | None = None,
+        permit_reply_timeout_s: float = 5.0,
     ) -> None:
         if not 1 <= batch_size:
             raise ValueError("batch_size must be >= 1")
@@ -175,6 +178,7 @@ class Simulator:
         self._publisher: _Publisher | None = None
         self.opcua: GasOpcUaServer | None = None
         self.desk: PermitDesk | None = None
+        self.permit_reply_timeout_s = permit_reply_timeout_s
 
     @property
     def counts(self) -> Counter[str]:
@@ -201,6 +205,7 @@ class Simulator:
                 self.model.permit_commands,
                 lambda payload: pub.publish("permit", self.topics["permit_commands"], payload, qos=1),
                 lambda: self.clock.start_epoch,
+                reply_timeout_s=self.permit_reply_timeout_s,
             )
             pub.subscribe(self.topics["permit_replies"], self.desk.on_reply)
         try:
