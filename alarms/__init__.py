@@ -18,9 +18,8 @@
 
 from .definitions import AlarmCatalog
 from .detections import DetectionFusion, Verification
-from .gas import GasConditions
-from .vibration import VibrationConditions
 from .flood import FloodChange, FloodMonitor
+from .gas import GasConditions
 from .journal import GENESIS_HASH, Journal, JournalRow, VerifyResult, verify_journal
 from .kpi import AlarmKpis, compute_kpis
 from .lifecycle import PRIORITY_RANK, STATES, Alarm, AlarmBook, AlarmDefinition, EscalationPlan, Refused
@@ -29,6 +28,7 @@ from .notify import MqttSink, Notice, Notifier, WebhookSink
 from .people import PeopleSafety
 from .permits import Permit, PermitBook
 from .rules import CompositeRules
+from .vibration import VibrationConditions
 from .zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 
 __all__ = [

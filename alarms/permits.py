@@ -554,6 +554,12 @@ class PermitBook:
     def has_live_permit(self, zone_id: str) -> bool:
         return any(p.zone_id == zone_id and p.state in ("active", "suspended") for p in self.permits.values())
 
+    def watched(self, zone_id: str, tag: str) -> bool:
+        """An active permit on this zone lists this person as a worker and has a watcher at the work: the
+        person is not alone (the confined-space rule: an entrant inside, the watcher at the opening)."""
+        return any(p.state == "active" and p.zone_id == zone_id and tag in p.workers and p.watcher is not None
+                   for p in self.permits.values())
+
     def covers(self, zone_id: str, tag: str) -> bool:
         """An active permit on this zone lists this person (suppression by design of zone alarms)."""
         return any(p.state == "active" and p.zone_id == zone_id and (tag in p.workers or tag == p.watcher)

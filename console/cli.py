@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--headless", action="store_true", help="no console page")
     d.add_argument("--for", dest="duration", default=None, help="run this long, e.g. 30s, 5m (default: until Ctrl-C)")
     d.add_argument("--out", default=None, help="folder for the recording and the journal")
-    d.add_argument("--scenario", default="restricted_entry")
+    d.add_argument("--scenario", default="demo", help="simulator scenario(s), comma-separated (default: demo)")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--site", default=None, help="site file (default: the shipped demo plant)")
     d.add_argument("--port", type=int, default=None, help="console port (default: the site's, 5006)")

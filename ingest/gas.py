@@ -98,9 +98,8 @@ class GasAdapter:
         await client.connect()
         try:
             sub = await client.create_subscription(self.site.opcua.publishing_interval_ms, _Handler(self))
-            nodes = [client.get_node(d.node_id) for d in self.site.gas_detectors]
-            await sub.subscribe_data_change(nodes)
-            log.info("subscribed to %d gas detectors at %s", len(nodes), self.site.opcua.endpoint)
+            await sub.create_monitored_items(self._monitored_items())
+            log.info("subscribed to %d gas detectors at %s", len(self.site.gas_detectors), self.site.opcua.endpoint)
             while not self.stop.is_set():
                 await asyncio.sleep(SLICE_S)
                 self.flush()
@@ -110,6 +109,20 @@ class GasAdapter:
                 await asyncio.wait_for(client.disconnect(), 3)
             except Exception:  # noqa: BLE001 - the server may already be gone at shutdown
                 pass
+
+    def _monitored_items(self) -> list[ua.MonitoredItemCreateRequest]:
+        """One monitored item per detector with the trigger StatusValueTimestamp: a reading that does not
+        change (0.0 ppm, 20.9 %vol) is still reported each time the server stamps it, so a live detector is
+        never mistaken for a silent one."""
+        items = []
+        for i, d in enumerate(self.site.gas_detectors):
+            rv = ua.ReadValueId(NodeId=ua.NodeId.from_string(d.node_id), AttributeId=ua.AttributeIds.Value)
+            params = ua.MonitoringParameters(
+                ClientHandle=10_000 + i, SamplingInterval=0.0, QueueSize=10, DiscardOldest=True,
+                Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp))
+            items.append(ua.MonitoredItemCreateRequest(ItemToMonitor=rv, MonitoringMode=ua.MonitoringMode.Reporting,
+                                                       RequestedParameters=params))
+        return items
 
     async def _secure(self, client: Client) -> None:
         """Security policy and login from the site's ``opcua`` section."""
@@ -134,9 +147,13 @@ class GasAdapter:
                 await self._session()
             except (TimeoutError, OSError, ua.UaError) as e:
                 log.warning("OPC UA %s unavailable (%s); retrying in %.1f s", self.site.opcua.endpoint, e, delay)
-                self.flush()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            except Exception:  # noqa: BLE001 - the adapter must outlive any one session's failure
+                log.exception("gas session failed; retrying in %.1f s", delay)
+            if self.stop.is_set():
+                break
+            self.flush()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     def run(self) -> None:
         try:

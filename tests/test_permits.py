@@ -231,3 +231,18 @@ def test_a_permit_planned_in_the_site_file_starts_requested(demo_site, tmp_path)
     r.at(T0 + 1, T0187=(150.0, 160.0))
     assert r.cmd("permit_activate", permit="HW-9").reply["state"] == "active"
     r.journal.close()
+
+
+def test_a_watched_confined_space_entrant_is_not_a_lone_worker(rig):
+    assert rig.cmd("permit_request", permit="CS-1", type="confined_space", zone="Z-V205", workers=["T0185"],
+                   watcher="T0186", valid_from_s=T0 - 60, valid_to_s=T0 + 3600).reply["ok"]
+    rig.cmd("permit_gas_test", permit="CS-1", user="op1", values={"LEL": 0, "O2": 20.9})
+    rig.cmd("permit_approve", permit="CS-1")
+    rig.at(T0 + 1, T0186=(266.0, 155.0))  # the watcher at the opening, outside the vessel
+    assert rig.cmd("permit_activate", permit="CS-1").reply["ok"]
+    rig.at(T0 + 5, T0185=(260.0, 155.0), T0186=(266.0, 155.0))
+    rig.at(T0 + 200, T0185=(260.0, 155.0), T0186=(266.0, 155.5))  # alone inside for > 120 s
+    assert rig.alarms("person.lone_worker") == {"person.lone_worker:Z-V205:T0185": "suppressed"}
+    rig.cmd("permit_close", permit="CS-1")
+    rig.tick(T0 + 201)  # no permit, no watcher: now a lone worker in front of people
+    assert rig.alarms("person.lone_worker") == {"person.lone_worker:Z-V205:T0185": "active_unack"}

@@ -278,6 +278,11 @@ class Engine:
                 rec = self.book.set_suppressed(d.id, d, covered, "an active permit covers this person here", t, seq)
                 if rec is not None:
                     out.append(rec)
+            elif d.condition == "person.lone_worker":
+                watched = d.zone is not None and self.permits.watched(d.zone, d.source)
+                rec = self.book.set_suppressed(d.id, d, watched, "a permit's watcher is at the work", t, seq)
+                if rec is not None:
+                    out.append(rec)
         return out
 
     def _gas(self, seq: int, msg: Message, out: Outcome) -> None:

@@ -2,8 +2,14 @@
 
 A pure, deterministic function of (site, seed, scenario, timing, t_s): ``t_s`` is seconds of simulation
 time since the start. Each person's day is a piecewise-linear itinerary (walk legs at 1.0-1.5 m/s along
-the walkways, pauses at work stations) drawn from that person's own random stream and extended lazily
-in time order, so the answer for a given ``t_s`` never depends on which times were asked before.
+the walkways, work at stations: short moves at 0.5-0.8 m/s between pauses of 8-25 s) drawn from that
+person's own random stream and extended lazily in time order, so the answer for a given ``t_s`` never
+depends on which times were asked before.
+
+The permit stories (``hot_work``, ``expired_certificate``, ``incompatible_jobs``, ``watcher_walkaway``) also
+script the plant's permit office: :attr:`PlantModel.permit_commands`, sent by the simulator's
+:class:`~ingest.simulator.permits.PermitDesk`. Their people keep to the same clock: a crew goes into its zone
+``enter_after_s`` after the scripted activation, never on the reply.
 """
 
 from __future__ import annotations
@@ -261,13 +267,6 @@ class _Itinerary:
         """Work at the tether's place until ``until_s``."""
         while until_s - self.end_s > 1e-9:
             self.pace_step(tether, until_s)
-
-    def still_since(self) -> float:
-        """When the person last stopped (the first knot of the final run of equal positions), seconds."""
-        k = len(self.xy) - 1
-        while k > 0 and self.xy[k - 1] == self.xy[-1]:
-            k -= 1
-        return self.t[k]
 
     def extend(self, until_s: float) -> None:
         while not self.done and self.end_s < until_s:

@@ -99,14 +99,20 @@ class PermitDesk:
             with self._lock:
                 self._replies.setdefault(doc["id"], doc)
 
+    @property
+    def in_flight(self) -> bool:
+        """A command was sent and its reply has not been taken in yet."""
+        return self._k < len(self.commands) and len(self.outcomes) > self._k
+
     def next_due_s(self) -> float | None:
         """Simulation time of the next command to send; None when all are sent or one awaits its reply."""
         if self._k >= len(self.commands) or len(self.outcomes) > self._k:
             return None
         return self.commands[self._k].t_s
 
-    def step(self, now_s: float) -> None:
-        """Handle replies that came, resend what timed out, send what is due at simulation time ``now_s``."""
+    def step(self, now_s: float, *, final: bool = False) -> None:
+        """Handle replies that came, resend what timed out, send what is due at simulation time ``now_s``
+        (``final``: only take in a reply that came, send nothing: the simulator is stopping)."""
         while self._k < len(self.commands):
             cmd = self.commands[self._k]
             if len(self.outcomes) > self._k:  # in flight
@@ -118,7 +124,7 @@ class PermitDesk:
                     self._report(out)
                     self._k += 1
                     continue
-                if time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
+                if final or time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
                     return
                 if out.attempts >= self.attempts:
                     log.error(
@@ -137,7 +143,7 @@ class PermitDesk:
                 )
                 self._send(out)
                 return
-            if cmd.t_s > now_s:
+            if final or cmd.t_s > now_s:
                 return
             out = _Outcome(cmd)
             self.outcomes.append(out)

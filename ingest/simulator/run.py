@@ -234,6 +234,11 @@ class Simulator:
             )
             self._loop(stop_event, pub, None if for_s is None else time.monotonic() + for_s)
         finally:
+            if self.desk is not None:  # a reply on its way: a moment to take it in
+                deadline = time.monotonic() + 1.0
+                while self.desk.in_flight and time.monotonic() < deadline:
+                    self.desk.step(0.0, final=True)
+                    time.sleep(0.05)
             pub.stop()
             self.opcua.stop()
             log.info("simulator stopped: %s", dict(pub.counts))
