@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 import math
 
 import numpy as np
@@ -14,9 +15,13 @@ from config.schema import Zone
 from ingest.simulator import (
     SCENARIOS,
     WALK_SPEED_M_S,
+    PermitCommand,
+    PermitDesk,
     PlantModel,
     build_network,
+    command_payload,
     gaussian_plume_kg_m3,
+    parse_scenario,
     ranges_payloads,
     synthesize_detections,
     synthesize_ranges,
@@ -29,8 +34,9 @@ from ingest.simulator.gas import (
     STATUS_UNCERTAIN_EU_EXCEEDED,
     STATUS_UNCERTAIN_SENSOR_CALIBRATION,
 )
-from ingest.simulator.layout import AVOID_KINDS, near_polygons, points_in_polygon
+from ingest.simulator.layout import AVOID_KINDS, distance_to_edges, near_polygons, points_in_polygon
 from ingest.simulator.vibration import FS_HZ, N_SAMPLES, NOISE_ACC_M_S2, bearing_defect_frequencies
+from ingest.tracker import TagTracker
 
 
 def _closed_zones(site) -> list[np.ndarray]:
@@ -79,12 +85,12 @@ def test_walking_speed_stays_within_bounds(normal_track):
     speed = np.hypot(*np.diff(x[:, :, :2], axis=0).transpose(2, 0, 1))  # m/s over 1 s steps
     lo, hi = WALK_SPEED_M_S
     assert speed.max() <= hi + 1e-9
-    walking = speed[speed > 0.5]
+    walking = speed[speed > 0.85]  # the short moves at work go at 0.5-0.8 m/s
     assert lo <= np.median(walking) <= hi
     # most samples fully inside a straight leg move at the person's leg speed, 1.0-1.5 m/s
     assert np.mean(walking >= lo - 1e-9) > 0.9
-    moving_share = np.mean(speed > 0.05)
-    assert 0.15 < moving_share < 0.7  # people walk and people work
+    assert 0.15 < np.mean(speed > 0.85) < 0.6  # people walk between stations ...
+    assert 0.1 < np.mean((speed > 0.05) & (speed < 0.85)) < 0.5  # ... and move about at work
 
 
 def test_everyone_stays_inside_the_extent(normal_track, demo_site):
@@ -94,7 +100,8 @@ def test_everyone_stays_inside_the_extent(normal_track, demo_site):
     assert x[:, :, 1].min() >= y0 and x[:, :, 1].max() <= y1
 
 
-def test_nobody_enters_restricted_or_confined_zones_in_normal(normal_track, demo_site):
+def test_nobody_enters_restricted_confined_or_hazardous_zones_in_normal(normal_track, demo_site):
+    assert {"restricted", "confined_space", "hazardous"} <= set(AVOID_KINDS)
     _, x = normal_track
     assert not near_polygons(x[:, :, :2].reshape(-1, 2), _closed_zones(demo_site), 0.0).any()
 
@@ -159,26 +166,223 @@ def test_restricted_entry_starts_about_ten_seconds_after_start_by_default(demo_s
     assert ms["restricted_entry.leave_s"] - ms["restricted_entry.enter_s"] >= 20.0
 
 
+#: the permit office at test pace: seconds between request, gas test, approval and activation
+FAST_OFFICE = {"gas_test_after_s": 2.0, "approve_after_s": 2.0, "activate_after_s": 2.0, "enter_after_s": 3.0}
+
+
+def _outside_m(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance [N] of points outside ``poly`` to it (0 inside)."""
+    return np.where(points_in_polygon(xy, poly), 0.0, distance_to_edges(xy, poly))
+
+
+def _longest_still_s(track: np.ndarray, ts: np.ndarray, radius_m: float = 1.0) -> float:
+    """Longest time a track [T, 2] stays within ``radius_m`` of where such a stay began (the tracker's test)."""
+    longest, k0 = 0.0, 0
+    for k in range(1, len(ts)):
+        if np.hypot(*(track[k] - track[k0])) > radius_m:
+            longest, k0 = max(longest, ts[k] - ts[k0]), k
+    return max(longest, ts[-1] - ts[k0])
+
+
 def test_watcher_walks_about_60_m_away_from_the_confined_space_and_comes_back(demo_site):
     model = PlantModel(
-        demo_site, seed=1, scenario="watcher_walkaway", timing={"walkaway_start_s": 5.0, "away_s": 300.0}
+        demo_site,
+        seed=1,
+        scenario="watcher_walkaway",
+        timing={**FAST_OFFICE, "walkaway_request_s": 2.0, "walkaway_start_s": 20.0, "away_s": 300.0},
     )
     ids = [p.id for p in demo_site.people]
     w, e = ids.index("P0186"), ids.index("P0185")
     assert demo_site.people[w].role == "watcher"
     ms = model.milestones
     v205 = _zone(demo_site, "Z-V205")
-    post = model.truth(0.0)[w, :2]
-    assert not points_in_polygon(post[None], v205)[0]
-    assert np.min(np.hypot(*(v205 - post).T)) < 8.0  # at the manhole
-    np.testing.assert_allclose(model.truth(4.9)[w, :2], post)
+    assert ms["watcher_walkaway.activate_s"] == 8.0  # request 2 + gas test 2 + approval 2 + activation 2
+    assert ms["watcher_walkaway.leave_s"] == 20.0
+    # at the manhole until he leaves: outside, close enough for the permit (<= 50 m), moving now and then
+    ts = np.arange(0.0, 20.0, 0.5)
+    at_post = np.array([model.truth(t)[w, :2] for t in ts])
+    assert np.all((_outside_m(at_post, v205) >= 1.5) & (_outside_m(at_post, v205) <= 8.0))
     far = model.truth(ms["watcher_walkaway.far_s"] + 1.0)[w, :2]
-    assert 50.0 <= np.hypot(*(far - post)) <= 75.0
-    assert ms["watcher_walkaway.back_s"] == pytest.approx(5.0 + 300.0, abs=1e-6)
-    np.testing.assert_allclose(model.truth(ms["watcher_walkaway.back_s"] + 1.0)[w, :2], post, atol=1e-9)
-    # the entrant is inside the whole time the watcher is away
-    for t in np.arange(0.0, ms["watcher_walkaway.back_s"], 10.0):
-        assert points_in_polygon(model.truth(t)[e : e + 1, :2], v205)[0]
+    assert 50.0 <= np.hypot(*(far - at_post[0])) <= 75.0
+    # he passes the permit's 50 m at the milestone the tests use to time the alarm
+    limit = demo_site.permit_settings.watcher_max_distance_m
+    t_beyond = ms["watcher_walkaway.beyond_limit_s"]
+    for t, beyond in ((t_beyond - 0.1, False), (t_beyond + 0.1, True)):
+        assert (_outside_m(model.truth(t)[w : w + 1, :2], v205)[0] > limit) == beyond
+    assert ms["watcher_walkaway.back_s"] == pytest.approx(20.0 + 300.0, abs=1e-6)
+    back = model.truth(ms["watcher_walkaway.back_s"] + 1.0)[w : w + 1, :2]
+    assert _outside_m(back, v205)[0] <= 8.0
+    # the entrant goes in only after CS-1 is active, and is inside the whole time the watcher is away
+    enter = ms["watcher_walkaway.enter_s"]
+    assert 8.0 + 3.0 < enter < 8.0 + 3.0 + 10.0
+    for t in np.arange(0.0, ms["watcher_walkaway.back_s"], 5.0):
+        assert points_in_polygon(model.truth(t)[e : e + 1, :2], v205)[0] == (t > enter)
+
+
+def test_confined_space_permit_is_issued_before_the_entrant_goes_in(demo_site):
+    timing = {**FAST_OFFICE, "walkaway_request_s": 2.0, "walkaway_start_s": 20.0, "away_s": 300.0}
+    model = PlantModel(demo_site, seed=1, scenario="watcher_walkaway", timing=timing)
+    cmds = [(c.t_s, c.op, c.user, c.permit, c.expect) for c in model.permit_commands]
+    assert cmds == [
+        (2.0, "permit_request", "op1", "CS-1", "ok"),
+        (4.0, "permit_gas_test", "op1", "CS-1", "ok"),
+        (6.0, "permit_approve", "sup1", "CS-1", "ok"),
+        (8.0, "permit_activate", "sup1", "CS-1", "ok"),
+        (model.milestones["watcher_walkaway.entrant_out_s"] + 10.0, "permit_close", "sup1", "CS-1", "ok"),
+    ]
+    req = model.permit_commands[0]
+    assert req.id == "sim-001-CS-1-request"
+    sent = json.loads(command_payload(req, start_epoch=1_800_000_000.0))
+    assert sent == {
+        "id": "sim-001-CS-1-request",
+        "op": "permit_request",
+        "user": "op1",
+        "permit": "CS-1",
+        "type": "confined_space",
+        "zone": "Z-V205",
+        "workers": ["T0185"],
+        "watcher": "T0186",
+        "description": "Internal inspection of vessel V-205",
+        "valid_from_s": 1_800_000_000.0 + 2.0 - 60.0,  # from a minute before the request ...
+        "valid_to_s": 1_800_000_000.0 + 2.0 - 60.0 + 8 * 3600.0,  # ... for a shift of 8 h
+    }
+    gas = json.loads(command_payload(model.permit_commands[1], 0.0))
+    assert gas["values"]["O2"] == 20.8 and gas["values"]["LEL"] == 0.0  # passes: LEL <= 10 %, O2 19.5-23.5 %
+
+
+def test_still_watcher_stands_stock_still_then_moves_and_the_supervisor_resumes(demo_site):
+    site = demo_site.model_copy(
+        update={"permit_settings": demo_site.permit_settings.model_copy(update={"watcher_max_stationary_s": 10.0})}
+    )
+    timing = {**FAST_OFFICE, "walkaway_request_s": 2.0, "still_start_s": 14.0, "watcher_still_s": 20.0,
+              "resume_after_s": 5.0, "walkaway_start_s": 30.0, "pace_pause_s": 5.0}
+    model = PlantModel(site, seed=1, scenario="watcher_walkaway", timing=timing)
+    w = [p.id for p in site.people].index("P0186")
+    ms = model.milestones
+    still_from, still_until = ms["watcher_walkaway.still_from_s"], ms["watcher_walkaway.still_until_s"]
+    # at still_start_s, but not before the entrant is in (activation 8 s + 3 s + 5 s): 16 s, he makes a last
+    # move (2-5.7 m at 0.5-0.8 m/s) and stops
+    assert 16.0 + 2.0 / 0.8 <= still_from <= 16.0 + 4.0 * math.sqrt(2.0) / 0.5
+    assert still_until == pytest.approx(still_from + 20.0)
+    assert np.hypot(*(model.truth(16.0)[w, :2] - model.truth(still_from)[w, :2])) >= 2.0 - 1e-9
+    stand = model.truth(still_from)[w]
+    for t in np.linspace(still_from, still_until, 9):
+        np.testing.assert_array_equal(model.truth(t)[w], stand)
+    ts = np.arange(0.0, still_from, 0.25)  # before: never still for the threshold
+    track = np.array([model.truth(t)[w, :2] for t in ts])
+    assert _longest_still_s(track, ts) < 10.0
+    assert ms["watcher_walkaway.resume_s"] == pytest.approx(still_until + 5.0)
+    assert ms["watcher_walkaway.leave_s"] == pytest.approx(still_until + 5.0 + 1.0)  # after the resume
+    ops = [(c.op, c.t_s) for c in model.permit_commands if c.op == "permit_resume"]
+    assert ops == [("permit_resume", ms["watcher_walkaway.resume_s"])]
+    # with the site's 300 s limit, 20 s of standing still suspends nothing: no resume scripted
+    calm = PlantModel(demo_site, seed=1, scenario="watcher_walkaway", timing=timing)
+    assert "permit_resume" not in [c.op for c in calm.permit_commands]
+
+
+def test_hot_work_crew_goes_in_only_after_hw1_is_active_and_nobody_else_enters(demo_site):
+    timing = {**FAST_OFFICE, "hot_work_request_s": 3.0}
+    model = PlantModel(demo_site, seed=1, scenario="hot_work", timing=timing)
+    ids = [p.id for p in demo_site.people]
+    crew, w = [ids.index("P0101"), ids.index("P0102")], ids.index("P0187")
+    ms = model.milestones
+    # activation waits for the watcher at the work (the engine refuses it otherwise)
+    assert ms["hot_work.activate_s"] == max(3.0 + 6.0, ms["hot_work.watcher_at_post_s"] + 3.0)
+    cmds = [(c.op, c.user, c.expect) for c in model.permit_commands]
+    assert cmds == [("permit_request", "op1", "ok"), ("permit_gas_test", "op1", "ok"),
+                    ("permit_approve", "sup1", "ok"), ("permit_activate", "sup1", "ok")]
+    req = model.permit_commands[0].fields
+    assert (req["type"], req["grade"], req["zone"], req["workers"], req["watcher"]) == (
+        "hot_work", "2", "Z-HW1", ["T0101", "T0102"], "T0187")
+    hw1 = _zone(demo_site, "Z-HW1")
+    ts, x = _track(model, 0.0, 900.0, 0.5)
+    enter = ms["hot_work.enter_s"]
+    assert ms["hot_work.activate_s"] + 3.0 < enter < ms["hot_work.activate_s"] + 3.0 + 10.0
+    for i in crew:
+        inside = points_in_polygon(x[:, i, :2], hw1)
+        assert not inside[ts < ms["hot_work.activate_s"] + 3.0].any()
+        # in to work, 2.5 m or more from the edges once there (the fences' band is 0.5 m)
+        settled = ts > enter + 10.0
+        assert inside[settled].all()
+        assert distance_to_edges(x[settled, i, :2], hw1).min() >= 2.5 - 1e-9
+        assert _longest_still_s(x[:, i, :2], ts) < 60.0  # never long enough for man-down
+    # the watcher stands 1.5-4.5 m outside the east edge (2 m at his post), never still for the 300 s limit
+    watch = x[ts > ms["hot_work.watcher_at_post_s"], w, :2]
+    assert 1.5 - 1e-9 <= _outside_m(watch, hw1).min() and _outside_m(watch, hw1).max() <= 4.5
+    assert _longest_still_s(x[:, w, :2], ts) < 60.0
+    others = np.delete(x[:, :, :2], crew, axis=1).reshape(-1, 2)
+    assert not points_in_polygon(others, hw1).any()
+
+
+def test_expired_certificate_welder_waits_outside_and_leaves_after_the_office_cancels(demo_site):
+    timing = {**FAST_OFFICE, "expired_request_s": 4.0, "cancel_after_s": 4.0}
+    model = PlantModel(demo_site, seed=1, scenario="expired_certificate", timing=timing)
+    ids = [p.id for p in demo_site.people]
+    welder, w = ids.index("P0042"), ids.index("P0188")
+    cmds = [(c.op, c.permit, c.expect) for c in model.permit_commands]
+    assert cmds == [("permit_request", "HW-2", "ok"), ("permit_gas_test", "HW-2", "ok"),
+                    ("permit_approve", "HW-2", "ok"), ("permit_activate", "HW-2", "refused"),
+                    ("permit_close", "HW-2", "ok")]
+    req = model.permit_commands[0].fields
+    assert req["workers"] == ["T0042"] and req["watcher"] == "T0188" and "zone" not in req
+    poly = np.asarray(req["polygon"], dtype=float)
+    ms = model.milestones
+    ts, x = _track(model, 0.0, ms["expired_certificate.close_s"] + 10.0, 0.5)
+    assert not points_in_polygon(x[:, welder, :2], poly).any()  # he never starts
+    waiting = ts >= ms["expired_certificate.activate_s"] - 3.0
+    assert _outside_m(x[waiting, w, :2], poly).max() < 10.0  # the watcher is at the work for the activation
+    later = model.truth(ms["expired_certificate.close_s"] + 60.0)[welder, :2]
+    assert _outside_m(later[None], poly)[0] > 5.0  # gone back to other work
+
+
+def test_incompatible_jobs_brings_hot_work_and_asks_for_hw3_while_hw1_is_active(demo_site):
+    assert parse_scenario("incompatible_jobs") == {"incompatible_jobs", "hot_work"}
+    timing = {**FAST_OFFICE, "hot_work_request_s": 3.0, "conflict_request_s": 1.0, "cancel_after_s": 4.0}
+    model = PlantModel(demo_site, seed=1, scenario="incompatible_jobs", timing=timing)
+    ms = model.milestones
+    hw3 = [c for c in model.permit_commands if c.permit == "HW-3"]
+    assert [(c.op, c.expect) for c in hw3] == [("permit_request", "ok"), ("permit_gas_test", "ok"),
+                                               ("permit_approve", "refused"), ("permit_close", "ok")]
+    assert hw3[0].t_s == ms["hot_work.activate_s"] + 5.0  # not before HW-1 is active
+    assert hw3[0].fields["zone"] == "Z-HW1" and hw3[0].fields["type"] == "hot_work"
+    ids = [c.id for c in model.permit_commands]
+    assert len(set(ids)) == len(ids)
+    assert [c.t_s for c in model.permit_commands] == sorted(c.t_s for c in model.permit_commands)
+
+
+def test_demo_is_a_calm_mix_and_permit_stories_are_deterministic(demo_site):
+    assert parse_scenario("demo") == {"hot_work", "restricted_entry", "expired_certificate", "bearing_degradation"}
+    a = PlantModel(demo_site, seed=3, scenario="demo,watcher_walkaway")
+    b = PlantModel(demo_site, seed=3, scenario="demo,watcher_walkaway")
+    assert a.permit_commands == b.permit_commands and a.milestones == b.milestones
+    times = [0.0, 55.0, 130.0, 1000.0, 4000.0]
+    forward = [a.truth(t) for t in times]
+    backward = [b.truth(t) for t in reversed(times)][::-1]
+    for fa, fb in zip(forward, backward):
+        np.testing.assert_array_equal(fa, fb)
+
+
+def test_the_trackers_stationary_detector_never_sees_anyone_at_work_still_for_long(demo_site):
+    """Fixes (truth + 0.07 m noise per axis, 2 Hz) through the UWB adapter's tracker: normal station work stays
+    well under man-down's 60 s, and a crew or watcher moving every pace_pause_s (3 s here) under a permit's
+    short test limit of 10 s for a watcher standing still."""
+    model = PlantModel(demo_site, seed=1, scenario="hot_work,watcher_walkaway",
+                       timing={"pace_pause_s": 3.0, "walkaway_start_s": 900.0})
+    ids = [p.id for p in demo_site.people]
+    story = [ids.index(p) for p in ("P0101", "P0102", "P0187", "P0186", "P0185")]
+    n = len(ids)
+    tracker = TagTracker(n, range_sigma_m=0.1, dims=2)
+    rng = np.random.default_rng(0)
+    longest = np.zeros(n)
+    for t in np.arange(0.0, 900.0, 0.5):
+        xyz = model.truth(t)
+        xyz[:, :2] += rng.normal(0.0, 0.07, (n, 2))
+        out = tracker.step(np.arange(n, dtype=np.int32), np.full(n, t), xyz, np.ones(n, bool), np.full(n, 0.1),
+                           np.ones(n))
+        longest = np.fmax(longest, out.stationary_s)
+    assert longest[story].max() < 10.0 - 1.5
+    others = np.delete(longest, story)
+    assert 15.0 < others.max() < 60.0 - 15.0  # they do pause at work (8-25 s)
 
 
 def test_man_down_stops_moving_and_the_wearable_reports_a_fall(demo_site):
@@ -460,3 +664,44 @@ def test_ppe_violation_adds_no_helmet_with_the_persons_box(demo_site):
     person = [j for j, c in enumerate(classes) if c == "person" and who[j] == i]
     np.testing.assert_array_equal(boxes[k], boxes[person[0]])
     assert "no_vest" in classes
+
+
+# --- the permit office -------------------------------------------------------------------------------------------
+
+
+def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unanswered(caplog):
+    cmds = [
+        PermitCommand(1.0, "permit_request", "op1", {"permit": "P1", "valid_from_s": -60.0}, id="a"),
+        PermitCommand(2.0, "permit_approve", "sup1", {"permit": "P1"}, expect="refused", id="b"),
+        PermitCommand(2.0, "permit_close", "sup1", {"permit": "P1"}, id="c"),
+    ]
+    sent: list[dict] = []
+    desk = PermitDesk(cmds, lambda p: sent.append(json.loads(p)) or True, lambda: 1000.0, reply_timeout_s=0.0,
+                      attempts=2)
+    desk.step(0.9)
+    assert sent == [] and desk.next_due_s() == 1.0
+    desk.step(1.0)
+    assert sent == [{"id": "a", "op": "permit_request", "user": "op1", "permit": "P1", "valid_from_s": 940.0}]
+    assert desk.next_due_s() is None  # waits for the reply before anything else
+    desk.step(5.0)  # no reply within the (zero) timeout: the same command again, same id
+    assert [m["id"] for m in sent] == ["a", "a"]
+    desk.on_reply(b'{"id": "zzz", "ok": true}')  # someone else's command
+    desk.on_reply(b"not json")
+    desk.on_reply(b'{"id": "a", "ok": true, "permit": "P1", "state": "requested"}')
+    with caplog.at_level(logging.INFO, logger="ingest.simulator.permits"):
+        desk.step(5.0)
+        assert [m["id"] for m in sent] == ["a", "a", "b"]
+        desk.step(9.0, final=True)  # stopping: no resend, nothing new
+        assert [m["id"] for m in sent] == ["a", "a", "b"] and desk.in_flight
+        desk.on_reply(b'{"id": "b", "ok": false, "reason": "incompatible with permit P0"}')
+        desk.step(9.0, final=True)  # ... but a reply that came is taken in
+        assert not desk.in_flight
+        desk.step(5.0)
+        desk.step(5.0)
+        desk.step(5.0)  # c: sent twice, never answered, given up
+    assert [m["id"] for m in sent] == ["a", "a", "b", "c", "c"]
+    refusal = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert refusal[0].levelno == logging.INFO  # the story expects it
+    assert refusal[0].getMessage() == "permit office: P1 permit_approve by sup1 refused: incompatible with permit P0"
+    assert any(r.levelno == logging.ERROR and "no reply to c" in r.getMessage() for r in caplog.records)
+    assert desk.summary() == {"sent": 3, "ok": 1, "refused": 1, "unanswered": 1, "unexpected": 0}

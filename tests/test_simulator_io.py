@@ -256,3 +256,68 @@ def test_main_refuses_an_unknown_scenario_and_lists_the_known_ones(demo_site, tm
     assert "unknown scenario" in capsys.readouterr().err
     assert main(["--list-scenarios"]) == 0
     assert "restricted_entry" in capsys.readouterr().out
+
+
+class _PermitResponder:
+    """Stands in for the permits adapter and engine: answers every permit command on the replies topic,
+    ignoring the first one it hears (as if it was not subscribed yet) and refusing ``refuse`` ops."""
+
+    def __init__(self, broker, prefix: str, refuse: set[str]) -> None:
+        self.commands: list[tuple[int, dict]] = []
+        self.refuse = refuse
+        self.prefix = prefix
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-permit-responder")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/permits/commands", qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "subscription not acknowledged"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        cmd = json.loads(msg.payload)
+        self.commands.append((msg.qos, cmd))
+        if len(self.commands) == 1:
+            return
+        ok = cmd["op"] not in self.refuse
+        reply = {"id": cmd["id"], "ok": ok, "permit": cmd["permit"], "state": "fine"}
+        if not ok:
+            reply = {"id": cmd["id"], "ok": False, "reason": "no, for the test"}
+        client.publish(f"{self.prefix}/permits/replies", json.dumps(reply), qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_permit_office_sends_the_scripted_commands_and_reads_the_replies(mosquitto, demo_site):
+    site = _site_for(demo_site, mosquitto)
+    prefix = site.mqtt.topic_prefix
+    responder = _PermitResponder(mosquitto, prefix, refuse={"permit_activate"})
+    timing = {"walkaway_request_s": 0.5, "gas_test_after_s": 0.3, "approve_after_s": 0.3,
+              "activate_after_s": 0.3, "walkaway_start_s": 600.0}
+    sim = Simulator(site, seed=1, scenario="watcher_walkaway", timing=timing, permit_reply_timeout_s=1.0)
+    run = _Running(sim)
+    col = _Collector(mosquitto, prefix)  # joins late: the scenario message is retained
+    try:
+        done = col.wait_for(lambda: len(sim.desk.outcomes) == 4 and sim.desk.outcomes[-1].reply is not None, 30)
+    finally:
+        col.close()
+        run.close()
+        responder.close()
+    assert done, sim.desk.outcomes
+    qos, cmds = zip(*responder.commands)
+    assert set(qos) == {1}
+    assert [c["id"] for c in cmds] == ["sim-001-CS-1-request", "sim-001-CS-1-request", "sim-002-CS-1-gas_test",
+                                       "sim-003-CS-1-approve", "sim-004-CS-1-activate"]  # the first one again
+    assert cmds[0]["valid_from_s"] == pytest.approx(sim.clock.start_epoch + 0.5 - 60.0, abs=1e-3)
+    assert [o.reply["ok"] for o in sim.desk.outcomes] == [True, True, True, False]
+    assert sim.desk.summary() == {"sent": 4, "ok": 3, "refused": 1, "unanswered": 0, "unexpected": 1}
+    (q, payload), = col.of(f"{prefix}/sim/scenario")
+    doc = json.loads(payload)
+    assert doc["start_epoch"] == pytest.approx(sim.clock.start_epoch, abs=1e-6)
+    assert doc["scenarios"] == ["watcher_walkaway"] and doc["timing"]["walkaway_request_s"] == 0.5
+    assert doc["milestones"]["watcher_walkaway.activate_s"] == pytest.approx(3.0)  # not before he is located
+    assert [c["op"] for c in doc["permit_commands"]][:4] == [
+        "permit_request", "permit_gas_test", "permit_approve", "permit_activate"]
