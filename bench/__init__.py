@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["report", "available", "run"]
+__all__ = ["report", "available", "run", "best_time"]
 
 
 def report(figure: str, value: float, unit: str) -> None:
@@ -22,6 +22,18 @@ def report(figure: str, value: float, unit: str) -> None:
     else:
         text = f"{value:.3g}"
     print(f"bench: {figure} {text} {unit}", flush=True)
+
+
+def best_time(fn, repeat: int) -> float:
+    """Seconds of the fastest of ``repeat`` calls of ``fn()`` (the least disturbed by the shared machine)."""
+    import time
+
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def available() -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import report
+from bench import best_time, report
 from config import DEMO_SITE, load_site
 from config.cameras import CameraInferenceSettings
 from ingest.camera_infer import Frame, FrameDetector, synthetic_yolo_model
@@ -57,14 +57,6 @@ def _anchors(rng: np.random.Generator, n: int, n_classes: int) -> np.ndarray:
     scores[np.arange(n), rng.integers(0, n_classes, n)] = rng.uniform(0, 1, n) ** 2
     return np.column_stack([c, wh, scores])
 
-
-def _best(fn, repeat: int) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(args: list[str]) -> None:
@@ -106,18 +98,18 @@ def run(args: list[str]) -> None:
 
         tensor = np.zeros((1, 3, 640, 640), np.float32)
         sess = det.session
-        t_model = _best(lambda: sess.run(None, {det.input_name: tensor}), a.repeat)
+        t_model = best_time(lambda: sess.run(None, {det.input_name: tensor}), a.repeat)
         report("camera-model-frames-per-s-640x640", 1.0 / t_model, "frames/s")
         output = sess.run(None, {det.input_name: tensor})[0]
 
     boxes, scores, cls = decode_yolo(output, len(classes), 0.25)
     report("camera-candidates-after-threshold", len(boxes), "boxes")
-    t_decode = _best(lambda: decode_yolo(output, len(classes), 0.25), a.repeat)
-    t_nms = _best(lambda: nms(boxes, scores, cls, 0.45, 300), a.repeat)
+    t_decode = best_time(lambda: decode_yolo(output, len(classes), 0.25), a.repeat)
+    t_nms = best_time(lambda: nms(boxes, scores, cls, 0.45, 300), a.repeat)
     report("camera-decode-ms", 1e3 * t_decode, "ms")
     report("camera-nms-ms", 1e3 * t_nms, "ms")
     report("camera-decode-plus-nms-ms", 1e3 * (t_decode + t_nms), "ms")
-    t_np = _best(lambda: numpy_nms(boxes, scores, cls, 0.45, 300), max(1, a.repeat // 4))
+    t_np = best_time(lambda: numpy_nms(boxes, scores, cls, 0.45, 300), max(1, a.repeat // 4))
     report("camera-numpy-nms-ms", 1e3 * t_np, "ms")
     same = np.array_equal(nms(boxes, scores, cls, 0.45, 300), numpy_nms(boxes, scores, cls, 0.45, 300))
     report("camera-nms-agrees-with-numpy", 100.0 if same else 0.0, "%")

@@ -14,7 +14,7 @@ import time
 import numba
 import numpy as np
 
-from bench import report
+from bench import best_time, report
 from kernels.geofence import fence_update, pack_polygons
 
 __all__ = ["run"]
@@ -31,14 +31,6 @@ def _zones(n: int, rng) -> list[list[tuple[float, float]]]:
         out.append([(cx + ri * np.cos(ai), cy + ri * np.sin(ai)) for ai, ri in zip(a, r)])
     return out
 
-
-def _time(fn, repeat: int) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(args: list[str]) -> None:
@@ -72,9 +64,9 @@ def run(args: list[str]) -> None:
     pairs = a.tags * a.zones
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
-    t1 = _time(kernel, a.repeat)
+    t1 = best_time(kernel, a.repeat)
     numba.set_num_threads(threads)
-    tn = _time(kernel, a.repeat)
+    tn = best_time(kernel, a.repeat)
     report("zones-tag-zone-tests-per-s-1thread", pairs / t1, "tests/s")
     report(f"zones-tag-zone-tests-per-s-{threads}threads", pairs / tn, "tests/s")
     report("zones-grid-rate-1thread", 1.0 / t1, "Hz (10,000 x 200)")
@@ -88,7 +80,7 @@ def run(args: list[str]) -> None:
     def peer():
         return np.column_stack([shapely.contains_xy(s, xy[:, 0], xy[:, 1]) for s in shp])
 
-    ts = _time(peer, max(1, a.repeat // 2))
+    ts = best_time(peer, max(1, a.repeat // 2))
     report("shapely-contains-xy-tests-per-s", pairs / ts, "tests/s")
     report("zones-vs-shapely-1thread", ts / t1, "x")
     # the kernel's band: points within 0.5 m of an edge are neither in nor out; elsewhere they must agree
