@@ -14,16 +14,7 @@ from config import DEMO_SITE
 from ingest import bus
 from ingest.bus import Message
 from ingest.engine import Engine, EngineProcess, RecordingReader, replay, tick_message
-
-
-def positions(site, tags_xy: dict[str, tuple[float, float]], ts: float) -> Message:
-    index = {p.tag: i for i, p in enumerate(site.people)}
-    idx = np.array([index[t] for t in tags_xy], dtype=np.int32)
-    xyz = np.array([[x, y, 1.2] for x, y in tags_xy.values()])
-    n = len(idx)
-    return Message(topic="uwb.positions", source="uwb", kind="positions", event_ts_s=ts, ingest_ts_s=ts,
-                   arrays={"person_index": idx, "xyz_m": xyz, "ts_s": np.full(n, ts), "valid": np.ones(n, bool),
-                           "gdop": np.full(n, 1.5), "rms_m": np.full(n, 0.1)})
+from tests.builders import positions
 
 
 def test_worker_entering_restricted_zone_raises_then_clears_alarm(demo_site):

@@ -11,7 +11,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import zmq
@@ -22,8 +21,8 @@ from config.schema import AlarmRule, EscalationPolicy, EscalationStep, Notificat
 from config.schema import WebhookSink as WebhookConfig
 from console.demo import write_site
 from ingest import bus
-from ingest.bus import Message
 from ingest.engine import EngineProcess, replay
+from tests.builders import positions
 
 pytestmark = pytest.mark.slow
 
@@ -145,12 +144,8 @@ def test_live_engine_escalates_notifies_and_journals_every_attempt(demo_site, mo
     sub = bus.sub_socket(ctx, site.bus.publish, ["alarm.notify"])
     push = bus.push_socket(ctx, site.bus.ingest)
     t = time.time()
-    m = Message("uwb.positions", "uwb", "positions", t, t, arrays={
-        "person_index": np.array([49], np.int32), "xyz_m": np.array([[145.0, 70.0, 1.2]]), "ts_s": np.array([t]),
-        "valid": np.array([True]), "gdop": np.array([1.0]), "rms_m": np.array([0.1])})
-    push.send_multipart(bus.encode(m))
-    m.arrays["ts_s"] = np.array([t + 2.1])  # still inside after the fences' 2 s dwell: the entry counts
-    push.send_multipart(bus.encode(m))
+    for ts in (t, t + 2.1):  # still inside after the fences' 2 s dwell: the entry counts
+        push.send_multipart(bus.encode(positions(site, {"T0050": (145.0, 70.0)}, ts, gdop=1.0)))
     assert sub.poll(10_000), "no escalation banner published"
     banner = bus.decode(sub.recv_multipart()).meta
     assert banner["notify_role"] == "supervisor" and banner["step"] == 1

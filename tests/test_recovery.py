@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import zmq
 
@@ -19,8 +18,8 @@ from alarms.journal import verify_journal
 from config.schema import AlarmRule, EscalationPolicy, EscalationStep, Notifications
 from console.demo import write_site
 from ingest import bus
-from ingest.bus import Message
 from ingest.engine import replay
+from tests.builders import positions
 from tests.conftest import free_port, wait_port
 
 pytestmark = pytest.mark.slow
@@ -60,12 +59,8 @@ def test_escalation_timer_survives_a_killed_engine(demo_site, tmp_path):
     ctx = zmq.Context()
     push = bus.push_socket(ctx, site.bus.ingest)
     t = time.time()
-    m = Message("uwb.positions", "uwb", "positions", t, t, arrays={
-        "person_index": np.array([49], np.int32), "xyz_m": np.array([[145.0, 70.0, 1.2]]), "ts_s": np.array([t]),
-        "valid": np.array([True]), "gdop": np.array([1.0]), "rms_m": np.array([0.1])})
-    push.send_multipart(bus.encode(m))
-    m.arrays["ts_s"] = np.array([t + 2.1])  # still inside after the fences' 2 s dwell: the entry counts
-    push.send_multipart(bus.encode(m))
+    for ts in (t, t + 2.1):  # still inside after the fences' 2 s dwell: the entry counts
+        push.send_multipart(bus.encode(positions(site, {"T0050": (145.0, 70.0)}, ts, gdop=1.0)))
     deadline = time.monotonic() + 10
     while not journal_events(out / "journal.sqlite") and time.monotonic() < deadline:
         time.sleep(0.05)
