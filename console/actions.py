@@ -1,9 +1,11 @@
-"""What a person may do to an alarm at the workstation, decided from the role and the alarm's state.
+"""What a person may do to an alarm (or about an emergency) at the workstation, decided from the role and the
+state.
 
 Pure functions, no server: which buttons are enabled (:func:`enabled_actions`), which shelve durations are
 offered (:func:`shelve_choices`) and the command sent to the engine (:func:`command_for`). The engine checks
 every command again (role and state, ``alarms/lifecycle.py``) and refuses with a reason; this module only keeps
-the page from offering what would be refused.
+the page from offering what would be refused. The emergency muster is declared and ended by a shift supervisor
+(or an administrator): :func:`muster_enabled` and :func:`muster_command`.
 
 The console does not import the engine's packages (DESIGN.md, "Imports run one way"), so the role table is
 repeated here as :data:`ROLE_ACTIONS`; a test holds it equal to ``alarms.lifecycle.ROLE_ACTIONS``.
@@ -20,6 +22,8 @@ from .link import AlarmRecord
 __all__ = [
     "ACTIONS",
     "ACTION_OPS",
+    "MUSTER_OPS",
+    "MUSTER_ROLES",
     "NEEDS_REASON",
     "ROLE_ACTIONS",
     "SHELVE_STEPS_S",
@@ -27,8 +31,15 @@ __all__ = [
     "command_for",
     "enabled_actions",
     "format_duration",
+    "muster_command",
+    "muster_enabled",
     "shelve_choices",
 ]
+
+#: the emergency muster's commands (docs/protocol.md): declare, then end
+MUSTER_OPS: tuple[str, ...] = ("muster_declare", "muster_end")
+#: who may declare or end an emergency (the engine checks the same, ingest/engine/core.py)
+MUSTER_ROLES: frozenset[str] = frozenset({"supervisor", "admin"})
 
 #: the person actions, in the order of the workstation's buttons
 ACTIONS: tuple[str, ...] = (
@@ -176,3 +187,20 @@ def command_for(
     elif action == "remove_from_service":
         req["reason"] = text
     return req
+
+
+def muster_enabled(role: str | None, active: bool | None) -> frozenset[str]:
+    """The muster commands a ``role`` may send now: declare while no emergency is known to be declared
+    (``active`` False, or None before the engine said anything), end while one is. Nobody else may do either."""
+    if role not in MUSTER_ROLES:
+        return frozenset()
+    return frozenset({"muster_end"} if active else {"muster_declare"})
+
+
+def muster_command(op: str, user: str, area: str | list[str] = "all") -> dict[str, Any]:
+    """The engine command to declare (for ``area``: ``"all"`` or zone ids) or end an emergency by ``user``."""
+    if op == "muster_declare":
+        return {"op": op, "user": user, "area": area if area == "all" else list(area)}
+    if op == "muster_end":
+        return {"op": op, "user": user}
+    raise ValueError(f"unknown muster command {op!r} (known: {', '.join(MUSTER_OPS)})")

@@ -12,7 +12,8 @@ a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/workstation.p
 (default 0.5) and ``position``.
 
 The wall also shows escalation banners (every role, with a beep) over the top of the map, and its alarm list
-groups alarms by area and condition while the engine reports an alarm flood.
+groups alarms by area and condition while the engine reports an alarm flood. On the default layout the
+emergency muster tile takes the permit board's place while an emergency is declared.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def build_wall(
 
 
 def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) -> None:
-    """Hand one snapshot to every tile. A failing tile is logged (once) and does not stop the others."""
+    """Hand one snapshot to every tile, then let each stack of tiles show the one with something to show (the
+    muster tile during an emergency). A failing tile is logged (once) and does not stop the others."""
     for i, tile in enumerate(page.tiles):
         try:
             tile.update(snap)
@@ -94,6 +96,7 @@ def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) 
                 log.exception("tile %s failed to update", type(tile).__name__)
                 if failed is not None:
                     failed.add(i)
+    page.refresh_stacks()
 
 
 def _session_arg(name: str) -> str | None:

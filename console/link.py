@@ -3,8 +3,10 @@
 The thread owns both ZeroMQ sockets (a SUB connected to the engine's publisher and a DEALER connected to its
 command ROUTER; ZeroMQ sockets are not thread-safe, so no other thread touches them). It keeps:
 
-- the latest frame of each display topic (``display.positions``, ``display.sensors``, ``engine.status``):
-  display frames are conflated, latest wins;
+- the latest frame of each display topic (``display.positions``, ``display.sensors``, ``display.gasfield``,
+  ``engine.status``): display frames are conflated, latest wins;
+- the latest permit board (``permit.board``) and emergency muster status (``muster.status``): each message is
+  the whole state, so they are conflated too; a snapshot reply fills them for a console that joins late;
 - the live alarm table, built from a snapshot and then sequence-numbered ``alarm.delta`` messages. A gap in
   the sequence, an engine restart (the sequence going back) or a link that comes back after being lost
   makes the link ask for a fresh snapshot and replace its table (DESIGN principle 3: the alarm channel is
@@ -43,10 +45,14 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ALARM_STATES",
     "OFF_LIST_STATES",
+    "PERMIT_BOARDS",
     "PRIORITIES",
     "TOPIC_ALARM_DELTA",
     "TOPIC_FLOOD",
+    "TOPIC_GASFIELD",
+    "TOPIC_MUSTER",
     "TOPIC_NOTIFY",
+    "TOPIC_PERMITS",
     "TOPIC_POSITIONS",
     "TOPIC_SENSORS",
     "TOPIC_STATUS",
@@ -59,8 +65,13 @@ __all__ = [
     "LinkSnapshot",
     "LinkState",
     "MAX_NOTIFICATIONS",
+    "MissingPerson",
+    "MusterPoint",
+    "MusterStatus",
     "Notification",
     "OutOfServiceInfo",
+    "PermitBoard",
+    "PermitInfo",
     "ShelveInfo",
 ]
 
@@ -70,7 +81,17 @@ TOPIC_ALARM_DELTA = "alarm.delta"
 TOPIC_STATUS = "engine.status"
 TOPIC_NOTIFY = "alarm.notify"  # an escalation step: tell the people of a role
 TOPIC_FLOOD = "alarm.flood"  # an alarm flood at an operator position began or ended
-_DISPLAY_TOPICS = (TOPIC_POSITIONS, TOPIC_SENSORS, TOPIC_STATUS)
+TOPIC_GASFIELD = "display.gasfield"  # the gas detectors interpolated onto a grid, 1 Hz
+TOPIC_PERMITS = "permit.board"  # the permits that matter now, on change and every 5 s
+TOPIC_MUSTER = "muster.status"  # the emergency muster, on declare / end and ~1 Hz while active
+#: conflated display topics -> the counter of frames taken in
+_DISPLAY_COUNTERS = {
+    TOPIC_POSITIONS: "positions_frames",
+    TOPIC_SENSORS: "sensors_frames",
+    TOPIC_STATUS: "status_frames",
+    TOPIC_GASFIELD: "gasfield_frames",
+}
+_DISPLAY_TOPICS = tuple(_DISPLAY_COUNTERS)
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 #: the states an operator sees (alarms/lifecycle.py); ``normal`` takes an alarm out of the live table
@@ -232,6 +253,228 @@ class FloodState:
         )
 
 
+def _float_or_nan(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+
+def _texts(v: Any) -> Mapping[str, str]:
+    """A ``{language: text}`` object (type names, muster point names), leniently: bad entries are left out."""
+    return _message(v)
+
+
+def _text_in(texts: Mapping[str, str], lang: str, fallback: str) -> str:
+    key = "zh-CN" if lang.lower().startswith("zh") else "en"
+    return texts.get(key) or texts.get("en") or fallback
+
+
+def _xy_list(v: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(v, list):
+        return ()
+    out = []
+    for p in v:
+        if isinstance(p, (list, tuple)) and len(p) >= 2:
+            x, y = _float_or_nan(p[0]), _float_or_nan(p[1])
+            if math.isfinite(x) and math.isfinite(y):
+                out.append((x, y))
+    return tuple(out)
+
+
+#: the colours of a permit board (``alarms/permits.py``): red = work in progress, amber = suspended or ending
+#: soon, green = planned (requested or approved), grey = over (closed or expired)
+PERMIT_BOARDS: tuple[str, ...] = ("red", "amber", "green", "grey")
+
+
+# Permits and the muster are read leniently like the shelve annotations: a permit with a malformed field is
+# still shown (the field as unknown), because a permit missing from the board is worse than one shown badly.
+@dataclass(frozen=True)
+class PermitInfo:
+    """One permit-to-work as the engine's board publishes it (``permit.board``). Times are engine seconds.
+
+    ``zone`` is a zone id of the site, or None when the permit has its own ``polygon`` (site metres);
+    ``workers`` and ``watcher`` are tags; ``board`` is one of :data:`PERMIT_BOARDS`.
+    """
+
+    id: str
+    type: str
+    type_name: Mapping[str, str]
+    grade: str | None
+    zone: str | None
+    polygon: tuple[tuple[float, float], ...]
+    workers: tuple[str, ...]
+    watcher: str | None
+    valid_from_s: float
+    valid_to_s: float
+    state: str
+    board: str
+    applicant: str | None = None
+    approver: str | None = None
+    reason: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_json(cls, d: Any) -> PermitInfo:
+        """Check one board entry; ``ValueError`` when it has no id (it could not be named on the wall)."""
+        if not isinstance(d, dict) or not isinstance(d.get("id"), str) or not d["id"]:
+            raise ValueError(f"permit without an id: {d!r:.80}")
+        board = d.get("board")
+        grade = d.get("grade")
+        workers = d.get("workers")
+        return cls(
+            id=d["id"],
+            type=_text_or_none(d.get("type")) or "",
+            type_name=_texts(d.get("type_name")),
+            grade=str(grade) if isinstance(grade, (str, int)) and not isinstance(grade, bool) else None,
+            zone=_text_or_none(d.get("zone")) or None,
+            polygon=_xy_list(d.get("polygon")),
+            workers=tuple(w for w in workers if isinstance(w, str)) if isinstance(workers, list) else (),
+            watcher=_text_or_none(d.get("watcher")) or None,
+            valid_from_s=_float_or_nan(d.get("valid_from_s")),
+            valid_to_s=_float_or_nan(d.get("valid_to_s")),
+            state=_text_or_none(d.get("state")) or "unknown",
+            # an unknown colour is shown as work in progress: the safe reading of a board we do not understand
+            board=board if board in PERMIT_BOARDS else "red",
+            applicant=_text_or_none(d.get("applicant")),
+            approver=_text_or_none(d.get("approver")),
+            reason=_text_or_none(d.get("reason")) or "",
+            description=_text_or_none(d.get("description")) or "",
+        )
+
+    def type_text(self, lang: str) -> str:
+        """The permit type in ``lang`` (English fallback, then the type id)."""
+        return _text_in(self.type_name, lang, self.type or "?")
+
+
+@dataclass(frozen=True)
+class PermitBoard:
+    """The engine's permit board: the permits that matter now, in the engine's order (most urgent first).
+
+    ``engine_ts_s`` is the engine time of the board; ``version`` grows with every board the link takes in.
+    """
+
+    permits: tuple[PermitInfo, ...]
+    engine_ts_s: float
+    version: int
+
+
+@dataclass(frozen=True)
+class MusterPoint:
+    """One muster point during an emergency: its zone, its name, how many people are inside (and who)."""
+
+    zone: str
+    name: Mapping[str, str]
+    count: int
+    people: tuple[str, ...]
+
+    def name_text(self, lang: str) -> str:
+        return _text_in(self.name, lang, self.zone)
+
+
+@dataclass(frozen=True)
+class MissingPerson:
+    """Someone on the muster roster who has not reached a muster point: last known position (site metres, None
+    if never located), the age of that fix in seconds at the status's engine time (NaN if unknown), the zones
+    the person is in."""
+
+    person: str
+    tag: str
+    name: str
+    position_m: tuple[float, float, float] | None
+    fix_age_s: float
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MusterStatus:
+    """The emergency muster as the engine last published it (``muster.status``). Times are engine seconds.
+
+    ``active`` False: no emergency declared (the other fields are empty). ``area`` is ``"all"`` or the
+    declared zone ids; ``roster`` counts the people to account for, ``mustered`` those at a muster point,
+    ``missing_count`` the others (``missing`` lists them); ``version`` grows with every status taken in.
+    """
+
+    active: bool
+    engine_ts_s: float
+    version: int = 0
+    declared_ts_s: float = math.nan
+    declared_by: str = ""
+    area: str | tuple[str, ...] = "all"
+    elapsed_s: float = math.nan
+    roster: int = 0
+    mustered: int = 0
+    missing_count: int = 0
+    points: tuple[MusterPoint, ...] = ()
+    missing: tuple[MissingPerson, ...] = ()
+
+    @classmethod
+    def from_meta(cls, meta: Any, version: int = 0) -> MusterStatus:
+        """Check one ``muster.status`` meta (or a snapshot's ``muster``); ``ValueError`` says what is wrong."""
+        if not isinstance(meta, Mapping):
+            raise ValueError(f"muster status is not an object: {meta!r:.80}")  # noqa: TRY004 - one error kind
+        active = meta.get("active")
+        if not isinstance(active, bool):
+            raise ValueError(f"muster status without a boolean 'active' (got {active!r:.40})")
+        ts = _float_or_nan(meta.get("engine_ts_s"))
+        if not active:
+            return cls(active=False, engine_ts_s=ts, version=version)
+        counts = meta.get("counts") if isinstance(meta.get("counts"), Mapping) else {}
+        area = meta.get("area")
+        points = []
+        for p in meta.get("muster_points") or ():
+            if isinstance(p, Mapping) and isinstance(p.get("zone"), str):
+                people = p.get("people")
+                points.append(
+                    MusterPoint(
+                        zone=p["zone"],
+                        name=_texts(p.get("name")),
+                        count=_count_or_zero(p.get("count")),
+                        people=tuple(x for x in people if isinstance(x, str))
+                        if isinstance(people, list)
+                        else (),
+                    )
+                )
+        missing = []
+        for m in meta.get("missing") or ():
+            if not isinstance(m, Mapping) or not isinstance(m.get("person"), str):
+                continue
+            pos = m.get("position_m")
+            position = None
+            if isinstance(pos, (list, tuple)) and len(pos) >= 2:
+                xyz = [_float_or_nan(v) for v in (*pos[:3], *([0.0] * (3 - len(pos[:3]))))]
+                if math.isfinite(xyz[0]) and math.isfinite(xyz[1]):
+                    position = (xyz[0], xyz[1], xyz[2])
+            zones = m.get("zones")
+            missing.append(
+                MissingPerson(
+                    person=m["person"],
+                    tag=_text_or_none(m.get("tag")) or "",
+                    name=_text_or_none(m.get("name")) or "",
+                    position_m=position,
+                    fix_age_s=_float_or_nan(m.get("fix_age_s")),
+                    zones=tuple(z for z in zones if isinstance(z, str)) if isinstance(zones, list) else (),
+                )
+            )
+        return cls(
+            active=True,
+            engine_ts_s=ts,
+            version=version,
+            declared_ts_s=_float_or_nan(meta.get("declared_ts_s")),
+            declared_by=_text_or_none(meta.get("declared_by")) or "",
+            area=tuple(a for a in area if isinstance(a, str)) if isinstance(area, list) else "all",
+            elapsed_s=_float_or_nan(meta.get("elapsed_s")),
+            roster=_count_or_zero(counts.get("roster")),
+            mustered=_count_or_zero(counts.get("mustered")),
+            missing_count=_count_or_zero(counts.get("missing")) or len(missing),
+            points=tuple(points),
+            missing=tuple(missing),
+        )
+
+    def elapsed_at(self, now_s: float | None) -> float:
+        """Seconds since the declaration at engine time ``now_s`` (the published ``elapsed_s`` when unknown)."""
+        if now_s is not None and math.isfinite(now_s) and math.isfinite(self.declared_ts_s):
+            return max(0.0, now_s - self.declared_ts_s)
+        return self.elapsed_s
+
+
 @dataclass(frozen=True)
 class AlarmRecord:
     """One alarm as the engine publishes it (see the ``alarm.delta`` topic). Times are engine seconds."""
@@ -368,6 +611,9 @@ class LinkCounters:
     positions_frames: int = 0
     sensors_frames: int = 0
     status_frames: int = 0
+    gasfield_frames: int = 0
+    permit_boards: int = 0  # permit.board messages taken in
+    muster_updates: int = 0  # muster.status messages taken in
     bad_frames: int = 0  # framing errors, unknown topics, arrays that do not match the site
     deltas: int = 0  # alarm.delta messages received
     deltas_applied: int = 0
@@ -404,6 +650,12 @@ class LinkSnapshot:
     notifications: tuple[Notification, ...] = ()
     #: the latest flood state per operator position
     floods: Mapping[str, FloodState] = field(default_factory=lambda: MappingProxyType({}))
+    #: the latest ``display.gasfield`` frame (array ``field`` float32 [ny, nx]; meta ``extent_m``, ``dx_m``)
+    gasfield: Frame | None = None
+    #: the latest permit board (None until the engine said anything about permits)
+    permits: PermitBoard | None = None
+    #: the latest emergency muster status (None until known; ``active`` False when no emergency)
+    muster: MusterStatus | None = None
 
     def flood(self, position: str = "main") -> FloodState | None:
         """The flood state of ``position`` (None until the engine said anything about it)."""
@@ -463,6 +715,8 @@ class EngineLink:
         self._last_frame_s: float | None = None
         self._notifications: tuple[Notification, ...] = ()
         self._floods: Mapping[str, FloodState] = MappingProxyType({})
+        self._permits: PermitBoard | None = None
+        self._muster: MusterStatus | None = None
 
         # owned by the receiver thread
         self._count: dict[str, int] = {f.name: 0 for f in fields(LinkCounters)}
@@ -531,6 +785,7 @@ class EngineLink:
         with self._lock:
             frames, table, counters, last = self._frames, self._table, self._counters, self._last_frame_s
             notifications, floods = self._notifications, self._floods
+            permits, muster = self._permits, self._muster
         age = None if last is None else max(0.0, now - last)
         state: LinkState = "waiting" if age is None else ("lost" if age > self.lost_after_s else "ok")
         return LinkSnapshot(
@@ -543,6 +798,9 @@ class EngineLink:
             last_frame_age_s=age,
             notifications=notifications,
             floods=floods,
+            gasfield=frames.get(TOPIC_GASFIELD),
+            permits=permits,
+            muster=muster,
         )
 
     def positions(self) -> Frame | None:
@@ -632,6 +890,9 @@ class EngineLink:
                 TOPIC_STATUS,
                 TOPIC_NOTIFY,
                 TOPIC_FLOOD,
+                TOPIC_GASFIELD,
+                TOPIC_PERMITS,
+                TOPIC_MUSTER,
             ]
             sub = bus.sub_socket(self._ctx, self.publish_endpoint, topics)
             dealer = bus.dealer_socket(self._ctx, self.command_endpoint)
@@ -716,17 +977,15 @@ class EngineLink:
                 self._on_notify(msg.meta)
             elif msg.topic == TOPIC_FLOOD:
                 self._on_flood(msg.meta)
+            elif msg.topic == TOPIC_PERMITS:
+                self._on_permits(msg.meta.get("permits"), msg.event_ts_s)
+            elif msg.topic == TOPIC_MUSTER:
+                self._on_muster(msg.meta)
             elif msg.topic in _DISPLAY_TOPICS:
                 latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
                 if msg.topic == TOPIC_STATUS:
                     self._reconcile_flood(msg.meta.get("flood"))  # in order with alarm.flood messages
-                self._bump(
-                    {
-                        TOPIC_POSITIONS: "positions_frames",
-                        TOPIC_SENSORS: "sensors_frames",
-                        TOPIC_STATUS: "status_frames",
-                    }[msg.topic]
-                )
+                self._bump(_DISPLAY_COUNTERS[msg.topic])
             else:
                 self._bump("bad_frames")
                 self._log_bad(f"unexpected topic {msg.topic!r}")
@@ -739,13 +998,7 @@ class EngineLink:
                     self._bump("bad_frames")
                     self._log_bad(f"{topic}: {problem}")
                     continue
-                number = self._count[
-                    {
-                        TOPIC_POSITIONS: "positions_frames",
-                        TOPIC_SENSORS: "sensors_frames",
-                        TOPIC_STATUS: "status_frames",
-                    }[topic]
-                ]
+                number = self._count[_DISPLAY_COUNTERS[topic]]
                 new_frames[topic] = Frame(
                     topic=topic,
                     arrays=MappingProxyType(dict(msg.arrays)),
@@ -773,6 +1026,10 @@ class EngineLink:
                 "vib_rms_mm_s": (v,),
                 "vib_quality": (v,),
             }
+            if "vib_zone" in msg.arrays:  # ISO 20816-3 zone per point, when the engine sends it
+                expected["vib_zone"] = (v,)
+        elif msg.topic == TOPIC_GASFIELD:
+            return self._check_gasfield(msg)
         for name, shape in expected.items():
             a = msg.arrays.get(name)
             if a is None:
@@ -781,6 +1038,30 @@ class EngineLink:
                 return f"array {name!r} missing"
             if a.shape != shape:
                 return f"array {name!r} has shape {a.shape}, this site needs {shape} (site files differ?)"
+        return None
+
+    @staticmethod
+    def _check_gasfield(msg: bus.Message) -> str | None:
+        """A gas field must be a float grid whose shape matches its extent and cell size (else it would be
+        drawn stretched over the wrong place)."""
+        a = msg.arrays.get("field")
+        if a is None:
+            return "array 'field' missing"
+        if a.ndim != 2 or a.dtype.kind != "f":
+            return f"array 'field' must be a 2-D float grid, got {a.dtype} {a.shape}"
+        extent, dx = msg.meta.get("extent_m"), msg.meta.get("dx_m")
+        if (
+            not isinstance(extent, list)
+            or len(extent) != 4
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in extent)
+            or not isinstance(dx, (int, float))
+            or not dx > 0
+        ):
+            return f"gas field without a valid extent_m / dx_m (got {extent!r:.60}, {dx!r:.20})"
+        x0, y0, x1, y1 = (float(v) for v in extent)
+        want = (math.ceil((y1 - y0) / dx - 1e-9), math.ceil((x1 - x0) / dx - 1e-9))
+        if a.shape != want:
+            return f"array 'field' has shape {a.shape}, its extent and {dx} m cells need {want}"
         return None
 
     def _log_bad(self, what: str) -> None:
@@ -818,6 +1099,50 @@ class EngineLink:
             self._floods = MappingProxyType({**self._floods, state.position: state})
         if before is None or before.flood != state.flood:
             log.info("engine link: alarm flood at %s: %s", state.position, "on" if state.flood else "off")
+
+    # permit board and muster: each message is the whole state, latest wins
+    def _on_permits(self, records: Any, engine_ts_s: float, *, from_snapshot: bool = False) -> None:
+        if not isinstance(records, list):
+            self._bump("bad_frames")
+            self._log_bad(f"permit board without a permits list (got {type(records).__name__})")
+            return
+        current = self._permits
+        if from_snapshot and current is not None and not current.engine_ts_s <= engine_ts_s:
+            return  # the board message already taken in is newer than the snapshot
+        permits = []
+        for raw in records:
+            try:
+                permits.append(PermitInfo.from_json(raw))
+            except ValueError as e:
+                self._bump("bad_frames")
+                self._log_bad(str(e))
+        if not from_snapshot:
+            self._bump("permit_boards")
+        version = (current.version if current is not None else 0) + 1
+        board = PermitBoard(permits=tuple(permits), engine_ts_s=float(engine_ts_s), version=version)
+        with self._lock:
+            self._permits = board
+
+    def _on_muster(self, meta: Any, *, from_snapshot: bool = False) -> None:
+        current = self._muster
+        version = (current.version if current is not None else 0) + 1
+        try:
+            status = MusterStatus.from_meta(meta, version)
+        except ValueError as e:
+            self._bump("bad_frames")
+            self._log_bad(str(e))
+            return
+        if from_snapshot and current is not None and not current.engine_ts_s <= status.engine_ts_s:
+            return  # the status message already taken in is newer than the snapshot
+        if not from_snapshot:
+            self._bump("muster_updates")
+        if current is None or current.active != status.active:
+            log.info(
+                "engine link: emergency muster %s",
+                f"declared by {status.declared_by}" if status.active else "not active",
+            )
+        with self._lock:
+            self._muster = status
 
     def _reconcile_flood(self, flags: Any) -> None:
         """The engine's status carries ``flood``: {position: bool} every second. A console that joined during a
@@ -927,6 +1252,13 @@ class EngineLink:
             self._snapshot_retry_at = self._clock() + self.snapshot_timeout_s  # retry later, not at once
             return
         first = self._count["snapshots"] == 0
+        ts = _float_or_nan(reply.get("engine_ts_s"))
+        if "permits" in reply:
+            self._on_permits(reply["permits"], ts, from_snapshot=True)
+        if "muster" in reply:
+            muster = reply["muster"]
+            meta = muster if isinstance(muster, dict) else {"active": False}
+            self._on_muster({**meta, "engine_ts_s": meta.get("engine_ts_s", ts)}, from_snapshot=True)
         self._alarms = {}
         self._apply(records)
         self._seq = seq

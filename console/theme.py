@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "BOARD_COLORS",
     "PALETTE",
     "PRIORITY_NAMES",
     "PRIORITY_RANK",
@@ -48,6 +49,13 @@ PRIORITY_STYLE: Mapping[int, PriorityStyle] = MappingProxyType(
 )
 
 
+#: permit board colour (``permit.board``) -> the colour drawn: red = work in progress, amber = suspended or ending
+#: soon, green = planned, grey = over. A board colour is never shown alone: the permit's state is written beside.
+BOARD_COLORS: Mapping[str, str] = MappingProxyType(
+    {"red": "#ff3b3b", "amber": "#ff9a1f", "green": "#4cc36b", "grey": "#8c9399"}
+)
+
+
 @dataclass(frozen=True)
 class Palette:
     """Greys for everything normal. Hex colours."""
@@ -74,6 +82,10 @@ class Palette:
     outline_dark: str = "#101214"
     link_lost_background: str = "#ff9a1f"
     link_lost_text: str = "#101214"
+    gas_field_quiet: str = "#c3c8cc"  # a gas cloud below the first alarm level: a light haze, no alarm colour
+    machine: str = "#9aa2a8"
+    emergency_background: str = "#ff3b3b"
+    emergency_text: str = "#101214"
 
 
 PALETTE = Palette()

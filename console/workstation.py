@@ -12,7 +12,10 @@ The page, logged in:
   out-of-service alarms (who, why, until when);
 - the action panel: the selected alarm, a reason / comment field, the shelve duration (choices depend on the
   alarm's priority, ``site.max_shelve_s``), one button per action (disabled when the role or the alarm's state
-  does not allow it) and a status line with the engine's reply, its refusal reason included.
+  does not allow it) and a status line with the engine's reply, its refusal reason included;
+- the emergency muster line: whether an emergency is declared (since when, by whom, the headcount); for a shift
+  supervisor a button to declare one for the whole site or to end it, each asking for a confirmation first, and
+  the engine's reply.
 
 Commands go to the engine through the console's :class:`~console.link.EngineLink` without blocking the
 server: the button handler awaits the reply. There is deliberately no "acknowledge all" (ISA-18.2).
@@ -34,14 +37,23 @@ from panel.io.document import hold
 
 from config import Site
 
-from .actions import ACTIONS, NEEDS_REASON, command_for, enabled_actions, format_duration, shelve_choices
+from .actions import (
+    ACTIONS,
+    NEEDS_REASON,
+    command_for,
+    enabled_actions,
+    format_duration,
+    muster_command,
+    muster_enabled,
+    shelve_choices,
+)
 from .auth import LoggedIn, LoginGuard
 from .flood import FloodView, alarm_sort_key, flood_view
 from .i18n import TEXTS, condition_label, normalize_language, t
-from .link import AlarmRecord, EngineLink, FloodState, LinkSnapshot
+from .link import AlarmRecord, EngineLink, FloodState, LinkSnapshot, MusterStatus
 from .notify import EscalationBanner
 from .theme import PRIORITY_STYLE, Theme
-from .tiles import StatusBar, TileContext, format_clock
+from .tiles import StatusBar, TileContext, format_clock, format_elapsed
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,7 @@ __all__ = [
     "Workstation",
     "alarm_rows",
     "make_workstation",
+    "muster_line_html",
     "off_list_rows",
 ]
 
@@ -216,6 +229,24 @@ def off_list_rows(
     return cols
 
 
+def muster_line_html(status: MusterStatus | None, now_s: float | None, lang: str, tz: tzinfo) -> str:
+    """The workstation's muster line: a red banner with the time since the declaration, who declared it and the
+    headcount while an emergency is declared; a quiet line otherwise."""
+    if status is None or not status.active:
+        return f'<div class="wf-muster-quiet">{html.escape(t("ws.muster.inactive", lang))}</div>'
+    text = t(
+        "ws.muster.active",
+        lang,
+        time=format_clock(status.declared_ts_s, tz),
+        elapsed=format_elapsed(status.elapsed_at(now_s)),
+        user=status.declared_by or "?",
+        mustered=status.mustered,
+        roster=status.roster,
+        missing=status.missing_count,
+    )
+    return f'<div class="wf-muster-on" data-muster="active">{html.escape(text)}</div>'
+
+
 # -- the page ----------------------------------------------------------------------------------------------------
 def _frame(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
     # every column is text: Tabulator picks its formatters from the dtypes (an empty column would be float)
@@ -279,6 +310,10 @@ def _panel_css(theme: Theme) -> str:
 .wf-flood {{ background: {p.link_lost_background}; color: {p.link_lost_text}; font-weight: bold;
   font-size: {theme.large_px}px; padding: {theme.px(10)}px {theme.px(20)}px; }}
 .wf-login-title {{ font-size: {theme.large_px}px; font-weight: bold; }}
+.wf-muster-on {{ background: {p.emergency_background}; color: {p.emergency_text}; font-weight: bold;
+  font-size: {theme.large_px}px; padding: {theme.px(10)}px {theme.px(20)}px; }}
+.wf-muster-quiet {{ color: {p.text_dim}; padding: {theme.px(10)}px {theme.px(8)}px; }}
+.wf-confirm {{ font-weight: bold; padding: {theme.px(10)}px {theme.px(8)}px; }}
 .wf-login-msg {{ color: #ff9a1f; font-weight: bold; min-height: 1.3em; }}
 """
     )
@@ -337,6 +372,9 @@ class Workstation:
         self._off_keys: list[str] = []
         self._setting_selection = False
         self._status: tuple[str, str] = ("", "ok")
+        self.muster_pending: str | None = None  # a muster command waiting for its confirmation
+        self.muster_busy = False
+        self._muster_reply: tuple[str, str] = ("", "ok")
         th = self.theme
         lang_ = self.lang
         wcss = [_widget_css(th)]
@@ -493,10 +531,50 @@ class Workstation:
             },
         )
         self.user_row = pn.Row(self.user_line, self.logout_button, sizing_mode="stretch_width")
+
+        # the emergency muster: a line for everyone, declare / end with a confirmation for supervisors
+        self.muster_line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.muster_buttons: dict[str, pn.widgets.Button] = {}
+        for op, key, color in (
+            ("muster_declare", "ws.muster.declare", "danger"),
+            ("muster_end", "ws.muster.end", "default"),
+        ):
+            b = pn.widgets.Button(
+                label=t(key, lang_), color=color, width=th.px(820), visible=False, stylesheets=wcss
+            )
+            b.on_click(lambda _e, op=op: self.ask_muster(op))
+            self.muster_buttons[op] = b
+        self.muster_question = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.muster_confirm_button = pn.widgets.Button(
+            label=t("ws.muster.confirm", lang_), color="danger", width=th.px(360), stylesheets=wcss
+        )
+        self.muster_confirm_button.on_click(self._confirm_muster_click)
+        self.muster_cancel_button = pn.widgets.Button(
+            label=t("ws.muster.cancel", lang_), color="default", width=th.px(360), stylesheets=wcss
+        )
+        self.muster_cancel_button.on_click(lambda _e: self.cancel_muster())
+        self.muster_confirm_row = pn.Row(
+            self.muster_question,
+            self.muster_confirm_button,
+            self.muster_cancel_button,
+            sizing_mode="stretch_width",
+            visible=False,
+        )
+        self.muster_reply_line = pn.pane.HTML(
+            "", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8)
+        )
+        self.muster_panel = pn.Column(
+            pn.Row(self.muster_line, *self.muster_buttons.values(), sizing_mode="stretch_width"),
+            self.muster_confirm_row,
+            self.muster_reply_line,
+            sizing_mode="stretch_width",
+            margin=0,
+        )
         self.table_holder = pn.Column(self.alarm_table, sizing_mode="stretch_both", margin=0)
         self.main_view = pn.Column(
             self.user_row,
             self.banner.root,
+            self.muster_panel,
             self.flood_banner,
             pn.Row(
                 pn.Column(self.view_switch, self.table_holder, sizing_mode="stretch_both"),
@@ -544,6 +622,8 @@ class Workstation:
         self.selected = None
         self.expanded.clear()
         self._status = ("", "ok")
+        self.muster_pending = None
+        self._muster_reply = ("", "ok")
         self._show_user()
         return True
 
@@ -555,6 +635,8 @@ class Workstation:
         self.selected = None
         self.text.value = ""
         self._status = ("", "ok")
+        self.muster_pending = None
+        self._muster_reply = ("", "ok")
         self._show_user()
 
     def _show_user(self) -> None:
@@ -667,6 +749,7 @@ class Workstation:
                 self.view_switch.options = options
         self._sync_selection()
         self._refresh_actions()
+        self._refresh_muster()
 
     def _set_table(self, table: pn.widgets.Tabulator, cols: dict[str, list[Any]]) -> None:
         self._setting_selection = True
@@ -814,6 +897,94 @@ class Workstation:
             self.busy = False
             self._refresh_actions()
         return reply
+
+    # -- emergency muster -----------------------------------------------------------------------------------
+    def muster_enabled(self) -> frozenset[str]:
+        """The muster commands the logged-in user may send now (none while one is in flight)."""
+        if self.user is None or self.muster_busy:
+            return frozenset()
+        status = self._snap.muster if self._snap is not None else None
+        return muster_enabled(self.user.role, None if status is None else status.active)
+
+    def ask_muster(self, op: str) -> None:
+        """First click on declare / end: ask for the confirmation (nothing is sent yet)."""
+        if op in self.muster_enabled():
+            self.muster_pending = op
+            self._muster_reply = ("", "ok")
+        self._refresh_muster()
+
+    def cancel_muster(self) -> None:
+        """The confirmation was declined: nothing is sent."""
+        self.muster_pending = None
+        self._refresh_muster()
+
+    async def _confirm_muster_click(self, _event: Any) -> None:
+        await self.confirm_muster()
+
+    async def confirm_muster(self) -> dict[str, Any] | None:
+        """Send the confirmed muster command and show the engine's reply; returns it (None: not sent)."""
+        op, user = self.muster_pending, self.user
+        self.muster_pending = None
+        if op is None or user is None or op not in self.muster_enabled():
+            self._refresh_muster()
+            return None
+        label = t(f"action.{op}", self.lang)
+        self.muster_busy = True
+        self._muster_reply = (t("reply.sending", self.lang, action=label), "busy")
+        self._refresh_muster()
+        reply: dict[str, Any] | None = None
+        try:
+            fut = self.link.submit(muster_command(op, user.id))
+            reply = await asyncio.wait_for(asyncio.wrap_future(fut), self.command_timeout_s)
+        except (TimeoutError, RuntimeError) as e:
+            log.warning("workstation: %s by %s: %s", op, user.id, e)
+            self._muster_reply = (
+                t("reply.no_answer", self.lang, action=label, error=str(e) or "timeout"),
+                "refused",
+            )
+        else:
+            if reply.get("ok"):
+                log.info("workstation: %s by %s accepted", op, user.id)
+                self._muster_reply = (t("ws.muster.ok", self.lang, action=label), "ok")
+            else:
+                reason = str(reply.get("reason") or "?")
+                log.info("workstation: %s by %s refused: %s", op, user.id, reason)
+                self._muster_reply = (t("reply.refused", self.lang, action=label, reason=reason), "refused")
+        finally:
+            self.muster_busy = False
+            self._refresh_muster()
+        return reply
+
+    def _refresh_muster(self) -> None:
+        snap = self._snap
+        status = snap.muster if snap is not None else None
+        line = muster_line_html(status, snap.engine_ts_s if snap is not None else None, self.lang, self.tz)
+        if line != self.muster_line.object:
+            self.muster_line.object = line
+        supervising = self.user is not None and bool(muster_enabled(self.user.role, False))
+        on = self.muster_enabled()
+        active = status is not None and status.active
+        for op, button in self.muster_buttons.items():
+            show = supervising and (op == "muster_end") == active
+            if button.visible != show:
+                button.visible = show
+            disabled = op not in on or self.muster_pending is not None
+            if button.disabled != disabled:
+                button.disabled = disabled
+        pending = self.muster_pending
+        if pending is not None and pending not in on:
+            pending = self.muster_pending = None  # the state changed under the question (another supervisor)
+        if pending is not None:
+            key = "ws.muster.confirm_declare" if pending == "muster_declare" else "ws.muster.confirm_end"
+            question = f'<div class="wf-confirm">{html.escape(t(key, self.lang))}</div>'
+            if question != self.muster_question.object:
+                self.muster_question.object = question
+        if self.muster_confirm_row.visible != (pending is not None):
+            self.muster_confirm_row.visible = pending is not None
+        text, kind = self._muster_reply
+        reply = f'<div class="wf-status-{kind}">{html.escape(text)}</div>' if text else ""
+        if reply != self.muster_reply_line.object:
+            self.muster_reply_line.object = reply
 
 
 def _session_arg(name: str) -> str | None:

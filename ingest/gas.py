@@ -32,11 +32,14 @@ SLICE_S = 0.5
 
 
 def quality_of(status: ua.StatusCode | None) -> int:
-    """OPC UA status code -> 0 good, 1 uncertain, 2 bad."""
+    """OPC UA status code -> 0 good, 1 uncertain, 2 bad, 3 no data yet (Bad_WaitingForInitialData: a server
+    that has just started has no reading; that is silence, judged by the stale rule, not a sensor fault)."""
     if status is None or status.is_good():
         return 0
     if status.is_uncertain():
         return 1
+    if status.value == ua.StatusCodes.BadWaitingForInitialData:
+        return 3
     return 2
 
 
@@ -73,6 +76,8 @@ class GasAdapter:
         q = quality_of(dv.StatusCode)
         ts = dv.SourceTimestamp or dv.ServerTimestamp
         ts_s = ts.replace(tzinfo=UTC).timestamp() if ts is not None else time.time()
+        if q == 3:
+            return  # no reading yet: nothing to pass on
         if q != 2:
             if not isinstance(val, (int, float)) or isinstance(val, bool) or not math.isfinite(val):
                 self.rejects.add("value is not a finite number", node_id, repr(val))

@@ -12,8 +12,13 @@ A layout file::
           - {kind: floor_map,  row: 1, col: 0, rows: 11, cols: 9, options: {show_anchors: true}}
           - {kind: alarm_list, row: 1, col: 9, rows: 11, cols: 3}
 
-Every problem (unknown field or tile kind, a tile outside its grid, two tiles on the same cell, bad tile
-options) is reported with the file, the path inside it and the reason, like a site file.
+Tiles that say ``stack: true`` and sit on exactly the same cells form a stack: the page shows one of them at a
+time, the first (in file order) that has something to show (a tile with ``shown`` False steps aside). The
+default wall stacks the emergency muster tile on the permit board: it takes the board's place during an
+emergency only.
+
+Every problem (unknown field or tile kind, a tile outside its grid, two tiles on the same cell that are not a
+stack, bad tile options) is reported with the file, the path inside it and the reason, like a site file.
 """
 
 from __future__ import annotations
@@ -57,6 +62,12 @@ class TilePlacement(_Strict):
     rows: int = Field(default=1, ge=1)
     cols: int = Field(default=1, ge=1)
     options: dict[str, Any] = {}
+    stack: bool = False  # may share exactly its cells with other stacking tiles (see the module text)
+
+    @property
+    def cells(self) -> tuple[int, int, int, int]:
+        """(row, col, rows, cols): the rectangle the tile covers."""
+        return (self.row, self.col, self.rows, self.cols)
 
 
 class Screen(_Strict):
@@ -147,8 +158,12 @@ def _check(layout: WallLayout, registry: TileRegistry | None) -> list[ConfigIssu
             clash = None
             for r in range(tile.row, tile.row + tile.rows):
                 for c in range(tile.col, tile.col + tile.cols):
-                    if (r, c) in owner and clash is None:
-                        clash = (owner[(r, c)], r, c)
+                    other = owner.get((r, c))
+                    if other is not None and clash is None:
+                        first = screen.tiles[other]
+                        stacked = tile.stack and first.stack and tile.cells == first.cells
+                        if not stacked:
+                            clash = (other, r, c)
                     owner.setdefault((r, c), ti)
             if clash is not None:
                 other, r, c = clash

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import panel as pn
@@ -26,12 +26,30 @@ _EQUAL_TRACKS_CSS = """
 
 @dataclass
 class Page:
-    """A built screen: the Panel ``root`` to serve and the ``tiles`` to update, in layout order."""
+    """A built screen: the Panel ``root`` to serve and the ``tiles`` to update, in layout order.
+
+    ``views`` holds each tile's Panel object (same order); ``stacks`` the tile indices of each stack (tiles
+    sharing cells, see :mod:`layouts.model`), in layout order.
+    """
 
     root: pn.viewable.Viewable
     tiles: list[Any]
     screen: Screen
     layout: WallLayout
+    views: list[Any] = field(default_factory=list)
+    stacks: list[list[int]] = field(default_factory=list)
+
+    def refresh_stacks(self) -> None:
+        """In each stack show the first tile that has something to show (``shown``, True when it has no such
+        attribute) and hide the others; the last one stays shown when none has anything."""
+        for stack in self.stacks:
+            front = next((i for i in stack if getattr(self.tiles[i], "shown", True)), stack[-1])
+            for i in stack:
+                want = i == front
+                # a Bokeh root is hidden itself: its Panel pane would copy every Bokeh property back on a change
+                target = self.tiles[i].root if isinstance(self.tiles[i].root, Model) else self.views[i]
+                if target.visible != want:
+                    target.visible = want
 
 
 def _viewable(obj: Any, margin: int) -> pn.viewable.Viewable:
@@ -69,13 +87,23 @@ def build_page(
         stylesheets=[_EQUAL_TRACKS_CSS],
     )
     tiles = []
+    views = []
     half = max(0, gap_px // 2)
-    for placement in sc.tiles:
+    by_cells: dict[tuple[int, int, int, int], list[int]] = {}
+    for i, placement in enumerate(sc.tiles):
         tile = registry.create(placement.kind, context, placement.options)
         tiles.append(tile)
-        grid[
-            placement.row : placement.row + placement.rows, placement.col : placement.col + placement.cols
-        ] = _viewable(tile.root, half)
+        views.append(_viewable(tile.root, half))
+        by_cells.setdefault(placement.cells, []).append(i)
+    stacks = [ids for ids in by_cells.values() if len(ids) > 1]
+    for (row, col, rows, cols), ids in by_cells.items():
+        # a stack is one cell holding all its tiles; the hidden ones take no room (Page.refresh_stacks)
+        cell = (
+            views[ids[0]]
+            if len(ids) == 1
+            else pn.Column(*(views[i] for i in ids), sizing_mode="stretch_both", margin=0)
+        )
+        grid[row : row + rows, col : col + cols] = cell
     root = pn.Column(
         grid,
         sizing_mode="stretch_both",
@@ -88,4 +116,6 @@ def build_page(
             "box-sizing": "border-box",
         },
     )
-    return Page(root=root, tiles=tiles, screen=sc, layout=layout)
+    page = Page(root=root, tiles=tiles, screen=sc, layout=layout, views=views, stacks=stacks)
+    page.refresh_stacks()
+    return page

@@ -1,13 +1,18 @@
 """A stand-in engine for console tests: the engine's bus side only, built on ``ingest.bus``.
 
 It binds a PUB and a ROUTER on free loopback ports and, from one thread that owns both sockets, publishes
-``display.positions`` (people moving on circles), ``display.sensors`` and ``engine.status``, publishes
-sequence-numbered ``alarm.delta`` messages on request, ``alarm.notify`` and ``alarm.flood`` on request, and
-answers ``snapshot`` and the person commands (``ack``, ``reset``, ``shelve``, ``unshelve``,
-``remove_from_service``, ``return_to_service``, ``comment``). Person commands are checked like the engine does:
-the user must be one of ``site.users``, the role must allow the action (``alarms.lifecycle.ROLE_ACTIONS``) and
-the alarm's state must allow it; a refusal carries the engine's reason, a success publishes the changed record.
-Tests drive it with methods that run on that thread (``raise_alarm``, ``notify``, ``flood``, ``pause``...).
+``display.positions`` (people moving on circles), ``display.sensors`` (with ``vib_zone``), ``display.gasfield``
+(a plume over Unit 200, :func:`gas_plume`), ``engine.status`` and ``permit.board`` (on change and every 2 s;
+three permits by default, :func:`default_permits`), ``muster.status`` (on declare / end and every second while
+an emergency is declared), sequence-numbered ``alarm.delta`` messages on request, ``alarm.notify`` and
+``alarm.flood`` on request, and ``zone.fence`` on request. It answers ``snapshot`` (with ``permits``, ``muster``
+and ``floods``), the person commands (``ack``, ``reset``, ``shelve``, ``unshelve``, ``remove_from_service``,
+``return_to_service``, ``comment``), ``muster_declare`` / ``muster_end`` and the permit commands
+``permit_suspend`` / ``permit_resume`` / ``permit_close``. Commands are checked like the engine does: the user
+must be one of ``site.users``, the role must allow the action (``alarms.lifecycle.ROLE_ACTIONS``, supervisors and
+admins for the muster, ``alarms.permits.PERMIT_ROLES`` for permits) and the state must allow it; a refusal
+carries the engine's reason, a success publishes what changed. Tests drive it with methods that run on that
+thread (``raise_alarm``, ``notify``, ``flood``, ``pause``, ``set_permits``, ``set_gas_field``...).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import zmq
 
 from alarms.lifecycle import ROLE_ACTIONS
+from alarms.permits import PERMIT_ROLES
 from config import Site
 from ingest import bus
 
@@ -82,6 +88,100 @@ def alarm_record(
     }
 
 
+GAS_FIELD_DX_M = 2.0
+PLUME_CENTRE_M = (205.0, 150.0)  # Unit 200, near GD07
+PLUME_PEAK = 1.3  # fraction of the level-2 alarm at the centre
+PLUME_SIGMA_M = 12.0
+
+
+def gas_plume(
+    site: Site,
+    *,
+    peak: float = PLUME_PEAK,
+    centre: tuple[float, float] = PLUME_CENTRE_M,
+    sigma_m: float = PLUME_SIGMA_M,
+) -> np.ndarray:
+    """float32 [ny, nx] over the site's extent in 2 m cells (row 0 = south): a Gaussian plume ``peak`` x
+    exp(-r^2 / (2 sigma^2)) around ``centre``; NaN in the westmost fifth of the site (no detector near)."""
+    x0, y0, x1, y1 = site.floor_plan.extent_m
+    nx, ny = math.ceil((x1 - x0) / GAS_FIELD_DX_M), math.ceil((y1 - y0) / GAS_FIELD_DX_M)
+    xc = x0 + (np.arange(nx) + 0.5) * GAS_FIELD_DX_M
+    yc = y0 + (np.arange(ny) + 0.5) * GAS_FIELD_DX_M
+    gx, gy = np.meshgrid(xc, yc)
+    r2 = (gx - centre[0]) ** 2 + (gy - centre[1]) ** 2
+    field = (peak * np.exp(-r2 / (2.0 * sigma_m**2))).astype(np.float32)
+    field[:, xc < x0 + 0.2 * (x1 - x0)] = np.nan
+    return field
+
+
+def permit_record(
+    pid: str,
+    *,
+    type_: str = "hot_work",
+    type_name: tuple[str, str] = ("Hot work", "动火作业"),
+    grade: str | None = "2",
+    zone: str | None = "Z-HW1",
+    polygon: list[list[float]] | None = None,
+    workers: list[str] | None = None,
+    watcher: str | None = "T0187",
+    valid_from_s: float = EPOCH_S - 3600.0,
+    valid_to_s: float = EPOCH_S + 4 * 3600.0,
+    state: str = "active",
+    board: str = "red",
+    reason: str = "",
+) -> dict[str, Any]:
+    """A well-formed ``permit.board`` entry (alarms/permits.py ``Permit.record``)."""
+    return {
+        "id": pid,
+        "type": type_,
+        "type_name": {"en": type_name[0], "zh-CN": type_name[1]},
+        "grade": grade,
+        "zone": zone,
+        "polygon": polygon or [],
+        "workers": list(workers if workers is not None else ["T0101", "T0102"]),
+        "watcher": watcher,
+        "valid_from_s": valid_from_s,
+        "valid_to_s": valid_to_s,
+        "state": state,
+        "board": board,
+        "applicant": "op1",
+        "approver": "sup1" if state != "requested" else None,
+        "reason": reason,
+        "description": "",
+        "gas_test": None,
+    }
+
+
+def default_permits() -> list[dict[str, Any]]:
+    """Hot work HW-1 active on Z-HW1 (red), confined-space entry CS-1 suspended on its own area near vessel
+    V-205 (amber), hot work HW-9 approved for later (green) -- in the engine's board order."""
+    return [
+        permit_record("HW-1"),
+        permit_record(
+            "CS-1",
+            type_="confined_space",
+            type_name=("Confined space entry", "受限空间作业"),
+            grade=None,
+            zone=None,
+            polygon=[[226.0, 140.0], [236.0, 140.0], [236.0, 150.0], [226.0, 150.0]],
+            workers=["T0185"],
+            watcher="T0186",
+            state="suspended",
+            board="amber",
+            reason="watcher away from the permit area",
+        ),
+        permit_record(
+            "HW-9",
+            zone="Z-HW1",
+            valid_from_s=EPOCH_S + 6 * 3600.0,
+            valid_to_s=EPOCH_S + 10 * 3600.0,
+            state="approved",
+            board="green",
+            workers=["T0103"],
+        ),
+    ]
+
+
 class _Refused(Exception):
     pass
 
@@ -117,6 +217,8 @@ class FakeEngine:
             "positions": 1.0 / positions_hz,
             "sensors": 1.0 / sensors_hz,
             "status": 1.0 / status_hz,
+            "board": 2.0,
+            "muster": 1.0,
         }
         self.answer_snapshots = answer_snapshots
         self.answer_commands = answer_commands
@@ -128,6 +230,10 @@ class FakeEngine:
             None  # the last alarm.flood meta, handed over with snapshots
         )
         self._users = {u.id: u.role for u in site.users}
+        self.permits: list[dict[str, Any]] = default_permits()
+        self.gas_field: np.ndarray | None = gas_plume(site)
+        self.muster: dict[str, Any] | None = None  # the declaration while an emergency is declared
+        self.muster_rate_per_s = 2.0  # people reaching a muster point per second after a declaration
         self.snapshot_requests = 0
         self.commands: list[dict[str, Any]] = []
         self.paused = False
@@ -252,6 +358,27 @@ class FakeEngine:
 
         self._call(act)
 
+    def set_permits(self, permits: list[dict[str, Any]]) -> None:
+        """Replace the permit board and publish it (as the engine does on every change)."""
+
+        def act() -> None:
+            self.permits = [dict(p) for p in permits]
+            self._board()
+
+        self._call(act)
+
+    def end_muster(self) -> None:
+        """Forget a declared emergency without a command (test clean-up)."""
+        self._call(lambda: setattr(self, "muster", None))
+
+    def set_gas_field(self, field: np.ndarray | None) -> None:
+        """Publish this gas field from now on (None: publish none)."""
+        self._call(lambda: setattr(self, "gas_field", field))
+
+    def fence_events(self, events: list[dict[str, Any]]) -> None:
+        """Publish omlox-style fence events on ``zone.fence``."""
+        self._call(lambda: self._send("zone.fence", "fence_events", {}, {"events": events}))
+
     def publish_raw(self, topic: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Publish any message on the PUB socket (e.g. a frame that does not match the site)."""
         self._call(lambda: self._send(topic, "test", arrays, meta))
@@ -324,6 +451,11 @@ class FakeEngine:
             quality[2] = 2
             value[2] = np.nan
         v = len(self.site.vibration_points)
+        rms = np.full(v, 1.1)
+        zone = np.full(v, 1, dtype=np.uint8)  # A
+        if v >= 5:
+            rms[3], zone[3] = 3.6, 3  # VP04 in zone C (group 2 rigid: B/C 2.8, C/D 4.5 mm/s)
+            rms[4], zone[4] = 2.0, 2  # VP05 in zone B
         self._send(
             "display.sensors",
             "sensors",
@@ -331,11 +463,78 @@ class FakeEngine:
                 "gas_value": value,
                 "gas_quality": quality,
                 "gas_level": level,
-                "vib_rms_mm_s": np.full(v, 1.1),
+                "vib_rms_mm_s": rms,
                 "vib_quality": np.zeros(v, dtype=np.uint8),
+                "vib_zone": zone,
             },
             {"engine_ts_s": self.engine_ts_s()},
         )
+        if self.gas_field is not None:
+            self._send(
+                "display.gasfield",
+                "gas_field",
+                {"field": self.gas_field},
+                {
+                    "extent_m": list(self.site.floor_plan.extent_m),
+                    "dx_m": GAS_FIELD_DX_M,
+                    "unit": "fraction of level 2",
+                    "engine_ts_s": self.engine_ts_s(),
+                },
+            )
+
+    def _board(self) -> None:
+        self._send("permit.board", "permit_board", {}, {"permits": self.permits})
+
+    def muster_status(self) -> dict[str, Any]:
+        """The muster picture now, shaped like alarms/muster.py ``Muster.status``: everyone located is on the
+        roster; ``muster_rate_per_s`` people a second reach muster point 1 (site order from P0003); the others
+        are missing at their positions (P0003 and P0004 with a 30 s old fix)."""
+        now = self.engine_ts_s()
+        if self.muster is None:
+            return {"active": False, "engine_ts_s": now}
+        elapsed = now - self.muster["declared_ts_s"]
+        located = list(range(2, self.people))  # P0001 and P0002 never have a fix
+        arrived = min(len(located) - 3, int(self.muster_rate_per_s * elapsed))
+        mustered = located[len(located) - arrived :] if arrived > 0 else []
+        xyz = self.positions_at(time.monotonic() - self._t0)
+        points = [z for z in self.site.zones if z.kind == "muster_point"]
+        missing = []
+        for i in located[: len(located) - arrived]:
+            p = self.site.people[i]
+            missing.append(
+                {
+                    "person": p.id,
+                    "tag": p.tag,
+                    "name": p.name,
+                    "position_m": [round(float(v), 2) for v in xyz[i]],
+                    "fix_age_s": 30.0 if i in (2, 3) else 0.1,
+                    "zones": [],
+                }
+            )
+        return {
+            "active": True,
+            "number": 1,
+            "engine_ts_s": now,
+            "declared_ts_s": self.muster["declared_ts_s"],
+            "declared_by": self.muster["declared_by"],
+            "area": self.muster["area"],
+            "elapsed_s": elapsed,
+            "counts": {"roster": len(located), "mustered": len(mustered), "missing": len(missing)},
+            "muster_points": [
+                {
+                    "zone": z.id,
+                    "name": {"en": z.name.en, "zh-CN": z.name.zh_CN},
+                    "count": len(mustered) if k == 0 else 0,
+                    "people": [self.site.people[i].id for i in mustered] if k == 0 else [],
+                }
+                for k, z in enumerate(points)
+            ],
+            "missing": missing,
+        }
+
+    def _muster(self) -> None:
+        if self.muster is not None:
+            self._send("muster.status", "muster_status", {}, self.muster_status())
 
     def _status(self) -> None:
         t = time.monotonic() - self._t0
@@ -367,10 +566,19 @@ class FakeEngine:
                 "ok": True,
                 "seq": self.seq,
                 "alarms": list(self.alarms.values()),
+                "permits": list(self.permits),
+                "muster": self.muster_status() if self.muster is not None else None,
+                "floods": [self.flood_state] if self.flood_state else [],
                 "engine_ts_s": self.engine_ts_s(),
             }
         elif not self.answer_commands:
             return
+        elif req.get("op") in ("muster_declare", "muster_end") or str(req.get("op")).startswith("permit_"):
+            try:
+                extra = self._safety_action(req)
+                reply = {"id": req.get("id"), "ok": True, **extra}
+            except _Refused as e:
+                reply = {"id": req.get("id"), "ok": False, "reason": str(e)}
         else:
             try:
                 changed = self._person_action(req)
@@ -395,6 +603,56 @@ class FakeEngine:
         "return_to_service": "return_to_service",
         "comment": "comment",
     }
+
+    def _safety_action(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A muster or permit command, checked like the engine; publishes the new muster status or board."""
+        op, user = str(req.get("op")), str(req.get("user"))
+        role = self._users.get(user)
+        if role is None:
+            raise _Refused(f"unknown user {req.get('user')!r}")
+        if op in ("muster_declare", "muster_end"):
+            if role not in ("supervisor", "admin"):
+                raise _Refused(
+                    f"role {role} may not {'declare' if op == 'muster_declare' else 'end'} a muster"
+                )
+            if op == "muster_declare":
+                if self.muster is not None:
+                    raise _Refused(
+                        f"an emergency is already declared (since {self.muster['declared_ts_s']:.3f} by "
+                        f"{self.muster['declared_by']})"
+                    )
+                area = req.get("area", "all")
+                self.muster = {"declared_ts_s": self.engine_ts_s(), "declared_by": user, "area": area}
+                self._send("muster.status", "muster_status", {}, self.muster_status())
+            else:
+                if self.muster is None:
+                    raise _Refused("no emergency is declared")
+                self.muster = None
+                self._send("muster.status", "muster_status", {}, self.muster_status())
+            return {}
+        if op not in ("permit_suspend", "permit_resume", "permit_close"):
+            raise _Refused(f"unknown command {op!r}")
+        if role not in PERMIT_ROLES[op]:
+            raise _Refused(f"role {role} may not {op.removeprefix('permit_')} permits")
+        pid = str(req.get("permit", ""))
+        permit = next((p for p in self.permits if p["id"] == pid), None)
+        if permit is None:
+            raise _Refused(f"no permit {pid!r}")
+        want = {
+            "permit_suspend": ("active",),
+            "permit_resume": ("suspended",),
+            "permit_close": ("active", "suspended", "approved", "requested"),
+        }[op]
+        if permit["state"] not in want:
+            raise _Refused(f"permit {pid} is {permit['state']}")
+        new = {
+            "permit_suspend": ("suspended", "amber"),
+            "permit_resume": ("active", "red"),
+            "permit_close": ("closed", "grey"),
+        }[op]
+        permit.update(state=new[0], board=new[1], reason=str(req.get("reason", "")))
+        self._board()
+        return {"permit": pid, "state": new[0]}
 
     def _person_action(self, req: dict[str, Any]) -> dict[str, Any] | None:
         """Check and apply one person command like the engine; the changed record, or None (a comment)."""
@@ -484,7 +742,13 @@ class FakeEngine:
         self.command_endpoint = bus.bound_endpoint(self._router)
         self._ready.set()
         due = {name: 0.0 for name in self.periods_s}
-        work = {"positions": self._positions, "sensors": self._sensors, "status": self._status}
+        work = {
+            "positions": self._positions,
+            "sensors": self._sensors,
+            "status": self._status,
+            "board": self._board,
+            "muster": self._muster,
+        }
         try:
             while not self._stop.is_set():
                 while True:

@@ -261,3 +261,47 @@ def test_link_keeps_escalations_and_flood_state_and_a_late_joiner_gets_the_flood
         assert snap.notifications == ()
         engine.flood(False)
         late.wait_until(lambda s: s.flood().flood is False)
+
+
+@pytest.mark.slow
+def test_link_takes_permits_and_muster_from_the_snapshot_then_follows_their_messages(demo_site, engine):
+    from tests.fake_engine import permit_record
+
+    with _link(demo_site, engine) as link:
+        # a console that joins with no emergency gets the board and "no muster" from its snapshot
+        snap = link.wait_until(
+            lambda s: s.permits is not None and s.muster is not None and s.gasfield is not None
+        )
+        assert [p.id for p in snap.permits.permits] == ["HW-1", "CS-1", "HW-9"]
+        assert not snap.muster.active
+        assert snap.gasfield.arrays["field"].shape == (100, 150)  # 300 m x 200 m in 2 m cells
+        refused = link.command({"op": "muster_declare", "user": "op1", "area": "all"})
+        assert refused == {
+            "id": refused["id"],
+            "ok": False,
+            "reason": "role operator may not declare a muster",
+        }
+        assert link.command({"op": "muster_declare", "user": "sup1", "area": "all"})["ok"]
+        snap = link.wait_until(lambda s: s.muster.active, timeout_s=5)
+        assert snap.muster.declared_by == "sup1" and snap.muster.roster == len(demo_site.people) - 2
+        engine.set_permits([permit_record("HW-1", state="suspended", board="amber", reason="emergency")])
+        snap = link.wait_until(lambda s: [p.state for p in s.permits.permits] == ["suspended"], timeout_s=5)
+        assert snap.permits.permits[0].reason == "emergency"
+        assert link.command({"op": "muster_end", "user": "sup1"})["ok"]
+        link.wait_until(lambda s: not s.muster.active, timeout_s=5)
+
+
+@pytest.mark.slow
+def test_link_refuses_a_gas_field_whose_shape_does_not_match_its_extent(demo_site, engine):
+    with _link(demo_site, engine) as link:
+        link.wait_until(lambda s: s.gasfield is not None)
+        engine.set_gas_field(None)
+        bad_before = link.counters().bad_frames
+        # 300 m / 2 m = 150 columns, not 149
+        engine.publish_raw(
+            "display.gasfield",
+            {"field": np.zeros((100, 149), np.float32)},
+            {"extent_m": [0, 0, 300, 200], "dx_m": 2.0},
+        )
+        snap = link.wait_until(lambda s: s.counters.bad_frames > bad_before)
+        assert snap.gasfield.arrays["field"].shape == (100, 150)  # the last good field is kept

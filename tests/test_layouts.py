@@ -54,7 +54,7 @@ def test_shipped_default_layout_is_valid_and_puts_the_map_on_three_quarters():
     layout = load_layout("wall-default", WALL_TILES)
     screen = layout.screen()
     kinds = {t.kind: t for t in screen.tiles}
-    assert set(kinds) == {"status_bar", "floor_map", "alarm_list"}
+    assert set(kinds) == {"status_bar", "floor_map", "alarm_list", "permit_board", "muster"}
     assert kinds["floor_map"].cols / screen.columns == 0.75
     assert kinds["status_bar"].row == 0 and kinds["status_bar"].cols == screen.columns
 

@@ -21,6 +21,12 @@ _MOVED_JS = """([name, before]) => {
   return x.some((v, i) => Number.isFinite(v) && before[i] !== null && Math.abs(v - before[i]) > 1e-6);
 }"""
 _MODEL_VISIBLE_JS = "(name) => window.Bokeh.documents[0].get_model_by_name(name).visible === true"
+_MODEL_HIDDEN_JS = "(name) => window.Bokeh.documents[0].get_model_by_name(name).visible === false"
+# the gas cloud's source holds one row per iso-band; the fake engine's plume peaks at 1.3 x level 2: all five
+_GAS_BANDS_JS = """(name) => {
+  const src = window.Bokeh.documents[0].get_model_by_name(name);
+  return src !== null && src.data.band !== undefined && src.data.band.length === 5 ? Array.from(src.data.band) : null;
+}"""
 
 
 class Wall:
@@ -92,3 +98,42 @@ def test_wall_shows_link_lost_banner_when_engine_goes_quiet(wall, page, tmp_path
     finally:
         wall.engine.pause(False)
     page.get_by_text("Engine link OK").wait_for(timeout=20_000)
+
+
+def test_wall_shows_the_permit_board_gas_cloud_and_machines(wall, page):
+    page.get_by_text("Permits to work").wait_for(timeout=20_000)
+    page.get_by_text("Hot work, grade 2").first.wait_for(timeout=20_000)
+    page.get_by_text("Reason: watcher away from the permit area").wait_for(timeout=20_000)
+    bands = page.wait_for_function(
+        _GAS_BANDS_JS, arg="wall-gasfield", timeout=20_000, polling=200
+    ).json_value()
+    assert bands == [0.2, 0.35, 0.5, 0.75, 1.0]
+    labels = page.evaluate(
+        "(name) => Array.from(window.Bokeh.documents[0].get_model_by_name(name).data.label)",
+        "wall-map-permits",
+    )
+    assert labels[0] == "HW-1 \u00b7 Hot work\nACTIVE"
+    vib = page.evaluate(
+        "(name) => Array.from(window.Bokeh.documents[0].get_model_by_name(name).data.text)", "wall-vibration"
+    )
+    assert vib[3] == "VP04\nC 3.60 mm/s"  # the fake engine's VP04 is in zone C
+
+
+def test_muster_tile_replaces_the_permit_board_while_an_emergency_is_declared(wall, page):
+    from console.link import EngineLink
+
+    page.get_by_text("Permits to work").wait_for(timeout=20_000)
+    with EngineLink(
+        wall.engine.site,
+        publish_endpoint=wall.engine.publish_endpoint,
+        command_endpoint=wall.engine.command_endpoint,
+    ) as link:
+        assert link.command({"op": "muster_declare", "user": "sup1", "area": "all"}, timeout_s=10)["ok"]
+        try:
+            page.get_by_text("EMERGENCY MUSTER").wait_for(timeout=20_000)
+            page.get_by_text("Not yet at a muster point", exact=False).wait_for(timeout=20_000)
+            page.wait_for_function(_MODEL_HIDDEN_JS, arg="wall-permits", timeout=10_000, polling=100)
+        finally:
+            assert link.command({"op": "muster_end", "user": "sup1"}, timeout_s=10)["ok"]
+    page.wait_for_function(_MODEL_HIDDEN_JS, arg="wall-muster", timeout=20_000, polling=100)
+    page.get_by_text("Permits to work").wait_for(timeout=20_000)

@@ -164,3 +164,26 @@ def test_workstation_screenshot_at_4k(console, browser, tmp_path):
     head = shot.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", head[16:24]) == (3840, 2160)
+
+
+def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, browser):
+    engine, base = console
+    page = _open(browser, f"{base}/workstation")
+    try:
+        _login(page, "sup1")
+        page.get_by_text("Emergency muster: none declared.").wait_for(timeout=20_000)
+        _button(page, "Declare emergency (whole site)\u2026").click()
+        page.get_by_text("Declare a site-wide emergency?", exact=False).wait_for(timeout=10_000)
+        assert not [c for c in engine.commands if c.get("op") == "muster_declare"]  # nothing sent yet
+        _button(page, "Confirm").click()
+        page.get_by_text("Declare emergency: accepted by the engine").wait_for(timeout=10_000)
+        page.get_by_text("EMERGENCY MUSTER since", exact=False).wait_for(timeout=10_000)
+        _button(page, "End emergency\u2026").click()
+        _button(page, "Confirm").click()
+        page.get_by_text("End emergency: accepted by the engine").wait_for(timeout=10_000)
+        page.get_by_text("Emergency muster: none declared.").wait_for(timeout=10_000)
+        sent = [c for c in engine.commands if c.get("op", "").startswith("muster_")]
+        assert [(c["op"], c["user"]) for c in sent] == [("muster_declare", "sup1"), ("muster_end", "sup1")]
+    finally:
+        engine.end_muster()
+        page.close()

@@ -405,3 +405,84 @@ def test_sessions_keep_their_own_user_and_show_the_engines_refusal(demo_site):
     assert "needs a reason" in two.status_line.object and len(link.sent) == 1
     one.logout()
     assert one.user is None and one.enabled() == frozenset() and two.user is not None
+
+
+# -- emergency muster -------------------------------------------------------------------------------------------
+def test_only_supervisors_declare_and_end_an_emergency_and_the_commands_match_the_protocol():
+    from console.actions import muster_command, muster_enabled
+
+    assert muster_enabled("supervisor", False) == {"muster_declare"}
+    assert muster_enabled("admin", None) == {"muster_declare"}  # not known yet: declaring is offered
+    assert muster_enabled("supervisor", True) == {"muster_end"}
+    assert muster_enabled("operator", False) == frozenset() == muster_enabled("safety_manager", True)
+    assert muster_enabled(None, False) == frozenset()
+    assert muster_command("muster_declare", "sup1") == {"op": "muster_declare", "user": "sup1", "area": "all"}
+    assert muster_command("muster_declare", "sup1", ("Z-U200",))["area"] == ["Z-U200"]
+    assert muster_command("muster_end", "sup1") == {"op": "muster_end", "user": "sup1"}
+    with pytest.raises(ValueError, match="unknown muster command"):
+        muster_command("muster_pause", "sup1")
+
+
+def _muster_snapshot(active: bool) -> LinkSnapshot:
+    from console.link import MusterStatus
+
+    status = MusterStatus(
+        active=active,
+        engine_ts_s=EPOCH_S + 75,
+        declared_ts_s=EPOCH_S if active else math.nan,
+        declared_by="sup1" if active else "",
+        elapsed_s=75.0 if active else math.nan,
+        roster=198 if active else 0,
+        mustered=150 if active else 0,
+        missing_count=48 if active else 0,
+    )
+    return LinkSnapshot(**{**snapshot({}).__dict__, "muster": status})
+
+
+def test_declaring_an_emergency_asks_for_confirmation_then_shows_the_engines_reply(demo_site):
+    snap = _muster_snapshot(False)
+    link = Link(snap, {"ok": True})
+    ws = Workstation(demo_site, link, LoginGuard(demo_site))
+    ws.update(snap)
+    assert ws.login("sup1", "demo")
+    declare, end = ws.muster_buttons["muster_declare"], ws.muster_buttons["muster_end"]
+    assert declare.visible and not declare.disabled and not end.visible
+    assert "none declared" in ws.muster_line.object
+    ws.ask_muster("muster_declare")
+    assert ws.muster_confirm_row.visible and "Declare a site-wide emergency?" in ws.muster_question.object
+    assert link.sent == [] and declare.disabled  # nothing is sent before the confirmation
+    ws.cancel_muster()
+    assert not ws.muster_confirm_row.visible and link.sent == []
+    ws.ask_muster("muster_declare")
+    reply = asyncio.run(ws.confirm_muster())
+    assert reply["ok"] and link.sent == [{"op": "muster_declare", "user": "sup1", "area": "all"}]
+    assert "Declare emergency: accepted by the engine" in ws.muster_reply_line.object
+    assert not ws.muster_confirm_row.visible
+    # the engine's status comes back: the line turns into the emergency banner and End is offered
+    active = _muster_snapshot(True)
+    link.snap = active
+    ws.update(active)
+    # declared at EPOCH_S (16:00:00 in Shanghai), status at EPOCH_S + 75 s
+    assert (
+        "\u26a0 EMERGENCY MUSTER since 16:00:00 (01:15), declared by sup1: 150 of 198 mustered, 48 missing"
+        in ws.muster_line.object
+    )
+    assert end.visible and not declare.visible
+    link.reply = {"ok": False, "reason": "no emergency is declared"}
+    ws.ask_muster("muster_end")
+    assert "Do it only when everyone is accounted for" in ws.muster_question.object
+    asyncio.run(ws.confirm_muster())
+    assert link.sent[-1] == {"op": "muster_end", "user": "sup1"}
+    assert "End emergency refused by the engine: no emergency is declared" in ws.muster_reply_line.object
+
+
+def test_an_operator_sees_the_emergency_but_cannot_declare_or_end_it(demo_site):
+    snap = _muster_snapshot(True)
+    link = Link(snap, {"ok": True})
+    ws = Workstation(demo_site, link, LoginGuard(demo_site))
+    ws.update(snap)
+    assert ws.login("op1", "demo")
+    assert not any(b.visible for b in ws.muster_buttons.values())
+    assert "EMERGENCY MUSTER" in ws.muster_line.object and 'data-muster="active"' in ws.muster_line.object
+    ws.ask_muster("muster_end")
+    assert ws.muster_pending is None and asyncio.run(ws.confirm_muster()) is None and link.sent == []

@@ -2,11 +2,17 @@
 
 Static layers (floor plan image, structures, anchors) are drawn once. Live layers are one
 ``ColumnDataSource`` each: people (updated several times a second, usually only ``x``/``y``), gas detectors
-(about once a second) and zones (their outline turns to the alarm's colour while an alarm names the zone).
+(about once a second), zones (their outline turns to the alarm's colour while an alarm names the zone), the
+gas field (``display.gasfield``, 1 Hz), vibration points (with ``display.sensors``) and permit areas
+(``permit.board``).
 
 ISA-101: everything normal is grey or white-ish; a person with an active alarm gets the priority's colour AND
 its shape (square, triangle, diamond, inverted triangle) AND a bigger size AND an id label; a fix older than
-``site.engine.fix_stale_s`` is drawn hollow and dim.
+``site.engine.fix_stale_s`` is drawn hollow and dim. The gas field is a quiet overlay: transparent below 20 % of
+the detectors' second alarm level, a light grey haze below 50 %, amber up to the second level, red beyond
+(filled iso-bands, two shades each), the detectors' own readings (with ``A1``/``A2``) staying on top. A machine in vibration zone C or D takes the colour
+and shape of its vibration alarm's priority with its zone letter; a permit's area is outlined in its board colour
+with its id, type and state written beside it.
 """
 
 from __future__ import annotations
@@ -32,19 +38,55 @@ from bokeh.models import (
     ScaleBar,
 )
 from bokeh.plotting import figure
+from contourpy import contour_generator
 from pydantic import BaseModel, ConfigDict, Field
 
 from config import Site
+from config.vibration import VibrationSettings
 
-from ..i18n import t
-from ..link import AlarmRecord, LinkSnapshot
-from ..theme import PRIORITY_STYLE, Theme
+from ..i18n import TEXTS, t
+from ..link import AlarmRecord, LinkSnapshot, PermitBoard
+from ..theme import BOARD_COLORS, PRIORITY_STYLE, Theme
 from .base import TileContext, format_value
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FloorMap", "FloorMapOptions"]
+__all__ = [
+    "GAS_FIELD_AMBER",
+    "GAS_FIELD_BANDS",
+    "GAS_FIELD_QUIET",
+    "GAS_FIELD_RED",
+    "VIBRATION_ZONE_RANK",
+    "FloorMap",
+    "FloorMapOptions",
+]
 
+#: gas field bands, as a fraction of each detector's second alarm level (the field's unit): transparent below
+#: ``GAS_FIELD_QUIET``, a grey haze up to ``GAS_FIELD_AMBER`` (about the first level on the demo plant's
+#: detectors), amber up to ``GAS_FIELD_RED`` (= the second level), red at and above it
+GAS_FIELD_QUIET = 0.2
+GAS_FIELD_AMBER = 0.5
+GAS_FIELD_RED = 1.0
+#: the filled iso-bands drawn: (lower bound, colour, fill alpha); each band reaches the next one's lower bound,
+#: the last one has no upper bound. Two shades per colour so the cloud's gradient shows without a new colour.
+GAS_FIELD_BANDS: tuple[tuple[float, str, float], ...] = (
+    (GAS_FIELD_QUIET, "quiet", 0.10),
+    (0.35, "quiet", 0.18),
+    (GAS_FIELD_AMBER, "amber", 0.30),
+    (0.75, "amber", 0.42),
+    (GAS_FIELD_RED, "red", 0.55),
+)
+#: ISO 20816-3 zone (1 A .. 4 D) -> the priority of the alarm alarms/vibration.py raises for it (0: none):
+#: zone C medium, zone D high. The map uses that priority's colour and shape so that it matches the alarm list;
+#: when the alarm list holds the point's zone alarm, its actual priority wins.
+VIBRATION_ZONE_RANK: Mapping[int, int] = {0: 0, 1: 0, 2: 0, 3: 2, 4: 3}
+_ZONE_LETTERS = ("?", "A", "B", "C", "D")
+_VIB_SIZE = 22.0
+_VIB_ALARM_SIZE = 34.0
+_VIB_FONT = 24.0
+_PERMIT_FONT = 26.0
+_LABEL_BACKGROUND_ALPHA = 0.75  # behind alarm-coloured labels, which may be drawn on the gas cloud
+_PERMIT_INSET_M = 1.0  # a permit's outline is drawn this far inside its zone's, so both stay visible
 #: zone kind -> (dash pattern, line width at scale 1, quiet?) -- kinds differ by line, not by colour
 _ZONE_STYLE: Mapping[str, tuple[str, float, bool]] = {
     "restricted": ("solid", 4.0, False),
@@ -81,9 +123,18 @@ class FloorMapOptions(BaseModel):
 
     show_anchors: bool = True
     show_gas: bool = True
+    show_gas_field: bool = True
+    show_vibration: bool = True
+    show_permits: bool = True
     show_structure_labels: bool = True
     show_legend: bool = True
     image_alpha: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    """``'#ff9a1f'`` -> (255, 154, 31)."""
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
 def _centroid(poly: list[tuple[float, float]]) -> tuple[float, float]:
@@ -128,6 +179,13 @@ class FloorMap:
             self.gas_columns(site, None, lang, theme, self._gas_placement), name="wall-gas"
         )
         self.zone_source = ColumnDataSource(self.zone_columns(site, None, lang, theme), name="wall-zones")
+        self.gasfield_source = ColumnDataSource(self.gas_field_columns(None, theme), name="wall-gasfield")
+        self.vibration_source = ColumnDataSource(
+            self.vibration_columns(site, None, None, lang, theme), name="wall-vibration"
+        )
+        self.permit_source = ColumnDataSource(
+            self.permit_area_columns(site, None, lang, theme), name="wall-map-permits"
+        )
         self._people_style: dict[str, Any] | None = None
         self._seen: dict[str, Any] = {}
 
@@ -200,6 +258,18 @@ class FloorMap:
                 text_baseline="label_baseline",
             )
 
+        if self.options.show_gas_field:
+            # under the zones, detectors and people: a haze over the plant, never hiding what is drawn on it
+            fig.multi_polygons(
+                "xs",
+                "ys",
+                source=self.gasfield_source,
+                fill_color="fill_color",
+                fill_alpha="fill_alpha",
+                line_color=None,
+                name="wall-gasfield-glyph",
+            )
+
         fig.multi_line(
             "xs",
             "ys",
@@ -222,6 +292,33 @@ class FloorMap:
             x_offset="label_x_offset",
             y_offset=theme.px(8),
         )
+
+        if self.options.show_permits:
+            fig.multi_line(
+                "xs",
+                "ys",
+                source=self.permit_source,
+                line_color="line_color",
+                line_width=theme.px(5),
+                line_dash=[theme.px(22), theme.px(10)],
+            )
+            fig.text(
+                "label_x",
+                "label_y",
+                text="label",
+                source=self.permit_source,
+                text_color="line_color",
+                text_font=font,
+                text_font_size=theme.font(_PERMIT_FONT),
+                text_font_style="bold",
+                text_align="left",
+                text_baseline="top",
+                y_offset="label_dy",
+                text_line_height=1.1,
+                background_fill_color=pal.tile,
+                background_fill_alpha=_LABEL_BACKGROUND_ALPHA,
+                padding=theme.px(4),
+            )
 
         if self.options.show_anchors and site.anchors:
             an = ColumnDataSource(self.anchor_columns(site), name="wall-anchors")
@@ -261,6 +358,37 @@ class FloorMap:
                 x_offset="label_dx",
                 y_offset="label_dy",
                 text_line_height=1.1,
+                # an alarm reading stays readable over the gas cloud (red on a red cloud would vanish)
+                background_fill_color=pal.tile,
+                background_fill_alpha="label_bg_alpha",
+            )
+
+        if self.options.show_vibration and site.vibration_points:
+            fig.scatter(
+                "x",
+                "y",
+                source=self.vibration_source,
+                marker="marker",
+                size="size",
+                fill_color="fill_color",
+                fill_alpha="fill_alpha",
+                line_color="line_color",
+                line_width=theme.px(2.5),
+            )
+            fig.text(
+                "x",
+                "y",
+                text="text",
+                source=self.vibration_source,
+                text_color="text_color",
+                text_font=font,
+                text_font_size=theme.font(_VIB_FONT),
+                text_align="center",
+                text_baseline="text_baseline",
+                y_offset="text_dy",
+                text_line_height=1.1,
+                background_fill_color=pal.tile,
+                background_fill_alpha="label_bg_alpha",
             )
 
         fig.scatter(
@@ -287,6 +415,8 @@ class FloorMap:
             text_baseline="bottom",
             x_offset=theme.px(22),
             y_offset=-theme.px(12),
+            background_fill_color=pal.tile,
+            background_fill_alpha=_LABEL_BACKGROUND_ALPHA,
         )
 
         fig.add_layout(
@@ -331,10 +461,10 @@ class FloorMap:
         if self.options.show_legend:
             css = InlineStyleSheet(css=theme.tile_css())
             legend = Div(
-                text=self.legend_html(site, lang, theme),
+                text=self.legend_html(site, lang, theme, self.options),
                 stylesheets=[css],
                 sizing_mode="stretch_width",
-                height=theme.px(64),
+                height=theme.px(104),
                 styles={"background": pal.tile},
                 name="wall-map-legend",
             )
@@ -500,7 +630,8 @@ class FloorMap:
         Low alarm (level 1): amber triangle and ``A1``. High alarm (2): red square and ``A2``. Uncertain
         quality: reading with ``?``, half-filled mark. Bad quality: an ``x`` and ``BAD``, never a number (DESIGN
         principle 4). No data / stale: hollow hexagon and ``---``. ``placement`` is
-        :meth:`place_gas_labels`' result (computed when not given).
+        :meth:`place_gas_labels`' result (computed when not given). ``label_bg_alpha``: the opacity of a dark box
+        behind the text, there only for alarm readings (they may sit on the gas cloud of the same colour).
         """
         pal = theme.palette
         dets = site.gas_detectors
@@ -518,6 +649,7 @@ class FloorMap:
         }
         size = np.empty(g)
         fill_alpha = np.empty(g)
+        label_bg_alpha = np.zeros(g)
         for i, d in enumerate(dets):
             q, lv, v = int(quality[i]), int(level[i]), float(value[i])
             cols["detector"].append(d.id)
@@ -548,6 +680,7 @@ class FloorMap:
                 cols["text"].append(f"{d.id}\n{reading} {t('gas.level2' if lv >= 2 else 'gas.level1', lang)}")
                 cols["text_color"].append(style.color)
                 size[i] = theme.px(_GAS_ALARM_SIZE)
+                label_bg_alpha[i] = _LABEL_BACKGROUND_ALPHA
             else:
                 cols["marker"].append("hex")
                 cols["fill_color"].append(pal.gas_normal)
@@ -562,6 +695,7 @@ class FloorMap:
             "y": np.array([d.position_m[1] for d in dets], dtype=np.float64),
             "size": size,
             "fill_alpha": fill_alpha,
+            "label_bg_alpha": label_bg_alpha,
             **{k: (v.copy() if isinstance(v, np.ndarray) else list(v)) for k, v in where.items()},
             **cols,
         }
@@ -633,6 +767,229 @@ class FloorMap:
         return cols
 
     @staticmethod
+    def gas_field_columns(
+        field: np.ndarray | None, theme: Theme, meta: Mapping[str, Any] | None = None
+    ) -> dict[str, list[Any]]:
+        """Filled iso-bands of a ``display.gasfield`` frame for ``multi_polygons``: one row per band of
+        :data:`GAS_FIELD_BANDS` that the field reaches, lowest first; no row before the first frame.
+
+        ``field`` float [ny, nx] in fractions of the second alarm level, row 0 = south, cell (i, j) centred at
+        (x0 + (j + 0.5) dx, y0 + (i + 0.5) dx) with ``meta`` ``extent_m`` [x0, y0, x1, y1] and ``dx_m``. The
+        bands are contoured between cell centres (linear interpolation, NaN cells left out), so the cloud has
+        smooth edges and no grid shows. Columns: ``xs``, ``ys`` (site metres, Bokeh's nested multi-polygon
+        lists: polygons, then their outer ring and holes), ``band`` (lower bound), ``fill_color``, ``fill_alpha``.
+        """
+        cols: dict[str, list[Any]] = {k: [] for k in ("xs", "ys", "band", "fill_color", "fill_alpha")}
+        if field is None or meta is None:
+            return cols
+        z = np.asarray(field, dtype=np.float64)
+        if z.ndim != 2 or min(z.shape) < 2 or not np.any(z >= GAS_FIELD_QUIET):
+            return cols
+        ny, nx = z.shape
+        dx = float(meta["dx_m"])
+        x0, y0 = (float(v) for v in meta["extent_m"][:2])
+        gen = contour_generator(
+            x0 + (np.arange(nx) + 0.5) * dx, y0 + (np.arange(ny) + 0.5) * dx, z, fill_type="OuterOffset"
+        )
+        colors = {
+            "quiet": theme.palette.gas_field_quiet,
+            "amber": PRIORITY_STYLE[3].color,
+            "red": PRIORITY_STYLE[4].color,
+        }
+        for k, (lower, color, alpha) in enumerate(GAS_FIELD_BANDS):
+            upper = GAS_FIELD_BANDS[k + 1][0] if k + 1 < len(GAS_FIELD_BANDS) else np.inf
+            points, offsets = gen.filled(lower, upper)
+            xs: list[list[list[float]]] = []
+            ys: list[list[list[float]]] = []
+            for pts, offs in zip(points, offsets):
+                rings = [pts[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+                xs.append([np.round(r[:, 0], 2).tolist() for r in rings])
+                ys.append([np.round(r[:, 1], 2).tolist() for r in rings])
+            if xs:
+                cols["xs"].append(xs)
+                cols["ys"].append(ys)
+                cols["band"].append(lower)
+                cols["fill_color"].append(colors[color])
+                cols["fill_alpha"].append(alpha)
+        return cols
+
+    @staticmethod
+    def vibration_zones(site: Site, arrays: Mapping[str, np.ndarray] | None) -> np.ndarray:
+        """int64 [V]: each vibration point's ISO 20816-3 zone, 1 A .. 4 D, 0 unknown (site order).
+
+        From the frame's ``vib_zone`` when the engine sends it; otherwise from ``vib_rms_mm_s`` and the site's
+        zone boundaries (``config.vibration``: a value on a boundary belongs to the lower zone). A point whose
+        quality is bad or no data (``vib_quality`` >= 2) or whose value is not finite is unknown.
+        """
+        pts = site.vibration_points
+        v = len(pts)
+        if arrays is None or "vib_rms_mm_s" not in arrays:
+            return np.zeros(v, dtype=np.int64)
+        quality = np.asarray(arrays.get("vib_quality", np.zeros(v))).astype(np.int64)
+        if "vib_zone" in arrays:
+            zone = np.clip(np.asarray(arrays["vib_zone"]).astype(np.int64), 0, 4)
+        else:
+            rms = np.asarray(arrays["vib_rms_mm_s"], dtype=np.float64)
+            settings = getattr(site, "vibration", None) or VibrationSettings()
+            zone = np.zeros(v, dtype=np.int64)
+            for i, p in enumerate(pts):
+                if not math.isfinite(rms[i]):
+                    continue
+                b = settings.boundaries_for(p.id, p.machine_group, p.foundation)
+                zone[i] = 1 + int(rms[i] > b.ab_mm_s) + int(rms[i] > b.bc_mm_s) + int(rms[i] > b.cd_mm_s)
+        return np.where(quality >= 2, 0, zone)
+
+    @staticmethod
+    def vibration_columns(
+        site: Site,
+        arrays: Mapping[str, np.ndarray] | None,
+        alarms: Mapping[str, AlarmRecord] | None,
+        lang: str,
+        theme: Theme,
+    ) -> dict[str, Any]:
+        """One row per vibration point (site order): a small machine glyph with the id and the zone letter.
+
+        Zone A or B: a grey hollow circle with a cross, ``'VP01\\nB'``. Zone C or D: the colour, shape and size of
+        the priority of the point's active zone alarm in ``alarms`` (``vibration.zone_d:<id>``,
+        ``vibration.zone_c:<id>``), else of :data:`VIBRATION_ZONE_RANK` (C medium, D high), and the value:
+        ``'VP04\\nC 3.1 mm/s'`` written above the mark (``text_baseline``, ``text_dy`` px) on a dark box
+        (``label_bg_alpha``). Bad quality: ``BAD``; no data: ``---`` (dim, hollow). Columns also hold ``zone``
+        (0..4) and ``rank`` (0 none .. 4 critical).
+        """
+        pal = theme.palette
+        pts = site.vibration_points
+        v = len(pts)
+        zones = FloorMap.vibration_zones(site, arrays)
+        if arrays is not None and "vib_rms_mm_s" in arrays:
+            rms = np.asarray(arrays["vib_rms_mm_s"], dtype=np.float64)
+            quality = np.asarray(arrays.get("vib_quality", np.zeros(v))).astype(np.int64)
+        else:
+            rms = np.full(v, np.nan)
+            quality = np.full(v, 3, dtype=np.int64)
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "point",
+                "marker",
+                "fill_color",
+                "line_color",
+                "text",
+                "text_color",
+                "text_baseline",
+                "zone",
+                "rank",
+            )
+        }
+        size = np.empty(v)
+        fill_alpha = np.empty(v)
+        text_dy = np.empty(v)
+        label_bg_alpha = np.zeros(v)
+        gap = theme.px(_VIB_ALARM_SIZE / 2 + 4)
+        for i, p in enumerate(pts):
+            z = int(zones[i])
+            rank = VIBRATION_ZONE_RANK.get(z, 0)
+            if rank and alarms:
+                found = [
+                    alarms[a].rank
+                    for a in (f"vibration.zone_d:{p.id}", f"vibration.zone_c:{p.id}")
+                    if a in alarms and alarms[a].active
+                ]
+                rank = max(found) if found else rank
+            cols["point"].append(p.id)
+            cols["zone"].append(z)
+            cols["rank"].append(rank)
+            if rank:
+                style = PRIORITY_STYLE[rank]
+                cols["marker"].append(style.marker)
+                cols["fill_color"].append(style.color)
+                cols["line_color"].append(pal.outline_dark)
+                cols["text"].append(f"{p.id}\n{_ZONE_LETTERS[z]} {format_value(rms[i])} mm/s")
+                cols["text_color"].append(style.color)
+                # above the mark: the quiet labels of neighbouring machines sit below theirs
+                cols["text_baseline"].append("bottom")
+                size[i], fill_alpha[i], text_dy[i] = theme.px(_VIB_ALARM_SIZE), 1.0, -gap
+                label_bg_alpha[i] = _LABEL_BACKGROUND_ALPHA
+                continue
+            q = int(quality[i])
+            cols["marker"].append("circle_cross")
+            cols["fill_color"].append(pal.tile)
+            if q == 2:
+                word, dim = t("gas.bad", lang), False
+            elif z == 0:
+                word, dim = t("gas.no_data", lang), True
+            else:
+                word, dim = _ZONE_LETTERS[z], False
+            cols["line_color"].append(pal.text_dim if dim else pal.machine)
+            cols["text"].append(f"{p.id}\n{word}")
+            cols["text_color"].append(pal.text_dim if dim else pal.gas_text)
+            cols["text_baseline"].append("top")
+            size[i], fill_alpha[i], text_dy[i] = theme.px(_VIB_SIZE), 0.0 if dim else 1.0, gap
+        return {
+            "x": np.array([p.position_m[0] for p in pts], dtype=np.float64),
+            "y": np.array([p.position_m[1] for p in pts], dtype=np.float64),
+            "size": size,
+            "fill_alpha": fill_alpha,
+            "text_dy": text_dy,
+            "label_bg_alpha": label_bg_alpha,
+            **cols,
+        }
+
+    @staticmethod
+    def permit_area_columns(
+        site: Site, board: PermitBoard | None, lang: str, theme: Theme
+    ) -> dict[str, list[Any]]:
+        """One closed outline per permit that is not over (board red, amber or green), in the board's order.
+
+        The outline is the permit's zone (``zone``) or its own ``polygon``, drawn :data:`_PERMIT_INSET_M` metres
+        inside it (so a zone's own outline stays visible), in the board colour (``BOARD_COLORS``), with
+        ``'HW-1 · Hot work\\nACTIVE'`` written under its bottom-left corner (state in words; ``· ENDING SOON``
+        when the board is amber for an active permit). The k-th permit on the same area (0 first) is drawn
+        k + 1 insets deep and its label ``label_dy`` px lower, under the earlier ones. A permit whose area is
+        unknown is not drawn.
+        """
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in ("xs", "ys", "permit", "board", "line_color", "label", "label_x", "label_y", "label_dy")
+        }
+        if board is None:
+            return cols
+        zones = {z.id: z for z in site.zones}
+        on_area: dict[Any, int] = {}  # permits already drawn on the same area: nest outlines, stack labels
+        for p in board.permits:
+            if p.board == "grey":
+                continue
+            if p.zone is not None and p.zone in zones:
+                poly = [(float(x), float(y)) for x, y in zones[p.zone].polygon]
+            elif p.polygon:
+                poly = list(p.polygon)
+            else:
+                log.debug("permit %s: area unknown (zone %r), not drawn", p.id, p.zone)
+                continue
+            area = p.zone if p.zone in zones else tuple(poly)
+            k = on_area.get(area, 0)
+            on_area[area] = k + 1
+            xs0 = [q[0] for q in poly]
+            ys0 = [q[1] for q in poly]
+            cx, cy = (min(xs0) + max(xs0)) / 2.0, (min(ys0) + max(ys0)) / 2.0
+            d = _PERMIT_INSET_M * (1 + k)
+            xs = [x + d * float(np.sign(cx - x)) for x in xs0]
+            ys = [y + d * float(np.sign(cy - y)) for y in ys0]
+            state_key = f"permit.state.{p.state}"
+            state = t(state_key, lang) if state_key in TEXTS["en"] else p.state.upper()
+            if p.board == "amber" and p.state == "active":
+                state += f" \u00b7 {t('permit.ending_soon', lang)}"
+            cols["xs"].append([*xs, xs[0]])
+            cols["ys"].append([*ys, ys[0]])
+            cols["permit"].append(p.id)
+            cols["board"].append(p.board)
+            cols["line_color"].append(BOARD_COLORS[p.board])
+            cols["label"].append(f"{p.id} \u00b7 {p.type_text(lang)}\n{state}")
+            cols["label_x"].append(min(xs))
+            cols["label_y"].append(min(ys))
+            cols["label_dy"].append(theme.px(10) + k * theme.px(2 * 1.1 * _PERMIT_FONT + 12))
+        return cols
+
+    @staticmethod
     def structure_columns(site: Site, theme: Theme) -> dict[str, Any]:
         """One patch per structure (buildings, units, tanks, racks, roads, fences), label at its centre."""
         pal = theme.palette
@@ -681,18 +1038,45 @@ class FloorMap:
         }
 
     @staticmethod
-    def legend_html(site: Site, lang: str, theme: Theme) -> str:
-        """The key under the map: what a dot, a ring and each priority shape mean."""
+    def legend_html(site: Site, lang: str, theme: Theme, options: FloorMapOptions | None = None) -> str:
+        """The key under the map: what a dot, a ring and each priority shape mean; then the gas field's bands,
+        the machine glyph and the permit outline (each only when the map draws it)."""
         pal = theme.palette
+        opts = options or FloorMapOptions()
         parts = []
         for r in (4, 3, 2, 1):
             s = PRIORITY_STYLE[r]
             name = t(f"priority.{('none', 'low', 'medium', 'high', 'critical')[r]}", lang)
             parts.append(f'<span style="color:{s.color}">{s.symbol} {name}</span>')
-        text = t("map.legend", lang, s=f"{site.engine.fix_stale_s:g}", alarms="&nbsp;&nbsp;".join(parts))
+        items = [t("map.legend", lang, s=f"{site.engine.fix_stale_s:g}", alarms="&nbsp;&nbsp;".join(parts))]
+        if opts.show_permits:
+            items.append(t("map.legend_permit", lang))
+        if opts.show_gas_field and site.gas_detectors:
+
+            def swatch(color: str, alpha: float) -> str:
+                r, g, b = _rgb(color)
+                return (
+                    f'<span style="display:inline-block;width:{theme.px(40)}px;height:{theme.px(22)}px;'
+                    f"background:rgba({r},{g},{b},{alpha});border:{theme.px(1)}px solid {pal.structure_line};"
+                    'vertical-align:middle"></span>'
+                )
+
+            items.append(
+                t(
+                    "map.legend_gas",
+                    lang,
+                    quiet=swatch(pal.gas_field_quiet, GAS_FIELD_BANDS[1][2]),
+                    amber=swatch(PRIORITY_STYLE[3].color, GAS_FIELD_BANDS[3][2]),
+                    red=swatch(PRIORITY_STYLE[4].color, GAS_FIELD_BANDS[4][2]),
+                )
+            )
+        if opts.show_vibration and site.vibration_points:
+            items.append(t("map.legend_vib", lang, mark=f'<span style="color:{pal.machine}">\u2295</span>'))
+        spans = "".join(f'<span style="white-space:pre">{x}</span>' for x in items)
         return (
-            f'<div class="wf-legend" style="font-size:{theme.px(32)}px;color:{pal.text_dim};'
-            f'padding:{theme.px(10)}px {theme.px(18)}px;white-space:pre">{text}</div>'
+            f'<div class="wf-legend" style="font-size:{theme.px(30)}px;color:{pal.text_dim};'
+            f"padding:{theme.px(8)}px {theme.px(18)}px;display:flex;flex-wrap:wrap;"
+            f'column-gap:{theme.px(48)}px;row-gap:{theme.px(6)}px;line-height:1.2">{spans}</div>'
         )
 
     # -- live update -----------------------------------------------------------------------------------------
@@ -728,6 +1112,33 @@ class FloorMap:
             new = self.zone_columns(ctx.site, snap.alarms.alarms, ctx.lang, ctx.theme)
             if new["rank"] != list(self.zone_source.data["rank"]):
                 self.zone_source.data = new
+        gf = snap.gasfield
+        field_key = gf.number if gf is not None else 0
+        if self.options.show_gas_field and self._seen.get("gasfield") != field_key:
+            self._seen["gasfield"] = field_key
+            new = self.gas_field_columns(
+                gf.arrays["field"] if gf is not None else None, ctx.theme, gf.meta if gf is not None else None
+            )
+            if not _same_columns(new, dict(self.gasfield_source.data)):
+                self.gasfield_source.data = new
+        vib_key = (sens_key, snap.alarms.version)
+        if self.options.show_vibration and self._seen.get("vibration") != vib_key:
+            self._seen["vibration"] = vib_key
+            new = self.vibration_columns(
+                ctx.site,
+                snap.sensors.arrays if snap.sensors else None,
+                snap.alarms.alarms,
+                ctx.lang,
+                ctx.theme,
+            )
+            if not _same_columns(new, dict(self.vibration_source.data)):
+                self.vibration_source.data = new
+        permits_key = snap.permits.version if snap.permits is not None else 0
+        if self.options.show_permits and self._seen.get("permits") != permits_key:
+            self._seen["permits"] = permits_key
+            new = self.permit_area_columns(ctx.site, snap.permits, ctx.lang, ctx.theme)
+            if not _same_columns(new, dict(self.permit_source.data)):
+                self.permit_source.data = new
         lost = snap.state == "lost"
         if self.lost_label.visible != lost:
             self.lost_label.visible = lost

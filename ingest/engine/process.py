@@ -40,6 +40,7 @@ __all__ = ["EngineProcess", "tick_message", "site_meta"]
 MAX_DRAIN = 2000  # inputs taken per loop turn before the tick gets its turn
 MAX_REJECT_PAYLOAD = 4096
 GAS_FIELD_DX_M = 2.0
+GAS_FIELD_RADIUS_M = 25.0  # a detector speaks for its surroundings, not for the far side of the plant
 
 
 def tick_message(t_s: float) -> Message:
@@ -180,7 +181,7 @@ class EngineProcess:
 
     def _publish_gas_field(self, t: float) -> None:
         """``display.gasfield``: the detectors interpolated onto a 2 m grid, as a fraction of each detector's
-        level-2 alarm (1.0 = at level 2), NaN where no detector is within 60 m. Oxygen is left out."""
+        level-2 alarm (1.0 = at level 2), NaN where no detector is within 25 m. Oxygen is left out."""
         dets = self.site.gas_detectors
         if not dets:
             return
@@ -189,7 +190,7 @@ class EngineProcess:
         o2 = np.array([d.gas == "O2" for d in dets])
         frac = np.where(o2 | ~(self.engine.gas_quality_now() <= 1), np.nan, v / high)
         xy = np.array([d.position_m[:2] for d in dets], dtype=np.float64)
-        field = idw_field(xy, frac, self.site.floor_plan.extent_m, GAS_FIELD_DX_M)
+        field = idw_field(xy, frac, self.site.floor_plan.extent_m, GAS_FIELD_DX_M, radius_m=GAS_FIELD_RADIUS_M)
         msg = Message(topic="display.gasfield", source="engine", kind="gas_field", event_ts_s=t,
                       ingest_ts_s=time.time(), arrays={"field": field},
                       meta={"extent_m": list(self.site.floor_plan.extent_m), "dx_m": GAS_FIELD_DX_M,

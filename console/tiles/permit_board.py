@@ -1,0 +1,266 @@
+"""The permit board: the permits-to-work that matter now, as the engine's ``permit.board`` lists them.
+
+One card per permit, in the engine's order (work in progress first, then suspended or ending soon, then
+planned). The board colour (red = work in progress, amber = suspended or ending soon, green = planned) is the
+card's left edge and the colour of its state, which is always written in words (ISA-101: never colour alone).
+Each card gives the permit id, its type in the page language and its grade, the zone, the time left (or the
+planned window), the workers and the watcher by name (from the site's people, by tag), and the reason of a
+suspension.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from datetime import tzinfo
+from typing import Any
+
+from bokeh.layouts import column
+from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
+from pydantic import BaseModel, ConfigDict, Field
+
+from config import Site
+
+from ..actions import format_duration
+from ..i18n import TEXTS, t
+from ..link import PERMIT_BOARDS, LinkSnapshot, PermitBoard
+from ..theme import BOARD_COLORS, Theme
+from .base import TileContext, format_clock
+
+__all__ = ["PermitBoardOptions", "PermitBoardTile", "person_label"]
+
+_COLUMNS = (
+    "id",
+    "board",
+    "color",
+    "state",
+    "state_label",
+    "title",
+    "zone",
+    "time",
+    "workers",
+    "watcher",
+    "reason",
+)
+
+
+class PermitBoardOptions(BaseModel):
+    """Layout options of a ``permit_board`` tile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rows: int = Field(
+        default=20, ge=1, le=500, description="cards sent to the page; the header counts all"
+    )
+    show_over: bool = Field(default=False, description="also list closed and expired permits (grey)")
+
+
+def person_label(site_people: Mapping[str, str], tag: str) -> str:
+    """``'Zhang Wei (T0101)'`` for a tag of the site, the bare tag for one the site does not know."""
+    name = site_people.get(tag)
+    return f"{name} ({tag})" if name else tag
+
+
+def _css(theme: Theme) -> str:
+    p = theme.palette
+    return (
+        theme.tile_css()
+        + f"""
+.wf-permits {{ height: 100%; overflow: hidden; }}
+.wf-permit {{
+  padding: {theme.px(8)}px {theme.px(18)}px {theme.px(10)}px {theme.px(16)}px;
+  border-bottom: {theme.px(2)}px solid {p.tile_border};
+  border-left: {theme.px(12)}px solid transparent;
+}}
+.wf-permit-line {{
+  display: flex; align-items: baseline; gap: {theme.px(18)}px; font-size: {theme.text_px}px; white-space: nowrap;
+}}
+.wf-permit-state {{ font-weight: bold; }}
+.wf-permit-id {{ font-weight: bold; color: {p.text}; }}
+.wf-permit-type {{ color: {p.text}; overflow: hidden; text-overflow: ellipsis; }}
+.wf-permit-time {{ margin-left: auto; color: {p.text}; font-variant-numeric: tabular-nums; }}
+.wf-permit-facts {{ font-size: {theme.small_px}px; color: {p.text_dim}; line-height: 1.3; margin-top: {theme.px(2)}px; }}
+.wf-permit-facts b {{ color: {p.text}; font-weight: normal; }}
+.wf-permit-reason {{ font-size: {theme.small_px}px; color: {p.text}; }}
+.wf-empty {{ font-size: {theme.large_px}px; color: {p.text_dim}; padding: {theme.px(30)}px {theme.px(18)}px; }}
+"""
+    )
+
+
+class PermitBoardTile:
+    """The permit board tile. ``source`` holds one row per card shown, ``root`` the header and the cards."""
+
+    def __init__(self, ctx: TileContext, options: PermitBoardOptions | None = None) -> None:
+        self.ctx = ctx
+        self.options = options or PermitBoardOptions()
+        theme = ctx.theme
+        css = InlineStyleSheet(css=_css(theme))
+        self._names = {p.tag: p.name for p in ctx.site.people}
+        cols = self.columns(ctx.site, None, None, ctx.lang, ctx.tz)
+        self.source = ColumnDataSource(cols, name="wall-permit-board")
+        self.header = Div(
+            text=self.header_html(self.counts(None), 0, 0, False, ctx.lang),
+            stylesheets=[css],
+            sizing_mode="stretch_width",
+            name="wall-permits-header",
+        )
+        self.body = Div(
+            text=self.rows_html(cols, False, ctx.lang),
+            stylesheets=[css],
+            sizing_mode="stretch_both",
+            name="wall-permits-body",
+        )
+        self.root = column(
+            self.header,
+            self.body,
+            sizing_mode="stretch_both",
+            spacing=0,
+            styles={"background": theme.palette.tile, "overflow": "hidden"},
+            name="wall-permits",
+        )
+
+    # -- pure functions (tested with no server) --------------------------------------------------------------
+    @staticmethod
+    def time_text(
+        state: str, valid_from_s: float, valid_to_s: float, now_s: float | None, lang: str, tz: tzinfo
+    ) -> str:
+        """What the card says about time. A permit at work (active or suspended): the time left to its end at
+        engine time ``now_s`` (``'1 h 20 min left'``, ``'5 min past its end'``); any other permit, or when the
+        engine time is unknown: its window in the site's time zone (``'14:00–18:00'``)."""
+        if state in ("active", "suspended") and now_s is not None and math.isfinite(valid_to_s):
+            left = valid_to_s - now_s
+            if left >= 0:
+                return t("permits.left", lang, t=format_duration(left, lang))
+            return t("permits.overdue", lang, t=format_duration(-left, lang))
+        start, end = (format_clock(v, tz)[:5] for v in (valid_from_s, valid_to_s))
+        return t("permits.window", lang, start=start, end=end)
+
+    @staticmethod
+    def columns(
+        site: Site,
+        board: PermitBoard | None,
+        now_s: float | None,
+        lang: str,
+        tz: tzinfo,
+        max_rows: int | None = None,
+        *,
+        show_over: bool = False,
+    ) -> dict[str, list[Any]]:
+        """One row per permit on the board, in the engine's order, grey ones (over) only with ``show_over``,
+        at most ``max_rows``.
+
+        Columns: ``id``, ``board`` (red / amber / green / grey), ``color``, ``state``, ``state_label`` (in
+        ``lang``; ``· ENDING SOON`` added for an active permit on amber), ``title`` (type in ``lang`` and grade),
+        ``zone`` (zone name in ``lang``, or *own area* for a permit with its own polygon), ``time``
+        (:meth:`time_text`), ``workers`` and ``watcher`` (names with tags), ``reason`` (of a suspension or
+        closure, else empty).
+        """
+        cols: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
+        if board is None:
+            return cols
+        names = {p.tag: p.name for p in site.people}
+        zones = {z.id: z.name.get(lang) for z in site.zones}
+        permits = [p for p in board.permits if show_over or p.board != "grey"]
+        if max_rows is not None:
+            permits = permits[:max_rows]
+        for p in permits:
+            key = f"permit.state.{p.state}"
+            state = t(key, lang) if key in TEXTS["en"] else p.state.upper()
+            if p.board == "amber" and p.state == "active":
+                state += f" \u00b7 {t('permit.ending_soon', lang)}"
+            title = p.type_text(lang)
+            if p.grade:
+                title = t("permits.type_grade", lang, type=title, grade=p.grade)
+            cols["id"].append(p.id)
+            cols["board"].append(p.board)
+            cols["color"].append(BOARD_COLORS[p.board])
+            cols["state"].append(p.state)
+            cols["state_label"].append(state)
+            cols["title"].append(title)
+            cols["zone"].append(zones.get(p.zone, p.zone) if p.zone else t("permits.own_area", lang))
+            cols["time"].append(
+                PermitBoardTile.time_text(p.state, p.valid_from_s, p.valid_to_s, now_s, lang, tz)
+            )
+            cols["workers"].append(
+                ", ".join(person_label(names, w) for w in p.workers) or t("permits.nobody", lang)
+            )
+            cols["watcher"].append(person_label(names, p.watcher) if p.watcher else t("permits.nobody", lang))
+            cols["reason"].append(p.reason if p.state in ("suspended", "closed") else "")
+        return cols
+
+    @staticmethod
+    def counts(board: PermitBoard | None) -> dict[str, int]:
+        """How many permits of each board colour (every colour of :data:`~console.link.PERMIT_BOARDS`)."""
+        out = dict.fromkeys(PERMIT_BOARDS, 0)
+        for p in board.permits if board is not None else ():
+            out[p.board] += 1
+        return out
+
+    @staticmethod
+    def header_html(counts: Mapping[str, int], total: int, shown: int, received: bool, lang: str) -> str:
+        """``Permits to work  2 in progress  1 suspended or ending  1 planned  +3 more``."""
+        parts = [f'<span class="wf-em">{html.escape(t("permits.title", lang))}</span>']
+        for board in ("red", "amber", "green"):
+            n = counts.get(board, 0)
+            if n:
+                parts.append(
+                    f'<span style="color:{BOARD_COLORS[board]}">{html.escape(t(f"permits.count_{board}", lang, n=n))}'
+                    "</span>"
+                )
+        if total > shown:
+            parts.append(
+                f'<span class="wf-dim">{html.escape(t("permits.more", lang, n=total - shown))}</span>'
+            )
+        if not received:
+            parts.append(f'<span class="wf-dim">{html.escape(t("permits.waiting", lang))}</span>')
+        return f'<div class="wf-tile-head">{"".join(parts)}</div>'
+
+    @staticmethod
+    def rows_html(cols: Mapping[str, list[Any]], received: bool, lang: str) -> str:
+        """The cards for :meth:`columns`' rows; every text is escaped (it comes from people and the site)."""
+        n = len(cols["id"])
+        if n == 0:
+            key = "permits.none" if received else "permits.waiting"
+            return f'<div class="wf-permits"><div class="wf-empty">{html.escape(t(key, lang))}</div></div>'
+        cards = []
+        e = html.escape
+        for i in range(n):
+            color = cols["color"][i]
+            reason = (
+                f'<div class="wf-permit-reason">{e(t("permits.reason", lang, reason=cols["reason"][i]))}</div>'
+                if cols["reason"][i]
+                else ""
+            )
+            cards.append(
+                f'<div class="wf-permit" style="border-left-color:{color}" data-permit="{e(cols["id"][i])}" '
+                f'data-board="{e(cols["board"][i])}">'
+                f'<div class="wf-permit-line">'
+                f'<span class="wf-permit-state" style="color:{color}">{e(cols["state_label"][i])}</span>'
+                f'<span class="wf-permit-id">{e(cols["id"][i])}</span>'
+                f'<span class="wf-permit-type">{e(cols["title"][i])}</span>'
+                f'<span class="wf-permit-time">{e(cols["time"][i])}</span></div>'
+                f'<div class="wf-permit-facts">{e(cols["zone"][i])}</div>'
+                f'<div class="wf-permit-facts">{e(t("permits.workers", lang))}: <b>{e(cols["workers"][i])}</b>'
+                f" \u00b7 {e(t('permits.watcher', lang))}: <b>{e(cols['watcher'][i])}</b></div>"
+                f"{reason}</div>"
+            )
+        return f'<div class="wf-permits">{"".join(cards)}</div>'
+
+    # -- live update -----------------------------------------------------------------------------------------
+    def update(self, snap: LinkSnapshot) -> None:
+        """Rebuild the cards from the latest board and engine time; send only what changed (the time left
+        changes once a minute)."""
+        ctx, opts = self.ctx, self.options
+        board = snap.permits
+        cols = self.columns(
+            ctx.site, board, snap.engine_ts_s, ctx.lang, ctx.tz, opts.max_rows, show_over=opts.show_over
+        )
+        listed = 0 if board is None else sum(1 for p in board.permits if opts.show_over or p.board != "grey")
+        header = self.header_html(self.counts(board), listed, len(cols["id"]), board is not None, ctx.lang)
+        body = self.rows_html(cols, board is not None, ctx.lang)
+        if header != self.header.text:
+            self.header.text = header
+        if body != self.body.text:
+            self.body.text = body
+            self.source.data = cols
