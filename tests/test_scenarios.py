@@ -34,8 +34,9 @@ from ingest.simulator.layout import points_in_polygon
 pytestmark = pytest.mark.slow
 
 STATIONARY_LIMIT_S = 10.0
-SCENARIO = "hot_work,expired_certificate,incompatible_jobs,watcher_walkaway"
+SCENARIO = "hot_work,expired_certificate,incompatible_jobs,watcher_walkaway,man_down,sos"
 TIMING = {
+    "fall_s": 25.0, "sos_s": 12.0,  # P0077 falls and stops; P0033 presses SOS
     # the permit office at test pace
     "gas_test_after_s": 2.0, "approve_after_s": 2.0, "activate_after_s": 2.0, "enter_after_s": 3.0,
     "cancel_after_s": 4.0, "pace_pause_s": 3.0,  # crews and watchers move at least every 3 s (< 10 s limit)
@@ -252,3 +253,12 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
     late = away[0]["t"] - ms["watcher_walkaway.beyond_limit_s"]
     assert -0.5 <= late <= 2.0, late
     assert rows[6]["t"] == away[0]["t"] and rows[6]["detail"]["reason"].startswith("watcher T0186 is 5")
+
+
+def test_a_fall_raises_a_latching_man_down_and_an_sos_a_critical_alarm_within_a_second(run):
+    """Wearable events through the broker and the UWB adapter: the alarm is journaled within a second of the
+    event in simulation time (the adapter's 0.25 s slice plus the engine's tick)."""
+    sos = _raised(run["journal"], "person.sos:T0033")
+    assert sos and 12.0 <= sos[0]["t"] <= 13.0 and sos[0]["detail"]["priority"] == "critical"
+    fall = _raised(run["journal"], "person.man_down:T0077")
+    assert fall and 25.0 <= fall[0]["t"] <= 26.0 and fall[0]["detail"]["priority"] == "critical"
