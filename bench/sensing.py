@@ -5,7 +5,9 @@ protocol into the engine, with the p99 latency from the source's timestamp to th
   (its own process), into the engine (its own process);
 - vibration: 200 points each sending a 1 s waveform at 25.6 kHz (float32, base64 JSON) every second over a real
   mosquitto broker, through the vibration adapter (RMS velocity and features per waveform) into the engine;
-- camera: inference frames/s of the camera benchmark (``watchfloor bench camera``), when it is installed.
+- camera: 4 cameras sending 1920 x 1080 JPEG frames over MQTT at ``--camera-fps`` each, through the camera
+  adapter running a YOLO-format ONNX model (the synthetic test model, 640 x 640 input, 8400 anchors) into the
+  engine; then the stage timings of ``watchfloor bench camera``.
 """
 
 from __future__ import annotations
@@ -137,12 +139,73 @@ def _vibration(tmp: Path, site, site_path: Path, seconds: float, fs: float) -> N
     report("sensing-vibration-latency-p99", float(np.nanpercentile(lat, 99)), "ms")
 
 
+def _camera(tmp: Path, site, seconds: float, fps: float) -> None:
+    import io
+
+    from PIL import Image
+
+    from ingest.camera_infer import encode_frame, synthetic_yolo_model
+
+    rng = np.random.default_rng(5)
+    anchors = np.column_stack([rng.uniform(40, 600, (8400, 2)), rng.uniform(15, 90, (8400, 2)),
+                               (rng.uniform(0, 1, (8400, 1)) ** 8) * 0.9])
+    model = tmp / "model.onnx"
+    model.write_bytes(synthetic_yolo_model(anchors))
+    cam_site = site.model_copy(update={"camera_inference": {"model_path": str(model), "class_names": ["person"]}})
+    cam_site = type(site).model_validate(cam_site.model_dump(by_alias=True))
+    path = tmp / "site-camera.yaml"
+    write_site(cam_site, path)
+    data = yaml.safe_load(path.read_text())
+    data["floor_plan"].pop("image", None)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8)).save(buf, "JPEG", quality=80)
+    jpeg = buf.getvalue()
+    py = [sys.executable, "-m", "console.cli"]
+    sent = 0
+    with Supervisor(tmp / "logs-cam") as sup:
+        broker = sup.start("mosquitto", start_broker_argv(cam_site, tmp), stage=9)
+        wait_port("127.0.0.1", cam_site.mqtt.port, 10, broker.proc)
+        engine = sup.start("engine", py + ["engine", "--site", str(path), "--out", str(tmp / "cam")], stage=3)
+        wait_port("127.0.0.1", int(cam_site.bus.command.rsplit(":", 1)[1]), 30, engine.proc)
+        sup.start("ingest-camera", py + ["ingest", "camera", "--site", str(path)], stage=1)
+        gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-cam")
+        gw.connect("127.0.0.1", cam_site.mqtt.port)
+        gw.loop_start()
+        time.sleep(3.0)
+        t_next, t_end = time.time(), time.time() + seconds
+        while t_next < t_end:
+            for c in cam_site.cameras:
+                gw.publish(f"{cam_site.mqtt.topic_prefix}/camera/{c.id}/frames", encode_frame(t_next, jpeg, sent), qos=0)
+                sent += 1
+            t_next += 1.0 / fps
+            time.sleep(max(0.0, t_next - time.time()))
+        time.sleep(3.0)
+        gw.loop_stop()
+        gw.disconnect()
+    rec = RecordingReader(tmp / "cam" / "recording.sqlite")
+    received = rec.received_times()
+    frames, lat = set(), []
+    for seq, fr in rec.inputs():
+        m = bus.decode(fr)
+        if m.kind == "camera_detections":
+            lat.append(received[seq] - np.unique(m.arrays["ts_s"]))
+            frames.update((int(c), float(t)) for c, t in zip(m.arrays["camera_index"], m.arrays["ts_s"]))
+    rec.close()
+    lat_ms = np.concatenate(lat) * 1000 if lat else np.array([np.nan])
+    report("sensing-camera-frames-offered-per-s", len(cam_site.cameras) * fps, "frames/s (4 cameras, 1080p JPEG)")
+    report("sensing-camera-frames-with-detections-per-s", len(frames) / seconds, "frames/s")
+    report("sensing-camera-latency-p50", float(np.nanpercentile(lat_ms, 50)), "ms")
+    report("sensing-camera-latency-p99", float(np.nanpercentile(lat_ms, 99)), "ms")
+
+
 def run(args: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="watchfloor bench sensing")
     ap.add_argument("--gas", type=int, default=500)
     ap.add_argument("--vibration", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--fs", type=float, default=25600.0)
+    ap.add_argument("--camera-fps", type=float, default=2.0, help="frames per second per camera")
     ap.add_argument("--skip", action="append", default=[], choices=["gas", "vibration", "camera"])
     a = ap.parse_args(args)
     tmp = Path(tempfile.mkdtemp(prefix="wf-bench-sensing-"))
@@ -152,6 +215,7 @@ def run(args: list[str]) -> None:
     if "vibration" not in a.skip:
         _vibration(tmp, site, site_path, a.seconds, a.fs)
     if "camera" not in a.skip:
+        _camera(tmp, site, a.seconds, a.camera_fps)
         try:
             camera = importlib.import_module("bench.camera")
         except ImportError:
