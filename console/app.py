@@ -36,7 +36,7 @@ from .link import EngineLink, LinkSnapshot
 from .notify import EscalationBanner
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
-from .workstation import WORKSTATION_PATH, make_workstation
+from .workstation import WORKSTATION_PATH, make_workstation, session_arg
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,6 @@ def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) 
     page.refresh_stacks()
 
 
-def _session_arg(name: str) -> str | None:
-    args = pn.state.session_args or {}
-    values = args.get(name)
-    if not values:
-        return None
-    raw = values[0]
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
 
 def make_wall(
     site: Site,
@@ -122,10 +114,10 @@ def make_wall(
 
     URL arguments ``lang``, ``screen`` and ``scale`` override the keyword arguments.
     """
-    lang = _session_arg("lang") or lang
-    screen = _session_arg("screen") or screen
+    lang = session_arg("lang") or lang
+    screen = session_arg("screen") or screen
     try:
-        scale = float(_session_arg("scale") or scale)
+        scale = float(session_arg("scale") or scale)
     except ValueError:
         pass
     scale = min(4.0, max(0.2, scale))

@@ -987,7 +987,8 @@ class Workstation:
             self.muster_reply_line.object = reply
 
 
-def _session_arg(name: str) -> str | None:
+def session_arg(name: str) -> str | None:
+    """The first value of URL argument ``name`` of the current Panel session (``?lang=zh-CN``), or None."""
     args = pn.state.session_args or {}
     values = args.get(name)
     if not values:
@@ -1010,16 +1011,16 @@ def make_workstation(
     URL arguments: ``lang`` (en, zh-CN), ``scale`` (1 = wall sizes for 3840 CSS px; default 0.5 for a
     1920 px desktop), ``position`` (operator position of the flood state, default ``main``).
     """
-    lang = normalize_language(_session_arg("lang") or lang or site.console.language)
+    lang = normalize_language(session_arg("lang") or lang or site.console.language)
     try:
-        scale = float(_session_arg("scale") or scale)
+        scale = float(session_arg("scale") or scale)
     except ValueError:
         pass
     scale = min(4.0, max(0.2, scale))
     # the login form shows no table: load Tabulator's JS with the page, or the table would not render later
     pn.extension("tabulator")
     ws = Workstation(
-        site, link, guard, lang=lang, theme=Theme(scale=scale), position=_session_arg("position") or "main"
+        site, link, guard, lang=lang, theme=Theme(scale=scale), position=session_arg("position") or "main"
     )
     ws.update(link.snapshot())
     doc = pn.state.curdoc
