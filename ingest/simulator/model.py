@@ -6,7 +6,8 @@ the walkways, work at stations: short moves at 0.5-0.8 m/s between pauses of 8-2
 person's own random stream and extended lazily in time order, so the answer for a given ``t_s`` never
 depends on which times were asked before.
 
-The permit stories (``hot_work``, ``expired_certificate``, ``incompatible_jobs``, ``watcher_walkaway``) also
+The permit stories (``hot_work``, ``expired_certificate``, ``incompatible_jobs``, ``watcher_walkaway``, and the
+permit checks ``worker_outside``, ``unauthorized_entry``, ``permit_expiry``, ``gas_test_stale``) also
 script the plant's permit office: :attr:`PlantModel.permit_commands`, sent by the simulator's
 :class:`~ingest.simulator.permits.PermitDesk`. Their people keep to the same clock: a crew goes into its zone
 ``enter_after_s`` after the scripted activation, never on the reply.
@@ -71,6 +72,18 @@ Point = tuple[float, float]
 #: permit HW-2's work: a bay of pipe rack PR-1 over the main road, and where its crew waits (demo plant)
 _HW2_POLYGON: tuple[Point, ...] = ((62.0, 102.0), (70.0, 102.0), (70.0, 108.0), (62.0, 108.0))
 _HW2_STAGING: Point = (66.0, 113.5)
+#: the work places of the permit-check stories (worker_outside, unauthorized_entry, permit_expiry,
+#: gas_test_stale): rectangles (x0, y0, x1, y1), metres, in the quiet yard between the west road and the main
+#: road of the demo plant, at least 12 m from each other, the roads and the stations
+_CHECK_RECTS: dict[str, tuple[float, float, float, float]] = {
+    "WH-1": (50.0, 60.0, 60.0, 68.0),
+    "WH-2": (72.0, 60.0, 82.0, 68.0),
+    "WH-3": (50.0, 80.0, 60.0, 88.0),
+    "HW-5": (72.0, 80.0, 82.0, 88.0),
+}
+#: lone_worker: where P0097 waits on the tank-farm road, and his work spot inside tank T-3 (zone Z-T3)
+_T3_ROAD: Point = (260.0, 23.5)
+_T3_INSIDE: Point = (260.0, 40.0)
 
 
 @dataclass(frozen=True)
@@ -437,6 +450,16 @@ class PlantModel:
             self._script_incompatible_jobs(hw1)
         if "expired_certificate" in names:
             self._script_expired_certificate()
+        if "worker_outside" in names:
+            self._script_worker_outside()
+        if "unauthorized_entry" in names:
+            self._script_unauthorized_entry()
+        if "permit_expiry" in names:
+            self._script_permit_expiry()
+        if "gas_test_stale" in names:
+            self._script_gas_test_stale()
+        if "lone_worker" in names:
+            self._script_lone_worker()
         if "man_down" in names and (i := self._person("P0077")) is not None:
             it = self._itins[i]
             fall = tm["fall_s"]
@@ -792,6 +815,211 @@ class PlantModel:
                     )
                 )
         watcher.pace_until(watch, max(exit_s + 10.0, watcher.end_s))
+
+    # -- the permit-check stories: a crew at its own polygon ------------------------------------------------
+    def _place_at(self, p: Point) -> Place:
+        """``p`` as a place reached from the nearest walkway node (for someone who starts there)."""
+        node = int(np.argmin(np.hypot(*(self.network.nodes - np.asarray(p)).T)))
+        return Place(node, (), (float(p[0]), float(p[1])))
+
+    def _polygon_crew(
+        self,
+        story: str,
+        permit: str,
+        request: Mapping[str, object],
+        crew_ids: tuple[str, ...],
+        watcher_id: str | None,
+        request_s: float,
+        gas_values: Mapping[str, float] | None,
+        valid_for_s: float | None = None,
+    ) -> dict | None:
+        """A crew at permit ``permit``'s own rectangle (:data:`_CHECK_RECTS`): it waits 1.5-3.5 m south of it
+        (the watcher, if any, 2 m east of it from the start), the office gets the permit active, the crew goes
+        in ``enter_after_s`` later (a second apart) and has walked to a work spot 2 m or more inside; the
+        caller goes on with each worker's itinerary. ``valid_for_s``: the validity ends that long after the
+        scripted activation. Returns ``{"crew", "poly", "work", "wait", "times"}`` or None (story skipped)."""
+        tm, net = self.timing, self.network
+        crew = [self._person(p) for p in crew_ids]
+        w = self._person(watcher_id) if watcher_id else None
+        office = self._office(story)
+        if None in crew or (watcher_id and w is None) or office is None:
+            return None
+        if net.kind != "demo":
+            log.warning("scenario %s: needs the demo plant's yard; skipped", story)
+            return None
+        x0, y0, x1, y1 = _CHECK_RECTS[permit]
+        corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+        poly = np.asarray(corners, dtype=float)
+        pace = self._pace()
+        staging = ((x0 + x1) / 2, y0 - 2.5)
+        wait = _Tether(_spot_drawer(poly, inside=False, margin_m=1.5, centre=staging, radius_m=1.0), pace)
+        work = _Tether(_spot_drawer(poly, inside=True, margin_m=2.0), pace)
+        not_before = 3.0
+        fields = dict(request)
+        fields.update(polygon=[list(p) for p in corners], workers=[self.tags[i] for i in crew])
+        if w is not None:
+            post = (x1 + 2.0, (y0 + y1) / 2)
+            watcher = self._itins[w]
+            watcher.start(self._place_at(post))
+            watcher.tether = _Tether(
+                _spot_drawer(poly, inside=False, margin_m=1.5, centre=post, radius_m=2.5), pace
+            )
+            fields["watcher"] = self.tags[w]
+        cmds, times = paperwork(
+            permit,
+            fields,
+            request_s=request_s,
+            timing=tm,
+            operator=office[0],
+            supervisor=office[1],
+            gas_values=gas_values,
+            activate_not_before_s=not_before,
+        )
+        if gas_values is None:
+            del times["gas_test_s"]  # no test: approval follows the request after both gaps
+        if valid_for_s is not None:
+            times["valid_to_s"] = times["activate_s"] + valid_for_s
+            cmds[0] = dataclasses.replace(cmds[0], fields={**cmds[0].fields, "valid_to_s": times["valid_to_s"]})
+        self._commands += cmds
+        enter_s = times["activate_s"] + tm["enter_after_s"]
+        door = ((x0 + x1) / 2, y0 + 2.5)
+        for k, i in enumerate(crew):
+            it = self._itins[i]
+            it.start(self._place_at(staging))
+            it.pace_until(wait, enter_s + 1.0 * k)
+            it.walk([work.draw(it.rng, door)], it.leg_speed())
+        times["crew_in_s"] = max(self._crossings(i, poly, enter_s, enter_s + 30.0)[0] for i in crew)
+        return {"crew": crew, "poly": poly, "work": work, "wait": wait, "times": times}
+
+    def _script_worker_outside(self) -> None:
+        """WH-1: the crew works in its zone; one worker steps out ~5 m west of it and works on there."""
+        tm = self.timing
+        job = self._polygon_crew(
+            "worker_outside",
+            "WH-1",
+            {"type": "working_at_height", "grade": "II", "description": "Replacing a cable tray support"},
+            ("P0005", "P0029"),
+            None,
+            tm["outside_request_s"],
+            None,
+        )
+        if job is None:
+            return
+        stay, stray = (self._itins[i] for i in job["crew"])
+        stay.tether = job["work"]
+        poly, times = job["poly"], job["times"]
+        x0, y0, _, y1 = _CHECK_RECTS["WH-1"]
+        out_s = times["crew_in_s"] + tm["stray_after_s"]
+        stray.pace_until(job["work"], out_s)
+        there = (x0 - 5.0, (y0 + y1) / 2)
+        stray.walk([there], stray.leg_speed())
+        stray.tether = _Tether(
+            _spot_drawer(poly, inside=False, margin_m=3.5, centre=there, radius_m=1.5), self._pace()
+        )
+        _, left = self._crossings(job["crew"][1], poly, out_s - 1.0, stray.end_s + 1.0)
+        self.milestones.update({f"worker_outside.{k}": v for k, v in times.items()})
+        self.milestones["worker_outside.out_s"] = left
+
+    def _script_unauthorized_entry(self) -> None:
+        """WH-2: the crew works in its zone; P0143, not on the permit, walks in, stays a while, walks out."""
+        tm = self.timing
+        job = self._polygon_crew(
+            "unauthorized_entry",
+            "WH-2",
+            {"type": "working_at_height", "grade": "I", "description": "Painting the rack's upper beams"},
+            ("P0034",),
+            None,
+            tm["intrude_request_s"],
+            None,
+        )
+        i = self._person("P0143")
+        if job is None or i is None:
+            return
+        self._itins[job["crew"][0]].tether = job["work"]
+        poly, times = job["poly"], job["times"]
+        _, y0, x1, y1 = _CHECK_RECTS["WH-2"]
+        away = (x1 + 10.0, (y0 + y1) / 2)
+        loiter = _Tether(_spot_drawer(poly, inside=False, margin_m=7.0, centre=away, radius_m=2.0), self._pace())
+        it = self._itins[i]
+        it.start(self._place_at(away))
+        go_s = times["activate_s"] + tm["intrude_after_s"]
+        it.pace_until(loiter, go_s)
+        it.walk([(x1 - 3.0, (y0 + y1) / 2)], it.leg_speed())
+        it.pace_until(job["work"], it.end_s + tm["intrude_stay_s"])
+        it.walk([away], it.leg_speed())
+        it.tether = loiter
+        enter, leave = self._crossings(i, poly, go_s, it.end_s + 1.0)
+        self.milestones.update({f"unauthorized_entry.{k}": v for k, v in times.items()})
+        self.milestones.update({"unauthorized_entry.enter_s": enter, "unauthorized_entry.leave_s": leave})
+
+    def _script_permit_expiry(self) -> None:
+        """WH-3: valid until ``expiry_work_s`` after activation; the crew is still in when it runs out."""
+        tm = self.timing
+        job = self._polygon_crew(
+            "permit_expiry",
+            "WH-3",
+            {"type": "working_at_height", "grade": "II", "description": "Insulating a line at the pipe rack"},
+            ("P0044", "P0072"),
+            None,
+            tm["expiry_request_s"],
+            None,
+            valid_for_s=tm["expiry_work_s"],
+        )
+        if job is None:
+            return
+        times = job["times"]
+        out_s = times["valid_to_s"] + tm["exit_after_s"]
+        for k, i in enumerate(job["crew"]):
+            it = self._itins[i]
+            it.pace_until(job["work"], out_s + 1.0 * k)
+            it.walk([job["wait"].draw(it.rng, it.xy[-1])], it.leg_speed())
+            it.tether = job["wait"]
+        times["all_out_s"] = max(
+            self._crossings(i, job["poly"], out_s - 1.0, out_s + 30.0)[1] for i in job["crew"]
+        )
+        self.milestones.update({f"permit_expiry.{k}": v for k, v in times.items()})
+
+    def _script_gas_test_stale(self) -> None:
+        """HW-5: tested once, active, never tested again; stale ``gas_test_validity_s`` after its test."""
+        job = self._polygon_crew(
+            "gas_test_stale",
+            "HW-5",
+            {"type": "hot_work", "grade": "2", "description": "Welding a new nozzle on a drain line"},
+            ("P0105",),
+            "P0192",
+            self.timing["stale_request_s"],
+            {"LEL": 0.0, "O2": 20.9},
+        )
+        if job is None:
+            return
+        self._itins[job["crew"][0]].tether = job["work"]
+        times = job["times"]
+        times["stale_s"] = times["gas_test_s"] + self.site.permit_settings.gas_test_validity_s
+        self.milestones.update({f"gas_test_stale.{k}": v for k, v in times.items()})
+
+    def _script_lone_worker(self) -> None:
+        """P0097 goes into tank T-3 (Z-T3) alone, without a permit, works there and comes out."""
+        tm = self.timing
+        i = self._person("P0097")
+        zones = {z.id: z for z in self.site.zones}
+        if i is None:
+            return
+        if self.network.kind != "demo" or "Z-T3" not in zones:
+            log.warning("scenario lone_worker: needs the demo plant's tank T-3; skipped")
+            return
+        poly = self._zone_poly("Z-T3")
+        pace = self._pace()
+        road = _Tether(_spot_drawer(poly, inside=False, margin_m=5.0, centre=_T3_ROAD, radius_m=1.5), pace)
+        inside = _Tether(_spot_drawer(poly, inside=True, margin_m=3.0), pace)
+        it = self._itins[i]
+        it.start(self._place_at(_T3_ROAD))
+        it.pace_until(road, tm["lone_start_s"])
+        it.walk([(_T3_INSIDE[0], poly[:, 1].min() - 2.0), _T3_INSIDE], it.leg_speed())
+        it.pace_until(inside, it.end_s + tm["lone_stay_s"])
+        it.walk([(_T3_INSIDE[0], poly[:, 1].min() - 2.0), _T3_ROAD], it.leg_speed())
+        it.tether = road
+        enter, leave = self._crossings(i, poly, tm["lone_start_s"], it.end_s + 1.0)
+        self.milestones.update({"lone_worker.enter_s": enter, "lone_worker.leave_s": leave})
 
     def _number_commands(self) -> None:
         cmds = sorted(self._commands, key=lambda c: c.t_s)  # stable: same time keeps the script's order

@@ -39,6 +39,21 @@ SCENARIOS: dict[str, str] = {
     "expired. The welder never starts; the office cancels HW-2 and both go back to other work.",
     "incompatible_jobs": "With HW-1 active (brings hot_work), a second hot-work permit HW-3 in Z-HW1 for the "
     "same hours is requested; its approval is refused as a conflict and the office cancels it.",
+    "worker_outside": "Working-at-height permit WH-1 (own polygon west of the main road, workers P0005 and P0029): "
+    "once it is active the crew goes in; stray_after_s after the entry P0029 steps out ~5 m west of the work and "
+    "keeps working there, outside the permit zone (permit.worker_outside after worker_outside_grace_s).",
+    "unauthorized_entry": "Working-at-height permit WH-2 (own polygon, worker P0034) is active; intrude_after_s "
+    "after its activation P0143, who is not on it, walks into its zone, stays intrude_stay_s and walks out again "
+    "(permit.unauthorized while inside).",
+    "permit_expiry": "Working-at-height permit WH-3 (own polygon, workers P0044 and P0072) is valid until "
+    "expiry_work_s after its activation; the crew is still working when it runs out (the engine expires it: "
+    "permit.expired_occupied) and leaves exit_after_s later.",
+    "lone_worker": "P0097 walks from the tank-farm road into tank T-3 (confined space Z-T3, no permit) at "
+    "lone_start_s, works alone inside for lone_stay_s and comes out (zone.no_permit, then person.lone_worker after "
+    "people_safety.lone_worker_s).",
+    "gas_test_stale": "Hot-work permit HW-5 (own polygon, welder P0105, watcher P0192 at the work) is gas-tested, "
+    "approved and activated; nobody tests again, so the engine suspends it once the test is older than "
+    "permit_settings.gas_test_validity_s.",
     "demo": "The calm default of `watchfloor demo`: hot_work + restricted_entry + expired_certificate + "
     "bearing_degradation (a busy plant with a few alarms and a permit board that tells a story).",
 }
@@ -81,6 +96,19 @@ SCENARIO_TIMING: dict[str, dict[str, float]] = {
         "pace_pause_s": 25.0,
     },
     "incompatible_jobs": {"conflict_request_s": 90.0, **_PAPERWORK, "cancel_after_s": 30.0},
+    "worker_outside": {
+        "outside_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 25.0, "stray_after_s": 60.0,
+    },
+    "unauthorized_entry": {
+        "intrude_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 25.0,
+        "intrude_after_s": 30.0, "intrude_stay_s": 60.0,
+    },
+    "permit_expiry": {
+        "expiry_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 25.0,
+        "expiry_work_s": 120.0, "exit_after_s": 60.0,
+    },
+    "lone_worker": {"lone_start_s": 10.0, "lone_stay_s": 300.0, "pace_pause_s": 25.0},
+    "gas_test_stale": {"stale_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 25.0},
     "demo": {},
 }
 
