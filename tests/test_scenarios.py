@@ -10,18 +10,8 @@ the simulator publishes (retained) on `<prefix>/sim/scenario`.
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import subprocess
-import sys
-import threading
-import time
-
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
-import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from alarms.journal import verify_journal
 from config import DEMO_SITE, load_site
@@ -30,6 +20,7 @@ from ingest import bus
 from ingest.engine import RecordingReader
 from ingest.simulator import PlantModel
 from ingest.simulator.layout import points_in_polygon
+from tests.scenario_run import permit_rows, play, raised
 
 pytestmark = pytest.mark.slow
 
@@ -48,26 +39,6 @@ TIMING = {
 HW1_ALARM_FREE = ("T0101", "T0102", "T0187")
 
 
-class ScenarioListener:
-    """Reads the simulator's retained run description (start epoch, milestones) from the demo's broker."""
-
-    def __init__(self, host: str, port: int, prefix: str) -> None:
-        self.doc: dict | None = None
-        self.got = threading.Event()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-scenario-listener")
-        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/sim/scenario", qos=1)
-        self.c.on_message = self._on
-        self.c.connect(host, port)
-        self.c.loop_start()
-
-    def _on(self, c, u, m) -> None:
-        self.doc = json.loads(m.payload)
-        self.got.set()
-
-    def stop(self) -> None:
-        self.c.loop_stop()
-        self.c.disconnect()
-
 
 def _short_limit_site(path) -> None:
     site = load_site(DEMO_SITE)  # the floor plan image path comes back absolute
@@ -83,36 +54,9 @@ def run(tmp_path_factory):
     # the model is deterministic: its milestones say how long the run must be
     model = PlantModel(load_site(site_file), seed=1, scenario=SCENARIO, timing=TIMING)
     run_s = model.milestones["watcher_walkaway.beyond_limit_s"] + 6.0
-    out = tmp / "out"
-    args = [sys.executable, "-m", "console.cli", "demo", "--headless", "--for", f"{run_s:.0f}s", "--out", str(out),
-            "--scenario", SCENARIO, "--site", str(site_file)]
-    for k, v in TIMING.items():
-        args += ["--timing", f"{k}={v}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "site.yaml").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    site = yaml.safe_load((out / "site.yaml").read_text())
-    listener = None
-    deadline = time.monotonic() + 30
-    while listener is None and time.monotonic() < deadline:  # the demo starts its broker first
-        try:
-            listener = ScenarioListener("127.0.0.1", site["mqtt"]["port"], site["mqtt"]["topic_prefix"])
-        except OSError:
-            time.sleep(0.1)
-    stdout, _ = proc.communicate(timeout=run_s + 120)
-    assert listener is not None and listener.got.wait(5), stdout
-    listener.stop()
-    assert proc.returncode == 0, stdout
-    db = sqlite3.connect(out / "journal.sqlite")
-    rows = db.execute("SELECT event, alarm_id, state, actor, engine_ts_s, detail FROM journal ORDER BY row").fetchall()
-    db.close()
-    t0 = listener.doc["start_epoch"]
-    journal = [{"event": e, "alarm_id": a, "state": s, "actor": who, "t": ts - t0, "detail": json.loads(d)}
-               for e, a, s, who, ts, d in rows]
-    sim_log = (out / "logs" / "simulator.log").read_text()
-    return {"out": out, "journal": journal, "ms": listener.doc["milestones"], "site": site, "sim_log": sim_log,
-            "model": model, "start_epoch": t0}
+    run = play(tmp / "out", site_file, SCENARIO, TIMING, run_s)
+    run["model"] = model
+    return run
 
 
 def _stationary_since(run, tag: str, after_s: float) -> float:
@@ -144,12 +88,6 @@ def _on_time(run, t: float, scripted_s: float, late_s: float = 2.0) -> bool:
     return ok
 
 
-def _permit_rows(journal, permit):
-    return [r for r in journal if r["alarm_id"] == f"permit:{permit}"]
-
-
-def _raised(journal, alarm_id):
-    return [r for r in journal if r["event"] == "activate" and r["alarm_id"] == alarm_id]
 
 
 def test_the_simulator_played_the_scripted_milestones_and_the_office_needed_no_resend(run):
@@ -161,7 +99,7 @@ def test_the_simulator_played_the_scripted_milestones_and_the_office_needed_no_r
 
 def test_hot_work_permit_is_activated_with_the_watcher_at_the_work_and_raises_nothing(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "HW-1")
+    rows = permit_rows(journal, "HW-1")
     assert [(r["event"], r["actor"], r["state"]) for r in rows] == [
         ("permit_request", "op1", "requested"),
         ("permit_gas_test", "op1", "requested"),
@@ -198,33 +136,33 @@ def test_hot_work_permit_is_activated_with_the_watcher_at_the_work_and_raises_no
 
 def test_welder_with_an_expired_certificate_is_refused_and_alarmed_and_never_starts(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "HW-2")
+    rows = permit_rows(journal, "HW-2")
     assert [(r["event"], r["state"]) for r in rows] == [
         ("permit_request", "requested"), ("permit_gas_test", "requested"), ("permit_approve", "approved"),
         ("refused", "approved"), ("permit_close", "closed")]
     refused = rows[3]
     assert refused["detail"] == {"action": "permit_activate",
                                  "reason": "T0042 (Zhang Hui): certificate expired on 2026-10-31 for hot_work"}
-    alarm = _raised(journal, "permit.certificate:HW-2:T0042")
+    alarm = raised(journal, "permit.certificate:HW-2:T0042")
     assert len(alarm) == 1 and alarm[0]["t"] == refused["t"]
     assert _on_time(run, alarm[0]["t"], ms["expired_certificate.activate_s"])
-    assert _raised(journal, "permit.unauthorized:HW-2:T0042") == []
+    assert raised(journal, "permit.unauthorized:HW-2:T0042") == []
 
 
 def test_second_hot_work_permit_in_the_same_zone_is_refused_at_approval_as_a_conflict(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "HW-3")
+    rows = permit_rows(journal, "HW-3")
     assert [r["event"] for r in rows] == ["permit_request", "permit_gas_test", "refused", "permit_close"]
     assert rows[2]["detail"] == {"action": "permit_approve",
                                  "reason": "incompatible with permit HW-1 (hot_work) overlapping in space and time"}
-    alarm = _raised(journal, "permit.conflict:HW-3:HW-1")
+    alarm = raised(journal, "permit.conflict:HW-3:HW-1")
     assert len(alarm) == 1
     assert _on_time(run, alarm[0]["t"], ms["incompatible_jobs.approve_s"])
 
 
 def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each_time(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "CS-1")
+    rows = permit_rows(journal, "CS-1")
     assert [(r["event"], r["actor"], r["state"]) for r in rows] == [
         ("permit_request", "op1", "requested"),
         ("permit_gas_test", "op1", "requested"),
@@ -240,7 +178,7 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
     # 0.2 m/s: a second or two after he stops, with a tail of several seconds on noisy fixes (measured offline on
     # this story: median 1.2-1.5 s, 90 % under 2.6-4.4 s, for 0.07-0.1 m of fix noise). The engine then fires at
     # the first tick past the limit counted from that moment.
-    still = _raised(journal, "permit.watcher_stationary:CS-1")
+    still = raised(journal, "permit.watcher_stationary:CS-1")
     assert len(still) == 1
     since = _stationary_since(run, "T0186", after_s=ms["watcher_walkaway.still_from_s"] - 1.0)
     assert -1.0 <= since - ms["watcher_walkaway.still_from_s"] <= 8.0
@@ -248,7 +186,7 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
     assert rows[4]["t"] == still[0]["t"] and "has not moved" in rows[4]["detail"]["reason"]
     assert _on_time(run, rows[5]["t"], ms["watcher_walkaway.resume_s"])
     # away: he passes 50 m from the vessel at beyond_limit_s (his true track); fixes and a tick later, alarm
-    away = _raised(journal, "permit.watcher_away:CS-1")
+    away = raised(journal, "permit.watcher_away:CS-1")
     assert len(away) == 1
     late = away[0]["t"] - ms["watcher_walkaway.beyond_limit_s"]
     assert -0.5 <= late <= 2.0, late
@@ -258,7 +196,7 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
 def test_a_fall_raises_a_latching_man_down_and_an_sos_a_critical_alarm_within_a_second(run):
     """Wearable events through the broker and the UWB adapter: the alarm is journaled within a second of the
     event in simulation time (the adapter's 0.25 s slice plus the engine's tick)."""
-    sos = _raised(run["journal"], "person.sos:T0033")
+    sos = raised(run["journal"], "person.sos:T0033")
     assert sos and 12.0 <= sos[0]["t"] <= 13.0 and sos[0]["detail"]["priority"] == "critical"
-    fall = _raised(run["journal"], "person.man_down:T0077")
+    fall = raised(run["journal"], "person.man_down:T0077")
     assert fall and 25.0 <= fall[0]["t"] <= 26.0 and fall[0]["detail"]["priority"] == "critical"

@@ -14,21 +14,13 @@ engine decides at its ticks (0.1 s); geofences confirm an entry after `fences.mi
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import subprocess
-import sys
-import time
-
 import pytest
-import yaml
 
 from alarms.journal import verify_journal
 from config import DEMO_SITE, load_site
 from console.demo import write_site
 from ingest.simulator import PlantModel
-
-from .test_scenarios import ScenarioListener
+from tests.scenario_run import permit_rows, play, raised
 
 pytestmark = pytest.mark.slow
 
@@ -71,44 +63,11 @@ def run(tmp_path_factory):
     ms = model.milestones
     run_s = max(ms["permit_expiry.all_out_s"], ms["unauthorized_entry.leave_s"], ms["gas_test_stale.stale_s"],
                 ms["lone_worker.leave_s"], ms["worker_outside.out_s"] + GRACE_S) + 5.0
-    out = tmp / "out"
-    args = [sys.executable, "-m", "console.cli", "demo", "--headless", "--for", f"{run_s:.0f}s", "--out", str(out),
-            "--scenario", SCENARIO, "--site", str(site_file)]
-    for k, v in TIMING.items():
-        args += ["--timing", f"{k}={v}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "site.yaml").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    site = yaml.safe_load((out / "site.yaml").read_text())
-    listener = None
-    deadline = time.monotonic() + 30
-    while listener is None and time.monotonic() < deadline:  # the demo starts its broker first
-        try:
-            listener = ScenarioListener("127.0.0.1", site["mqtt"]["port"], site["mqtt"]["topic_prefix"])
-        except OSError:
-            time.sleep(0.1)
-    stdout, _ = proc.communicate(timeout=run_s + 120)
-    assert listener is not None and listener.got.wait(5), stdout
-    listener.stop()
-    assert proc.returncode == 0, stdout
-    db = sqlite3.connect(out / "journal.sqlite")
-    rows = db.execute("SELECT event, alarm_id, state, actor, engine_ts_s, detail FROM journal ORDER BY row").fetchall()
-    db.close()
-    t0 = listener.doc["start_epoch"]
-    journal = [{"event": e, "alarm_id": a, "state": s, "actor": who, "t": ts - t0, "detail": json.loads(d)}
-               for e, a, s, who, ts, d in rows]
-    sim_log = (out / "logs" / "simulator.log").read_text()
-    return {"out": out, "journal": journal, "ms": listener.doc["milestones"], "site": site, "sim_log": sim_log,
-            "model": model, "run_s": run_s}
+    run = play(tmp / "out", site_file, SCENARIO, TIMING, run_s)
+    run["model"] = model
+    return run
 
 
-def _permit_rows(journal, permit):
-    return [r for r in journal if r["alarm_id"] == f"permit:{permit}"]
-
-
-def _raised(journal, alarm_id):
-    return [r for r in journal if r["event"] == "activate" and r["alarm_id"] == alarm_id]
 
 
 def _within(t: float, lo: float, hi: float) -> bool:
@@ -118,7 +77,7 @@ def _within(t: float, lo: float, hi: float) -> bool:
 
 
 def _states(journal, permit):
-    return [(r["event"], r["actor"], r["state"]) for r in _permit_rows(journal, permit)]
+    return [(r["event"], r["actor"], r["state"]) for r in permit_rows(journal, permit)]
 
 
 def test_the_simulator_played_the_scripted_milestones_and_the_office_got_every_answer_it_expected(run):
@@ -136,20 +95,20 @@ def test_worker_outside_the_permit_zone_longer_than_the_grace_is_alarmed_and_his
     assert _states(journal, "WH-1") == [
         ("permit_request", "op1", "requested"), ("permit_approve", "sup1", "approved"),
         ("permit_activate", "sup1", "active")]  # the check raises an alarm; it does not suspend the permit
-    alarm = _raised(journal, "permit.worker_outside:WH-1:T0029")
+    alarm = raised(journal, "permit.worker_outside:WH-1:T0029")
     assert len(alarm) == 1 and alarm[0]["detail"]["priority"] == "medium"
     # he crosses the edge at out_s; the engine sees him outside a fix later and counts 8 s from that tick
     assert _within(alarm[0]["t"], ms["worker_outside.out_s"] + GRACE_S, ms["worker_outside.out_s"] + GRACE_S + LATE_S)
-    assert _raised(journal, "permit.worker_outside:WH-1:T0005") == []  # his mate stays in
+    assert raised(journal, "permit.worker_outside:WH-1:T0005") == []  # his mate stays in
 
 
 def test_a_person_not_on_the_permit_walking_into_its_zone_is_alarmed_at_once(run):
     ms, journal = run["ms"], run["journal"]
     assert _states(journal, "WH-2")[-1] == ("permit_activate", "sup1", "active")
-    alarm = _raised(journal, "permit.unauthorized:WH-2:T0143")
+    alarm = raised(journal, "permit.unauthorized:WH-2:T0143")
     assert len(alarm) == 1 and alarm[0]["detail"]["priority"] == "high"
     assert _within(alarm[0]["t"], ms["unauthorized_entry.enter_s"] - 0.3, ms["unauthorized_entry.enter_s"] + LATE_S)
-    assert _raised(journal, "permit.unauthorized:WH-2:T0034") == []  # the worker on the permit is not
+    assert raised(journal, "permit.unauthorized:WH-2:T0034") == []  # the worker on the permit is not
     later = [r for r in journal if r["alarm_id"] == "permit.unauthorized:WH-2:T0143" and r["t"] > alarm[0]["t"]]
     assert later, "the alarm's condition never cleared"
     print([(r["event"], r["state"], round(r["t"], 2)) for r in later])
@@ -158,14 +117,14 @@ def test_a_person_not_on_the_permit_walking_into_its_zone_is_alarmed_at_once(run
 
 def test_a_permit_running_out_with_its_crew_inside_expires_and_is_alarmed_while_occupied(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "WH-3")
+    rows = permit_rows(journal, "WH-3")
     assert _states(journal, "WH-3") == [
         ("permit_request", "op1", "requested"), ("permit_approve", "sup1", "approved"),
         ("permit_activate", "sup1", "active"), ("permit_expire", "engine", "expired")]
     expire = rows[-1]["t"]
     tick_s = run["site"]["engine"]["tick_s"]
     assert _within(expire, ms["permit_expiry.valid_to_s"], ms["permit_expiry.valid_to_s"] + tick_s + TICK_SLACK_S)
-    alarm = _raised(journal, "permit.expired_occupied:WH-3")
+    alarm = raised(journal, "permit.expired_occupied:WH-3")
     assert len(alarm) == 1 and alarm[0]["t"] == pytest.approx(expire, abs=1e-6)
     later = [r for r in journal if r["alarm_id"] == "permit.expired_occupied:WH-3" and r["t"] > expire]
     assert later, "still occupied after the crew left"
@@ -175,7 +134,7 @@ def test_a_permit_running_out_with_its_crew_inside_expires_and_is_alarmed_while_
 
 def test_a_stale_gas_test_suspends_the_hot_work_permit(run):
     ms, journal = run["ms"], run["journal"]
-    rows = _permit_rows(journal, "HW-5")
+    rows = permit_rows(journal, "HW-5")
     assert _states(journal, "HW-5") == [
         ("permit_request", "op1", "requested"), ("permit_gas_test", "op1", "requested"),
         ("permit_approve", "sup1", "approved"), ("permit_activate", "sup1", "active"),
@@ -186,18 +145,18 @@ def test_a_stale_gas_test_suspends_the_hot_work_permit(run):
     # the engine stamped the test with its clock; stale at the first tick past its validity
     assert _within(suspended["t"], tested + GAS_VALID_S, tested + GAS_VALID_S + tick_s + TICK_SLACK_S)
     assert "gas test" in suspended["detail"]["reason"]
-    alarm = _raised(journal, "permit.gas_test_expired:HW-5")
+    alarm = raised(journal, "permit.gas_test_expired:HW-5")
     assert len(alarm) == 1 and alarm[0]["t"] == pytest.approx(suspended["t"], abs=1e-6)
 
 
 def test_one_person_alone_in_a_confined_space_is_a_lone_worker_after_the_limit(run):
     ms, journal = run["ms"], run["journal"]
     enter, dwell = ms["lone_worker.enter_s"], run["site"]["fences"]["min_dwell_s"]
-    entry = _raised(journal, "zone.no_permit:Z-T3:T0097")  # no permit on Z-T3: the geofence's own alarm
+    entry = raised(journal, "zone.no_permit:Z-T3:T0097")  # no permit on Z-T3: the geofence's own alarm
     assert len(entry) == 1
     assert _within(entry[0]["t"], enter + dwell - 0.3, enter + dwell + LATE_S)
     # alone since his entry (the fence dates it at his first fix inside, before the dwell confirmed it)
-    lone = _raised(journal, "person.lone_worker:Z-T3:T0097")
+    lone = raised(journal, "person.lone_worker:Z-T3:T0097")
     assert len(lone) == 1 and lone[0]["detail"]["priority"] == "high"
     assert _within(lone[0]["t"], enter + LONE_S - 0.3, enter + LONE_S + LATE_S)
     cleared = [r for r in journal if r["alarm_id"] == lone[0]["alarm_id"] and r["event"] == "clear"]

@@ -1,0 +1,79 @@
+"""Test support: play simulator scenarios through the whole demo pipeline and read back what the engine did."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+__all__ = ["ScenarioListener", "play", "permit_rows", "raised"]
+
+
+class ScenarioListener:
+    """Reads the simulator's retained run description (start epoch, milestones) from the demo's broker."""
+
+    def __init__(self, host: str, port: int, prefix: str) -> None:
+        self.doc: dict | None = None
+        self.got = threading.Event()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-scenario-listener")
+        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/sim/scenario", qos=1)
+        self.c.on_message = self._on
+        self.c.connect(host, port)
+        self.c.loop_start()
+
+    def _on(self, c, u, m) -> None:
+        self.doc = json.loads(m.payload)
+        self.got.set()
+
+    def stop(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], run_s: float) -> dict:
+    """Run ``watchfloor demo --headless`` for ``run_s`` with these scenarios and timings; return the journal
+    (times in simulation seconds), the simulator's milestones, the effective site and the simulator's log."""
+    args = [sys.executable, "-m", "console.cli", "demo", "--headless", "--for", f"{run_s:.0f}s", "--out", str(out),
+            "--scenario", scenario, "--site", str(site_file)]
+    for k, v in timing.items():
+        args += ["--timing", f"{k}={v}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "site.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    site = yaml.safe_load((out / "site.yaml").read_text())
+    listener = None
+    deadline = time.monotonic() + 30
+    while listener is None and time.monotonic() < deadline:  # the demo starts its broker first
+        try:
+            listener = ScenarioListener("127.0.0.1", site["mqtt"]["port"], site["mqtt"]["topic_prefix"])
+        except OSError:
+            time.sleep(0.1)
+    stdout, _ = proc.communicate(timeout=run_s + 120)
+    assert listener is not None and listener.got.wait(5), stdout
+    listener.stop()
+    assert proc.returncode == 0, stdout
+    db = sqlite3.connect(out / "journal.sqlite")
+    rows = db.execute("SELECT event, alarm_id, state, actor, engine_ts_s, detail FROM journal ORDER BY row").fetchall()
+    db.close()
+    t0 = listener.doc["start_epoch"]
+    journal = [{"event": e, "alarm_id": a, "state": s, "actor": who, "t": ts - t0, "detail": json.loads(d)}
+               for e, a, s, who, ts, d in rows]
+    return {"out": out, "journal": journal, "ms": listener.doc["milestones"], "site": site,
+            "sim_log": (out / "logs" / "simulator.log").read_text(), "start_epoch": t0, "run_s": run_s}
+
+
+def permit_rows(journal: list[dict], permit: str) -> list[dict]:
+    return [r for r in journal if r["alarm_id"] == f"permit:{permit}"]
+
+
+def raised(journal: list[dict], alarm_id: str) -> list[dict]:
+    return [r for r in journal if r["event"] == "activate" and r["alarm_id"] == alarm_id]
