@@ -3,6 +3,8 @@
 - :mod:`alarms.lifecycle`: ``AlarmBook``, ``AlarmDefinition``, ``Alarm``, ``Refused``, states and roles
 - :mod:`alarms.definitions`: ``AlarmCatalog`` (site ``alarm_rules`` applied to definitions)
 - :mod:`alarms.journal`: ``Journal``, ``verify_journal``
+- :mod:`alarms.seal`: ``PeriodicSealer``, ``Signer``, ``Seal`` (Ed25519 seals of a chain head), ``sealer_from_site``
+- :mod:`alarms.keys`: the key directory (``init_key_dir``, ``load_journal_signing_key``, ``fingerprint``)
 - :mod:`alarms.zones`: ``ZoneMembership`` (fences with hysteresis), ``RestrictedZoneRule``, ``FenceEvent``
 - :mod:`alarms.permits`: ``PermitBook`` (permits-to-work and their checks)
 - :mod:`alarms.people`: ``PeopleSafety`` (man-down, SOS, lone worker, battery)

@@ -1,12 +1,13 @@
 """The alarm journal: every alarm state change and person action, hash-chained, in SQLite (WAL).
 
 Each row carries the hash of the row before it, so a changed byte, a deleted row or a reordering breaks the
-chain at the first affected row. ``chain_head`` keeps the row count and the last hash, so a truncated tail
-is detected too (as long as the head itself is anchored somewhere the attacker cannot reach: the shift
-report prints it).
+chain at the first affected row. ``chain_head`` keeps the row count and the last hash. The engine signs the
+head every few seconds of engine time and at close (``seals``, :mod:`alarms.seal`), so a cut tail with a
+rewritten head, a chain recomputed from some row on, or rows added after the close are found too, given the
+key's fingerprint pinned in the site file.
 
 The journal is written only from engine state (engine time, input sequence numbers), never from the wall
-clock, so replaying a recording writes the same journal, byte for byte.
+clock, so replaying a recording writes the same rows and head, byte for byte (a replay writes no seals).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Journal", "JournalRow", "VerifyResult", "verify_journal", "GENESIS_HASH"]
+from .seal import GENESIS_HASH, SEALS_SCHEMA, Seal, VerifyResult, check_chain_end, read_seals, write_seal
 
-GENESIS_HASH = "0" * 64
+__all__ = ["Journal", "JournalRow", "VerifyResult", "verify_journal", "GENESIS_HASH"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS journal (
     hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), rows INTEGER, hash TEXT);
-"""
+""" + SEALS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ def _row_hash(prev_hash: str, row: int, input_seq: int, ts: float, event: str, a
 
 class Journal:
     """Append-only writer. Rows go into an open transaction; ``commit()`` ends it (the engine commits once per
-    applied input that wrote rows, in live running and in replay alike)."""
+    applied input that wrote rows, in live running and in replay alike). A new journal has a head (0 rows)
+    from the start: a journal without one was emptied."""
+
+    seal_kind = "journal"
 
     def __init__(self, path: str | Path, *, resume: bool = False) -> None:
         """A new journal; or, with ``resume``, the journal of an engine that stopped (crashed), which the engine
@@ -82,7 +86,10 @@ class Journal:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        if resume:
+            self.db.executescript(SCHEMA)
+        else:  # the schema and the empty head in one transaction: a new journal is never headless
+            self.db.executescript(f"BEGIN; {SCHEMA}; INSERT INTO chain_head VALUES (1, 0, '{GENESIS_HASH}'); COMMIT;")
         self.rows = 0
         self.head = GENESIS_HASH
         self._open = False
@@ -128,28 +135,32 @@ class Journal:
             self.db.execute("COMMIT")
             self._open = False
 
+    def add_seal(self, seal: Seal) -> None:
+        """Write a seal of the committed chain (see :mod:`alarms.seal`); seals are not chained rows."""
+        self.commit()
+        write_seal(self.db, seal)
+
     def close(self) -> None:
         self.commit()
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    rows: int
-    bad_row: int | None = None
-    reason: str = ""
-    head: str = GENESIS_HASH
+def verify_journal(path: str | Path, *, fingerprint: str | None = None, site_id: str | None = None,
+                   allow_open: bool = False) -> VerifyResult:
+    """Walk the chain, then check the head and the seals (:func:`alarms.seal.check_chain_end`).
 
-
-def verify_journal(path: str | Path) -> VerifyResult:
-    """Walk the chain. The first row whose position, link or hash is wrong is reported with the reason."""
+    The first row whose position, link or hash is wrong is reported with the reason. With ``fingerprint``
+    (``sha256:<hex>``, pinned in the site file) the seals must be signed with that key and the last one must
+    close every row (unless ``allow_open``: a running engine's journal). ``site_id``: the seals must name it."""
     p = Path(path)
     if not p.is_file():
-        return VerifyResult(False, 0, None, f"no journal at {p}")
+        return VerifyResult(False, 0, None, f"no journal at {p}", verifiable=False, fingerprint=fingerprint)
     db = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     try:
+        seals = read_seals(db)
+        wanted = {s.rows for s in seals}
+        hash_at = {0: GENESIS_HASH}
         prev = GENESIS_HASH
         n = 0
         for pos, rec in enumerate(db.execute("SELECT * FROM journal ORDER BY rowid"), start=1):
@@ -165,14 +176,12 @@ def verify_journal(path: str | Path) -> VerifyResult:
             if h != r.hash:
                 return VerifyResult(False, n, r.row, f"row {r.row} was changed (its hash does not match its content)")
             prev = r.hash
+            if pos in wanted:
+                hash_at[pos] = prev
         head = db.execute("SELECT rows, hash FROM chain_head WHERE id = 1").fetchone()
-        if n and head is None:
-            return VerifyResult(False, n, None, "chain head is missing")
-        if head is not None and (head[0] != n or head[1] != prev):
-            return VerifyResult(False, n, n + 1 if head[0] > n else None,
-                                f"chain head says {head[0]} rows, found {n}: rows were removed from the end")
-        return VerifyResult(True, n, None, "", prev)
+        return check_chain_end("journal", n, prev, hash_at, head, seals, fingerprint=fingerprint, site_id=site_id,
+                               allow_open=allow_open)
     except sqlite3.DatabaseError as e:
-        return VerifyResult(False, 0, None, f"not a readable journal: {e}")
+        return VerifyResult(False, 0, None, f"not a readable journal: {e}", verifiable=False)
     finally:
         db.close()

@@ -26,7 +26,9 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -112,6 +114,17 @@ class PeopleSafety:
                             priority="critical", message_en=f"SOS from {p.name} ({p.tag})",
                             message_zh=f"{p.name}（{p.tag}）发出 SOS 求救", person=p.id)
 
+    def late_definition(self, d: AlarmDefinition, event_ts_s: float, late_s: float) -> AlarmDefinition:
+        """``d`` marked LATE: the event's own time (site time zone) and how late it arrived."""
+        try:
+            tz = ZoneInfo(self.site.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = UTC
+        at = datetime.fromtimestamp(event_ts_s, tz).strftime("%H:%M:%S")
+        return dataclasses.replace(
+            d, message_en=f"LATE by {late_s:.0f} s (event at {at}): {d.message_en}",
+            message_zh=f"迟到 {late_s:.0f} 秒（事件时间 {at}）：{d.message_zh}")
+
     def battery_definition(self, pi: int) -> AlarmDefinition:
         p = self.people[pi]
         return self._define(("battery", pi), False, id=f"person.battery_low:{p.tag}", condition="person.battery_low",
@@ -194,7 +207,7 @@ class PeopleSafety:
         Valid events are applied in time order. ``now_s`` is the engine time."""
         out: list[Change] = []
         rejects: list[tuple[str, str]] = []
-        valid: list[tuple[str, float, str]] = []
+        valid: list[tuple[str, float, str, float | None]] = []
         for e in events:
             checked = self._check_event(e)
             if isinstance(checked, str):
@@ -207,12 +220,14 @@ class PeopleSafety:
             self._seen[checked] = None
             if len(self._seen) > _DEDUP_KEEP:
                 self._seen.popitem(last=False)
-            valid.append(checked)
+            late = e.get("late_s") if isinstance(e, dict) else None
+            valid.append((*checked, float(late) if isinstance(late, (int, float)) and late > 0 else None))
         valid.sort(key=lambda v: v[1])
         s = self.settings
-        for tag, ts, ev in valid:
+        for tag, ts, ev, late in valid:
             pi = self.tag_index[tag]
             xy = _xy(self.last_xy[pi])
+            n = len(out)
             if ev == "sos":
                 was = not math.isnan(self.sos_until[pi])
                 self.sos_until[pi] = max(ts + s.sos_hold_s, self.sos_until[pi]) if was else ts + s.sos_hold_s
@@ -228,6 +243,8 @@ class PeopleSafety:
                 self.battery_until[pi] = max(until, self.battery_until[pi]) if was else until
                 if not was:
                     out.append((self.battery_definition(pi), True, xy))
+            if late is not None:  # raised all the same, marked LATE with its event time and how late it came
+                out[n:] = [(self.late_definition(d, ts, late), active, pos) for d, active, pos in out[n:]]
             log.debug("wearable %s %s at %.3f", tag, ev, ts)
         return out, rejects
 

@@ -216,7 +216,8 @@ def parse_site(data: Any, file: str = "<memory>") -> Site:
 
 
 def load_site(path: str | Path) -> Site:
-    """Read and validate a site file. The floor plan image path is resolved against the file's folder."""
+    """Read and validate a site file. The floor plan image, the camera model and the signing key directory are
+    resolved against the file's folder."""
     p = Path(path)
     file = str(path)
     try:
@@ -242,6 +243,10 @@ def load_site(path: str | Path) -> Site:
         # a model path is relative to the site file; a missing model is reported by the camera adapter
         ci = ci.model_copy(update={"model_path": str((p.parent / ci.model_path).resolve())})
         site = site.model_copy(update={"camera_inference": ci})
+    sg = site.signing
+    if sg.key_dir and not Path(sg.key_dir).is_absolute():  # the engine checks that the key is there
+        sg = sg.model_copy(update={"key_dir": str((p.parent / sg.key_dir).resolve())})
+        site = site.model_copy(update={"signing": sg})
     return site
 
 

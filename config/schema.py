@@ -91,6 +91,34 @@ class BusEndpoints(_Strict):
     publish: str = "tcp://127.0.0.1:5602"
     command: str = "tcp://127.0.0.1:5603"
 
+    @model_validator(mode="after")
+    def _distinct(self) -> BusEndpoints:
+        """Two sockets on one address: the second bind fails, or (ipc) one silently takes the other's traffic."""
+        seen: dict[tuple[str, str], tuple[str, str]] = {}
+        for name in ("ingest", "publish", "command"):
+            ep = getattr(self, name)
+            transport, _, rest = ep.partition("://")
+            if transport == "tcp":
+                host, _, port = rest.rpartition(":")
+                if port == "*":
+                    continue  # an ephemeral port never collides
+                hosts = {"*", "0.0.0.0", "[::]"} if host in ("*", "0.0.0.0", "[::]") else {host, "*"}
+                for h in hosts | {"*"}:
+                    other = seen.get((f"tcp:{h}", port))
+                    if other is not None:
+                        raise ValueError(f"{name} ({ep}) and {other[0]} ({other[1]}) are one address: each bus "
+                                         "socket needs its own")
+                seen[(f"tcp:{host}", port)] = (name, ep)
+                if host in ("*", "0.0.0.0", "[::]"):
+                    seen[("tcp:*", port)] = (name, ep)
+            else:
+                other = seen.get((transport, rest))
+                if other is not None:
+                    raise ValueError(f"{name} ({ep}) and {other[0]} ({other[1]}) are one address: each bus socket "
+                                     "needs its own")
+                seen[(transport, rest)] = (name, ep)
+        return self
+
 
 class MqttBroker(_Strict):
     host: str = "127.0.0.1"
@@ -382,10 +410,39 @@ class UwbSettings(_Strict):
     max_range_m: float = Field(default=120.0, gt=0, le=2000)
     slice_s: float = Field(default=0.1, gt=0, le=5, description="adapter batches ranges per time slice")
     range_sigma_m: float = Field(default=0.1, gt=0, le=10)
-    max_clock_skew_s: float = Field(default=5.0, gt=0)
     publish_locations: bool = Field(default=True, description="omlox Location objects on <prefix>/uwb/locations")
     location_crs: Literal["local", "EPSG:4326", "site"] = Field(
         default="site", description="local = site metres; site = the origin's EPSG frame (e.g. CGCS2000)")
+
+
+class SourceClock(_Strict):
+    """A source's time window around ingest time, and the clock skew above which the source is flagged.
+
+    Outside the window a position, vibration reading or camera detection is rejected (``bad_time``); a gas value
+    is applied at ingest time instead (a PLC with a wrong clock must not blind gas monitoring); a wearable SOS or
+    man-down is still raised, marked LATE."""
+
+    future_s: float = Field(default=5.0, gt=0, le=86400, description="how far ahead of ingest time")
+    past_s: float = Field(default=60.0, gt=0, le=86400, description="how far behind ingest time")
+    skew_alarm_s: float = Field(default=1.0, gt=0, le=3600,
+                                description="median |source time - receive time| of a slice above which the "
+                                            "source's clock is flagged as skewed")
+
+    @model_validator(mode="after")
+    def _window_wider_than_alarm(self) -> SourceClock:
+        if self.skew_alarm_s >= min(self.future_s, self.past_s):
+            raise ValueError("skew_alarm_s must be smaller than the window (future_s and past_s)")
+        return self
+
+
+class ClockSettings(_Strict):
+    """Per-source time sanity (see :class:`SourceClock`)."""
+
+    uwb: SourceClock = SourceClock(future_s=5.0, past_s=60.0)
+    wearable: SourceClock = SourceClock(future_s=5.0, past_s=30.0)
+    gas: SourceClock = SourceClock(future_s=5.0, past_s=60.0)
+    vibration: SourceClock = SourceClock(future_s=5.0, past_s=300.0)
+    camera: SourceClock = SourceClock(future_s=5.0, past_s=30.0)
 
 
 class FenceSettings(_Strict):
@@ -402,6 +459,18 @@ class EngineSettings(_Strict):
     fix_stale_s: float = Field(default=10.0, gt=0)
 
 
+class SigningSettings(_Strict):
+    """The engine's journal-signing key (made by ``watchfloor keys init --dir DIR``) and its pinned fingerprint.
+    ``key_dir`` is relative to the site file; ``$WATCHFLOOR_KEY_DIR`` overrides it. With a key, the engine seals
+    (signs) the journal's and the recording's chain heads every ``seal_interval_s`` of engine time and at close;
+    ``watchfloor journal verify --site`` checks the seals against ``fingerprint`` only."""
+
+    key_dir: str | None = Field(default=None, description="folder holding journal-signing.key (mode 0700)")
+    fingerprint: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+                                    description="sha256:<hex> of the raw public key, as `watchfloor keys show` prints")
+    seal_interval_s: float = Field(default=10.0, gt=0, le=3600, description="engine time between seals")
+
+
 class Site(_Strict):
     """A whole site: where things are, who is there, and how the processes find each other."""
 
@@ -414,7 +483,9 @@ class Site(_Strict):
     opcua: OpcUaServer = OpcUaServer()
     console: ConsoleServer = ConsoleServer()
     uwb: UwbSettings = UwbSettings()
+    clock: ClockSettings = ClockSettings()
     engine: EngineSettings = EngineSettings()
+    signing: SigningSettings = SigningSettings()
     fences: FenceSettings = FenceSettings()
     floor_plan: FloorPlan
     anchors: list[Anchor] = Field(min_length=3)

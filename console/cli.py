@@ -46,16 +46,107 @@ def _config_check(path: str) -> int:
     return 0
 
 
-def _journal_verify(path: str) -> int:
-    from alarms.journal import verify_journal
+def _keys(args: argparse.Namespace) -> int:
+    from alarms.keys import JOURNAL_SIGNING_KEY, KeyDirError, init_key_dir, read_journal_fingerprint
 
-    r = verify_journal(path)
-    if r.ok:
-        print(f"{path}: intact, {r.rows} rows, head {r.head}")
-        return 0
-    where = f" (first bad row: {r.bad_row})" if r.bad_row is not None else ""
-    print(f"{path}: NOT intact{where}: {r.reason}", file=sys.stderr)
-    return 1
+    try:
+        if args.keys_cmd == "init":
+            fp = init_key_dir(args.dir)
+            print(f"{args.dir}: new journal-signing key {Path(args.dir) / JOURNAL_SIGNING_KEY} (mode 0600, folder 0700)")
+            print("pin it in the site file:  signing: {key_dir: " + str(args.dir) + ", fingerprint: " + fp + "}")
+            print(fp)
+        else:
+            print(read_journal_fingerprint(args.dir))
+    except (KeyDirError, OSError) as e:
+        print(f"watchfloor keys {args.keys_cmd}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report_check(path: str, r) -> bool:
+    """Print one database's verdict; True when it is proven (signed with the pinned key, intact, closed or
+    ``--allow-open``)."""
+    unit = "input" if r.kind == "recording" else "row"
+    if not r.ok:
+        if not r.verifiable:
+            print(f"{path}: {r.kind} not verifiable: {r.reason.removeprefix('not verifiable: ')}", file=sys.stderr)
+        else:
+            where = f" (first bad {unit}: {r.bad_row})" if r.bad_row is not None else ""
+            print(f"{path}: {r.kind} NOT intact{where}: {r.reason}", file=sys.stderr)
+        return False
+    if not r.verifiable:
+        print(f"{path}: {r.kind} not verifiable: {r.reason.removeprefix('not verifiable: ')} "
+              "(an empty database proves nothing)", file=sys.stderr)
+        return False
+    notes = "".join(f"\n  note: {n}" for n in r.notes if n != "no seals")
+    if not r.signed:
+        seals = (f"{r.seals} seals not checked: give --site or --fingerprint" if r.seals
+                 else "no seals: its engine ran without a signing key")
+        print(f"{path}: {r.kind} unsigned: chain intact but not proven ({r.rows} {unit}s, head {r.head}; "
+              f"{seals}){notes}")
+        return False
+    state = "closed" if r.closed else "OPEN (--allow-open)"
+    print(f"{path}: {r.kind} intact and signed: {r.rows} {unit}s, head {r.head}, {r.seals} seals by {r.fingerprint}"
+          f" for site {r.site_id}, {state}{notes}")
+    return True
+
+
+def _journal_verify(args: argparse.Namespace) -> int:
+    """Exit 0 only when everything given is proven; 1 for anything else (tampered, not verifiable, unsigned,
+    open); 2 for a usage or site-file problem."""
+    import re
+
+    from alarms.journal import verify_journal
+    from alarms.keys import FINGERPRINT_PATTERN
+    from ingest.engine.audit import compare_with_replay, database_kind
+    from ingest.engine.recording import verify_recording
+
+    fingerprint, site_id = args.fingerprint, None
+    if fingerprint is not None and not re.match(FINGERPRINT_PATTERN, fingerprint):
+        print(f"--fingerprint {fingerprint!r}: expected sha256:<64 hex digits> (as `watchfloor keys show` prints)",
+              file=sys.stderr)
+        return 2
+    if args.site:
+        from config import ConfigError, load_site
+
+        try:
+            site = load_site(args.site)
+        except ConfigError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+        fingerprint, site_id = site.signing.fingerprint, site.id
+        if fingerprint is None:
+            print(f"{args.site}: pins no signing.fingerprint: nothing to check the seals with", file=sys.stderr)
+            return 2
+    kind = database_kind(args.file) or "journal"  # not a database at all: verify_journal says why
+    journal = args.file if kind == "journal" else None
+    recording = args.file if kind == "recording" else args.recording
+    if args.recording and kind == "recording":
+        print(f"{args.file} is a recording: give the journal as FILE and the recording with --recording",
+              file=sys.stderr)
+        return 2
+    opts = {"fingerprint": fingerprint, "site_id": site_id, "allow_open": args.allow_open}
+    good = True
+    rec_ok = False
+    if journal is not None:
+        good &= _report_check(journal, verify_journal(journal, **opts))
+    if recording is not None:
+        r = verify_recording(recording, **opts)
+        rec_ok = r.ok and r.verifiable
+        good &= _report_check(recording, r)
+    if journal is not None and recording is not None:
+        if not rec_ok:
+            print(f"{journal}: not compared with a replay of {recording} (the recording is not intact)",
+                  file=sys.stderr)
+            good = False
+        else:
+            diff, rows = compare_with_replay(journal, recording)
+            if diff:
+                print(f"{journal}: does not match the replay of {recording}: {diff}", file=sys.stderr)
+                good = False
+            else:
+                print(f"{journal}: matches the replay of {recording} ({rows} rows, byte for byte)")
+    return 0 if good else 1
 
 
 def _time_arg(text: str | None) -> float | None:
@@ -143,7 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("journal", help="alarm journal")
     jsub = j.add_subparsers(dest="journal_cmd", required=True)
-    jsub.add_parser("verify").add_argument("file")
+    jv = jsub.add_parser("verify", help="check a journal and/or a recording: chain, seals, replay",
+                         description="Exit 0 only when proven: intact, signed with the pinned key, closed. "
+                                     "Exit 1 otherwise (tampered, not verifiable, unsigned, open); 2: usage.")
+    jv.add_argument("file", help="journal.sqlite or recording.sqlite (told apart by their tables)")
+    jv.add_argument("--recording", default=None, help="also check this recording and replay it against FILE")
+    key = jv.add_mutually_exclusive_group()
+    key.add_argument("--site", default=None, help="site file whose signing.fingerprint (and id) the seals must have")
+    key.add_argument("--fingerprint", default=None, help="sha256:<hex> of the signing key (as `keys show` prints)")
+    jv.add_argument("--allow-open", action="store_true",
+                    help="a running engine's files: unsealed last rows and no close seal are not a failure")
+
+    ks = sub.add_parser("keys", help="the key directory (journal-signing key)")
+    ksub = ks.add_subparsers(dest="keys_cmd", required=True)
+    for name, help_ in (("init", "make DIR (mode 0700) and a new journal-signing key; print its fingerprint"),
+                        ("show", "print the fingerprint of DIR's journal-signing key")):
+        ksub.add_parser(name, help=help_).add_argument("--dir", required=True, help="the key directory")
 
     k = sub.add_parser("kpi", help="alarm KPIs of a journal")
     k.add_argument("journal")
@@ -194,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "config":
         return _config_check(args.file)
     if args.cmd == "journal":
-        return _journal_verify(args.file)
+        return _journal_verify(args)
+    if args.cmd == "keys":
+        return _keys(args)
     if args.cmd == "kpi":
         return _kpi(args)
     return 2

@@ -3,6 +3,11 @@
 The demo starts its own mosquitto broker and picks free loopback ports for the broker, the OPC UA server
 and the bus (so it never collides with a broker already running on 1883); the wall stays on the console port
 of the site (5006 unless ``--port``). The effective site file is written next to the recording.
+
+The demo signs like a real site: unless the site names a key directory (``signing.key_dir``, or
+``$WATCHFLOOR_KEY_DIR``), it makes one in ``OUT/keys`` (``watchfloor keys init``) and pins that key's fingerprint
+in the effective site file ``OUT/site.yaml``, which the engine reads. ``watchfloor journal verify
+OUT/journal.sqlite --recording OUT/recording.sqlite --site OUT/site.yaml`` then proves the run.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from .supervisor import Supervisor, free_port, wait_port
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_demo", "run_site", "effective_demo_site", "start_broker_argv", "parse_duration"]
+__all__ = ["run_demo", "run_site", "effective_demo_site", "demo_signing", "start_broker_argv", "parse_duration"]
 
 ADAPTERS = ("uwb", "gas", "vibration", "camera", "permits")
 
@@ -50,6 +55,17 @@ def effective_demo_site(site: Site, console_port: int) -> Site:
                                            "command": f"tcp://127.0.0.1:{b3}"}),
         "console": site.console.model_copy(update={"port": console_port}),
     })
+
+
+def demo_signing(site: Site, out: Path) -> Site:
+    """``site`` signing with a new key in ``out/keys``, its fingerprint pinned, unless the site (or
+    ``$WATCHFLOOR_KEY_DIR``) already names a key directory. ``key_dir`` is relative to ``out/site.yaml``."""
+    from alarms.keys import KEY_DIR_ENV, init_key_dir
+
+    if site.signing.key_dir or os.environ.get(KEY_DIR_ENV):
+        return site
+    fp = init_key_dir(out / "keys")
+    return site.model_copy(update={"signing": site.signing.model_copy(update={"key_dir": "keys", "fingerprint": fp})})
 
 
 def write_site(site: Site, path: Path) -> None:
@@ -113,9 +129,10 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
     site = effective_demo_site(base, console_port or base.console.port)
     out = out or Path("demo-out") / datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    for f in ("recording.sqlite", "journal.sqlite"):
+    for f in ("recording.sqlite", "journal.sqlite", "keys"):
         if (out / f).exists():
             raise SystemExit(f"{out / f} exists: choose an empty --out folder")
+    site = demo_signing(site, out)
     site_file = out / "site.yaml"
     write_site(site, site_file)
     stop = threading.Event()
@@ -141,10 +158,15 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
                   f"http://127.0.0.1:{site.console.port}/workstation", flush=True)
             print("  (Ctrl-C stops everything)", flush=True)
         wait_port("127.0.0.1", _port_of(site.opcua.endpoint), 30, sim.proc)
+        if site.signing.fingerprint:
+            print(f"journal and recording signed with {site.signing.fingerprint} (key folder "
+                  f"{out / site.signing.key_dir})", flush=True)
         print(f"demo plant '{site.id}', scenario {scenario}, seed {seed}; recording to {out}", flush=True)
         _wait_stop(stop, sup, duration_s)
         print("stopping ...", flush=True)
     _print_summary(out)
+    print(f"  check it: watchfloor journal verify {out / 'journal.sqlite'} --recording {out / 'recording.sqlite'} "
+          f"--site {site_file}")
     return 0
 
 

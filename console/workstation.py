@@ -53,7 +53,7 @@ from .i18n import TEXTS, condition_label, normalize_language, t
 from .link import AlarmRecord, EngineLink, FloodState, LinkSnapshot, MusterStatus
 from .notify import EscalationBanner
 from .theme import PRIORITY_STYLE, Theme
-from .tiles import StatusBar, TileContext, format_clock, format_elapsed
+from .tiles import StatusBar, StatusBarOptions, TileContext, format_clock, format_elapsed
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ class Workstation:
         wcss = [_widget_css(th)]
 
         # header: status bar, user line, banners
-        self.status_bar = StatusBar(self.ctx)
+        self.status_bar = StatusBar(self.ctx, StatusBarOptions(show_clock_skew=True))
         self.status_bar.root.sizing_mode = "stretch_width"
         self.status_bar.root.height = th.px(90)
         self.user_line = pn.pane.HTML(

@@ -14,13 +14,13 @@ import numpy as np
 import zmq
 
 from config import Site, load_site
-from ingest import bus
+from ingest import bus, wire
 
 from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EngineLink", "run_slices", "adapter_main"]
+__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "median_skew_s"]
 
 
 class EngineLink:
@@ -90,12 +90,18 @@ def adapter_main(name: str, argv: list[str] | None, run: Callable[[Site, threadi
 class MqttAdapter:
     """Base of the MQTT adapters: a source, an engine link, a reject bin, and ``step`` every ``slice_s``.
 
-    Subclasses set ``name`` and ``topics`` and implement ``batches(raws, now_s)`` returning the bus batches
-    ``(topic, kind, event_ts_s, arrays)`` (or with a fifth item, ``meta``) for one slice, adding rejects to
-    ``self.rejects``.
+    Subclasses set ``name``, ``topics`` and ``payload_kind`` (its size limit in :data:`ingest.wire.
+    MAX_PAYLOAD_BYTES`) and implement ``take(raw, now_s)``, which parses ONE message into the slice's buffers
+    (all of it or nothing, raising :class:`~ingest.wire.PayloadError` for a refused message and adding refused
+    items to ``self.rejects``), and ``batches(now_s)``, which turns the buffers into the bus batches ``(topic,
+    kind, event_ts_s, arrays)`` (or with a fifth item, ``meta``) and empties them.
+
+    ``step`` is the one guard of the process: whatever a message does to ``take`` (a bug included), the message
+    is counted and dead-lettered with the exception's class and the adapter goes on with the next one.
     """
 
     name = "mqtt"
+    payload_kind = "uwb"
     topics: list[str] = []
 
     def __init__(self, site: Site, stop: threading.Event, slice_s: float = 0.25) -> None:
@@ -108,12 +114,50 @@ class MqttAdapter:
         self.link = EngineLink(site, self.name, stop)
         self.rejects = RejectBin()
         self.items_sent = 0
+        self.failures = 0  # internal errors caught by the guard (bugs: each is logged once per class)
+        self._logged: set[str] = set()
+        self.max_bytes = wire.MAX_PAYLOAD_BYTES[self.payload_kind]
 
-    def batches(self, raws: list, now_s: float) -> list[tuple[str, str, float, dict[str, np.ndarray]]]:
+    def take(self, raw, now_s: float) -> None:
         raise NotImplementedError
 
+    def batches(self, now_s: float) -> list[tuple]:
+        raise NotImplementedError
+
+    def excerpt_of(self, raw) -> bytes | str:
+        """What of a refused message is kept (the payload; an excerpt of it is taken by the reject bin)."""
+        return raw.payload
+
+    def load(self, raw) -> Any:
+        """The message's JSON, read with the wire limits (size, depth, integer digits)."""
+        return wire.loads(raw.payload, self.max_bytes)
+
+    def guard(self, what: str, e: Exception, topic: str, payload: object) -> None:
+        """Count and keep an input an exception was raised on; log the first of each class with its traceback."""
+        if isinstance(e, wire.PayloadError):
+            self.rejects.add(e.code, topic, payload, e.detail)
+            return
+        self.failures += 1
+        name = e.__class__.__name__
+        if name not in self._logged:
+            self._logged.add(name)
+            log.error("%s adapter: %s failed on %s (%s); input dead-lettered, going on", self.name, what, topic,
+                      name, exc_info=e)
+        self.rejects.add("internal_error", topic, payload, f"{what}: {name}: {str(e)[:120]}")
+
     def step(self, final: bool) -> None:
-        for topic, kind, ts, arrays, *meta in self.batches(self.source.drain(), time.time()):
+        now_s = time.time()
+        for raw in self.source.drain():
+            try:
+                self.take(raw, now_s)
+            except Exception as e:  # noqa: BLE001 - no payload may stop the adapter
+                self.guard("parsing", e, raw.topic, self.excerpt_of(raw))
+        try:
+            out = self.batches(now_s)
+        except Exception as e:  # noqa: BLE001 - nor a slice that breaks the solver
+            self.guard("building the slice's batch", e, f"{self.name} slice", "")
+            out = []
+        for topic, kind, ts, arrays, *meta in out:
             self.link.send(topic, kind, ts, arrays, meta[0] if meta else None)
             self.items_sent += len(next(iter(arrays.values()))) if arrays else len(meta[0].get("events", ()))
         self.link.send_rejects(self.name, self.rejects)
@@ -126,3 +170,10 @@ class MqttAdapter:
             self.source.stop()
             self.link.close()
             log.info("%s adapter stopped: %d items, rejects %s", self.name, self.items_sent, dict(self.rejects.counts))
+
+
+def median_skew_s(ts_s: list[float] | np.ndarray, received_ts_s: list[float] | np.ndarray) -> float | None:
+    """Median of (source time - receive time) over a slice's items: a source clock running ahead is positive."""
+    if not len(ts_s):
+        return None
+    return float(np.median(np.asarray(ts_s, np.float64) - np.asarray(received_ts_s, np.float64)))

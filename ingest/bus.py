@@ -25,6 +25,7 @@ Sockets (see DESIGN.md, principle 3):
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +33,12 @@ from typing import Any
 import numpy as np
 import zmq
 
+from ingest import wire
+
 FRAMING_VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024
+MAX_NDIM = 4
+MAX_DIM = 1 << 31
 #: numpy dtypes allowed on the bus (explicit little-endian or byte-order free); anything else is refused.
 ALLOWED_DTYPES = frozenset(
     {"<f8", "<f4", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"}
@@ -119,19 +124,24 @@ def decode(frames: list[bytes] | list[zmq.Frame]) -> Message:
     if len(raw[1]) > MAX_HEADER_BYTES:
         raise FramingError(f"header is {len(raw[1])} bytes, more than {MAX_HEADER_BYTES}")
     try:
-        h = json.loads(raw[1])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FramingError(f"header is not JSON: {e}") from None
+        h = wire.loads(raw[1], MAX_HEADER_BYTES)
+    except wire.PayloadError as e:
+        what = "is not JSON" if e.code == "not_json" else "refused"
+        raise FramingError(f"header {what}: {e.detail}") from None
     if not isinstance(h, dict):
         raise FramingError("header is not a JSON object")
     if h.get("v") != FRAMING_VERSION:
-        raise FramingError(f"framing version {h.get('v')!r}, this reader speaks {FRAMING_VERSION}")
+        raise FramingError(f"framing version {repr(h.get('v'))[:20]}, this reader speaks {FRAMING_VERSION}")
     for key, typ in (("source", str), ("kind", str), ("seq", int), ("arrays", list)):
-        if not isinstance(h.get(key), typ):
+        if not isinstance(h.get(key), typ) or isinstance(h.get(key), bool):
             raise FramingError(f"header field {key!r} missing or not {typ.__name__}")
+    if not 0 <= h["seq"] < 2**63:
+        raise FramingError("header field 'seq' outside 0 .. 2^63")
+    if len(h["source"]) > 64 or len(h["kind"]) > 64 or len(topic) > 128:
+        raise FramingError("topic, source or kind longer than allowed")
     for key in ("event_ts_s", "ingest_ts_s"):
         v = h.get(key)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
             raise FramingError(f"header field {key!r} missing or not a finite number")
     specs = h["arrays"]
     if len(specs) != len(raw) - 2:
@@ -139,17 +149,25 @@ def decode(frames: list[bytes] | list[zmq.Frame]) -> Message:
     arrays: dict[str, np.ndarray] = {}
     for spec, buf in zip(specs, raw[2:]):
         try:
-            name, dtype, shape = spec["name"], spec["dtype"], tuple(int(s) for s in spec["shape"])
-        except (KeyError, TypeError, ValueError):
-            raise FramingError(f"bad array spec {spec!r}") from None
+            name, dtype, shape = spec["name"], spec["dtype"], spec["shape"]
+            if not (isinstance(name, str) and isinstance(dtype, str) and isinstance(shape, list)):
+                raise TypeError
+            if not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise FramingError(f"bad array spec {str(spec)[:200]}") from None
         if dtype not in ALLOWED_DTYPES:
-            raise FramingError(f"array {name!r}: dtype {dtype!r} is not allowed on the bus")
-        if any(s < 0 for s in shape):
-            raise FramingError(f"array {name!r}: negative dimension in shape {shape}")
+            raise FramingError(f"array {name[:40]!r}: dtype {dtype[:20]!r} is not allowed on the bus")
+        if len(shape) > MAX_NDIM or any(s < 0 or s > MAX_DIM for s in shape):
+            raise FramingError(f"array {name[:40]!r}: shape {shape} (at most {MAX_NDIM} dimensions of "
+                               f"at most {MAX_DIM})")
+        if name in arrays:
+            raise FramingError(f"array {name[:40]!r} appears twice")
         dt = np.dtype(dtype)
-        expected = dt.itemsize * int(np.prod(shape, dtype=np.int64))
+        expected = dt.itemsize * math.prod(shape)  # Python integers: no overflow
         if expected != len(buf):
-            raise FramingError(f"array {name!r}: shape {shape} x {dtype} needs {expected} bytes, got {len(buf)}")
+            raise FramingError(f"array {name[:40]!r}: shape {tuple(shape)} x {dtype} needs {expected} bytes, "
+                               f"got {len(buf)}")
         arrays[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
     meta = h.get("meta", {})
     if not isinstance(meta, dict):

@@ -11,7 +11,6 @@ it finds go the same way as edge boxes. Both paths end in one ``camera.detection
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -23,9 +22,11 @@ from config import Site
 from config.cameras import CameraInferenceSettings
 from kernels.detection import project_feet
 
-from .adapter import MqttAdapter, adapter_main
-from .camera_infer import FRAMES_TOPIC, FrameDetector, FrameRejected, parse_frame
+from . import wire
+from .adapter import MqttAdapter, adapter_main, median_skew_s
+from .camera_infer import FRAMES_TOPIC, FrameDetector, parse_frame
 from .mqtt_source import RawMessage
+from .wire import PayloadError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def _excerpt(payload: bytes) -> str:
 
 class CameraAdapter(MqttAdapter):
     name = "camera"
+    payload_kind = "camera"
     topics = [DETECTIONS_TOPIC]
 
     def __init__(self, site: Site, stop: threading.Event, *, inference: CameraInferenceSettings | None = None,
@@ -59,44 +61,54 @@ class CameraAdapter(MqttAdapter):
             self.detector = FrameDetector(site, settings, base_dir=base_dir)
         super().__init__(site, stop, slice_s=0.5)
         self.cameras = {c.id: (i, np.array(c.homography), c.image_size_px) for i, c in enumerate(site.cameras)}
+        self.rows: list[tuple] = []
+        self.frames: list[tuple] = []
 
-    def _edge(self, raw: RawMessage, cam: list, cls: list, conf: list, boxes: list, ts: list) -> None:
-        try:
-            doc = json.loads(raw.payload)
-            if not isinstance(doc, dict) or doc.get("camera") not in self.cameras:
-                raise ValueError("unknown camera")
-            t = doc.get("ts")
-            if not isinstance(t, (int, float)) or not math.isfinite(t):
-                raise ValueError("ts is not a finite number")
-            ci, _, (w, h) = self.cameras[doc["camera"]]
-            for det in doc.get("detections", []):
-                c, p, b = det.get("class"), det.get("confidence"), det.get("box_px")
-                if c not in DETECTION_CLASSES:
-                    self.rejects.add("unknown class", raw.topic, json.dumps(det)[:512])
-                    continue
-                if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-                    self.rejects.add("confidence outside 0..1", raw.topic, json.dumps(det)[:512])
-                    continue
-                if (not isinstance(b, list) or len(b) != 4 or not all(isinstance(x, (int, float)) for x in b)
-                        or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h)):
-                    self.rejects.add("box outside the image", raw.topic, json.dumps(det)[:512])
-                    continue
-                cam.append(ci)
-                cls.append(DETECTION_CLASSES.index(c))
-                conf.append(float(p))
-                boxes.append(b)
-                ts.append(float(t))
-        except (ValueError, UnicodeDecodeError, AttributeError) as e:
-            reason = "not JSON" if isinstance(e, json.JSONDecodeError) else str(e) or "malformed"
-            self.rejects.add(reason, raw.topic, raw.payload[:512])
-
-    def _frames(self, raws: list[RawMessage], cam: list, cls: list, conf: list, boxes: list, ts: list) -> None:
-        frames = []
-        for raw in raws:
+    def _edge(self, raw: RawMessage, doc: object) -> None:
+        if not isinstance(doc, dict):
+            raise PayloadError("bad_field", "payload is not an object")
+        camera = wire.text(doc, "camera")
+        if camera not in self.cameras:
+            raise PayloadError("unknown_id", f"unknown camera {camera[:32]!r}")
+        t = wire.finite_number(doc, "ts")
+        c = self.site.clock.camera
+        wire.check_time(t, raw.received_ts_s, c.future_s, c.past_s)
+        ci, _, (w, h) = self.cameras[camera]
+        dets = doc.get("detections", [])
+        if not isinstance(dets, list):
+            raise PayloadError("bad_field", "detections is not a list")
+        rows = []
+        for det in dets:
             try:
-                frames.append((raw, parse_frame(raw.topic, raw.payload)))
-            except FrameRejected as e:
-                self.rejects.add(str(e), raw.topic, _excerpt(raw.payload))
+                if not isinstance(det, dict):
+                    raise PayloadError("bad_field", "a detection is not an object")
+                cls = det.get("class")
+                if not isinstance(cls, str) or cls not in DETECTION_CLASSES:
+                    raise PayloadError("unknown_id", f"unknown class {str(cls)[:32]!r}")
+                p = wire.finite_number(det, "confidence", 0.0, 1.0)
+                b = det.get("box_px")
+                if (not isinstance(b, list) or len(b) != 4
+                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
+                    raise PayloadError("bad_field", "box_px is not four numbers")
+                if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
+                    raise PayloadError("out_of_range", "box outside the image")
+            except PayloadError as e:
+                self.rejects.add(e.code, raw.topic, det, e.detail)
+                continue
+            rows.append((ci, DETECTION_CLASSES.index(cls), p, [float(x) for x in b], t, raw.received_ts_s))
+        self.rows += rows
+
+    def excerpt_of(self, raw: RawMessage) -> str | bytes:
+        return _excerpt(raw.payload) if raw.topic.endswith("/frames") else raw.payload
+
+    def take(self, raw: RawMessage, now_s: float) -> None:
+        if self.detector is not None and raw.topic.endswith("/frames"):
+            self.frames.append((raw, parse_frame(raw.topic, raw.payload)))
+        else:
+            self._edge(raw, self.load(raw))
+
+    def _infer(self, frames: list) -> None:
+        """Run the detector on the slice's frames (the newest of each camera when ``latest_frame_only``)."""
         if self.detector.settings.latest_frame_only:
             newest: dict[str, float] = {}
             for _, f in frames:
@@ -104,35 +116,30 @@ class CameraAdapter(MqttAdapter):
             kept = []
             for raw, f in frames:
                 if f.ts_s < newest[f.camera] or any(k[1].camera == f.camera for k in kept):
-                    self.rejects.add("frame skipped: a newer frame of the camera came in the same slice",
-                                     raw.topic, f.header)
+                    self.rejects.add("superseded", raw.topic, f.header,
+                                     "frame skipped: a newer frame of the camera came in the same slice")
                 else:
                     kept.append((raw, f))
             frames = kept
+        c = self.site.clock.camera
         for raw, f in frames:
             try:
+                wire.check_time(f.ts_s, raw.received_ts_s, c.future_s, c.past_s)
                 d = self.detector.detect(f)
-            except FrameRejected as e:
-                self.rejects.add(str(e), raw.topic, f.header)
+            except Exception as e:  # noqa: BLE001 - one frame (or a detector bug) never stops the others
+                self.guard("inference", e, raw.topic, f.header)
                 continue
-            cam += [d.camera_index] * len(d.class_id)
-            cls += d.class_id.tolist()
-            conf += d.confidence.tolist()
-            boxes += d.boxes_px.tolist()
-            ts += [d.ts_s] * len(d.class_id)
+            self.rows += [(d.camera_index, int(k), float(p), b, d.ts_s, raw.received_ts_s)
+                          for k, p, b in zip(d.class_id.tolist(), d.confidence.tolist(), d.boxes_px.tolist())]
 
-    def batches(self, raws: list[RawMessage], now_s: float):
-        cam, cls, conf, boxes, ts = [], [], [], [], []
-        frames = []
-        for raw in raws:
-            if self.detector is not None and raw.topic.endswith("/frames"):
-                frames.append(raw)
-            else:
-                self._edge(raw, cam, cls, conf, boxes, ts)
+    def batches(self, now_s: float):
+        frames, self.frames = self.frames, []
         if frames:
-            self._frames(frames, cam, cls, conf, boxes, ts)
-        if not cam:
+            self._infer(frames)
+        rows, self.rows = self.rows, []
+        if not rows:
             return []
+        cam, cls, conf, boxes, ts, received = zip(*rows)
         cam_a, boxes_a = np.array(cam, np.int32), np.array(boxes, np.float64).reshape(-1, 4)
         xy = np.zeros((len(cam), 2))
         for ci, (_, h, _) in enumerate(self.cameras.values()):
@@ -141,7 +148,7 @@ class CameraAdapter(MqttAdapter):
                 xy[sel] = project_feet(h, boxes_a[sel])
         return [("camera.detections", "camera_detections", max(ts),
                  {"camera_index": cam_a, "class_id": np.array(cls, np.uint8), "confidence": np.array(conf),
-                  "xy_m": xy, "ts_s": np.array(ts)})]
+                  "xy_m": xy, "ts_s": np.array(ts)}, {"skew_s": median_skew_s(ts, received)})]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ import numpy as np
 from config import Site
 from config.cameras import CameraInferenceSettings
 from config.rules import DETECTION_CLASSES
+from ingest.wire import PayloadError, loads
 from kernels.detection import (
     YoloOutputError,
     boxes_from_letterbox,
@@ -73,8 +74,12 @@ MAX_HEADER_BYTES = 1024
 _SOI = b"\xff\xd8"  # JPEG start-of-image marker
 
 
-class FrameRejected(ValueError):
-    """A frame the detector will not use; the text is the reason (counted and dead-lettered)."""
+class FrameRejected(PayloadError):
+    """A frame the detector will not use: a reason code (``bad_field`` unless given) and the detail (counted
+    and dead-lettered)."""
+
+    def __init__(self, detail: str, code: str = "bad_field") -> None:
+        super().__init__(code, detail)
 
 
 @dataclass(frozen=True)
@@ -134,9 +139,9 @@ def parse_frame(topic: str, payload: bytes) -> Frame:
         raise FrameRejected(f"frame header is not a JSON line within the first {MAX_HEADER_BYTES} bytes")
     text = payload[:nl].decode("utf-8", "replace")
     try:
-        head = json.loads(text)
-    except json.JSONDecodeError:
-        raise FrameRejected("frame header is not JSON") from None
+        head = loads(payload[:nl], MAX_HEADER_BYTES)
+    except PayloadError as e:
+        raise FrameRejected(f"frame header: {e.detail}", e.code) from None
     if not isinstance(head, dict):
         raise FrameRejected("frame header is not a JSON object")
     ts = head.get("ts")

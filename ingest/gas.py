@@ -64,36 +64,57 @@ class GasAdapter:
         self.range_max = np.array([d.range_max for d in site.gas_detectors])
         self.link = EngineLink(site, "gas", stop)
         self.rejects = RejectBin()
-        self.pending: list[tuple[int, float, int, float]] = []
+        self.pending: list[tuple[int, float, int, float, float]] = []
         self.notifications = 0
+        self.failures = 0
+        self.retimed = 0  # values of this slice applied at ingest time: their source time was outside the window
+        self.clock = site.clock.gas
 
     def on_value(self, node_id: str, val, dv: ua.DataValue) -> None:
+        """One notification (asyncua's thread). Whatever it holds, it is taken or counted: never raised."""
+        try:
+            self._take(node_id, val, dv, time.time())
+        except Exception as e:  # noqa: BLE001 - no notification may stop gas monitoring
+            self.failures += 1
+            if self.failures == 1:
+                log.exception("gas adapter failed on a notification of %s; dead-lettered, going on", node_id)
+            self.rejects.add("internal_error", str(node_id), repr(val), f"{e.__class__.__name__}: {str(e)[:120]}")
+
+    def _take(self, node_id: str, val, dv: ua.DataValue, received_ts_s: float) -> None:
         self.notifications += 1
         i = self.index.get(node_id)
         if i is None:
-            self.rejects.add("unknown node id", node_id, repr(val))
+            self.rejects.add("unknown_id", node_id, repr(val), "unknown node id")
             return
         q = quality_of(dv.StatusCode)
         ts = dv.SourceTimestamp or dv.ServerTimestamp
-        ts_s = ts.replace(tzinfo=UTC).timestamp() if ts is not None else time.time()
+        ts_s = ts.replace(tzinfo=UTC).timestamp() if ts is not None else received_ts_s
         if q == 3:
             return  # no reading yet: nothing to pass on
         if q != 2:
-            if not isinstance(val, (int, float)) or isinstance(val, bool) or not math.isfinite(val):
-                self.rejects.add("value is not a finite number", node_id, repr(val))
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+                self.rejects.add("bad_number", node_id, repr(val), "value is not a finite number")
                 return
             if val < -0.05 * self.range_max[i] or val > 1.5 * self.range_max[i]:
-                self.rejects.add("value outside the detector's range", node_id, repr(val))
+                self.rejects.add("out_of_range", node_id, repr(val), "value outside the detector's range")
                 return
-        self.pending.append((i, float(val) if q != 2 and val is not None else math.nan, q, ts_s))
+        # a gas value is never refused for its time: outside the window it is applied at ingest time and the
+        # source is flagged (a PLC with a wrong clock must not blind gas monitoring)
+        skew = ts_s - received_ts_s
+        if not (-self.clock.past_s <= skew <= self.clock.future_s):
+            self.retimed += 1
+            ts_s = received_ts_s
+        self.pending.append((i, float(val) if q != 2 and val is not None else math.nan, q, ts_s, skew))
 
     def flush(self) -> None:
         if self.pending:
             rows, self.pending = self.pending, []
-            idx, val, q, ts = zip(*rows)
+            idx, val, q, ts, skew = zip(*rows)
+            retimed, self.retimed = self.retimed, 0
             self.link.send("gas.values", "gas_values", max(ts), {
                 "detector_index": np.array(idx, np.int32), "value": np.array(val, np.float64),
-                "quality": np.array(q, np.uint8), "ts_s": np.array(ts, np.float64)})
+                "quality": np.array(q, np.uint8), "ts_s": np.array(ts, np.float64)},
+                {"skew_s": float(np.median(skew)), "retimed": retimed})
         self.link.send_rejects("gas", self.rejects)
 
     async def _session(self) -> None:

@@ -12,6 +12,7 @@ The broker's ACL decides who may publish commands; the ``user`` named must be a 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -19,35 +20,35 @@ import zmq
 
 from alarms.permits import PERMIT_OPS
 from config import Site
-from ingest import bus
+from ingest import bus, wire
 
 from .adapter import MqttAdapter, adapter_main
 from .mqtt_source import RawMessage
+from .wire import PayloadError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PermitsAdapter", "parse_permit_command", "main"]
 
 
 def parse_permit_command(payload: bytes, users: set[str]) -> dict:
-    """The command as a dict, or ValueError with the reason."""
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError("not JSON") from None
+    """The command as a dict, or :class:`~ingest.wire.PayloadError` with the reason."""
+    doc = wire.loads(payload, wire.MAX_PAYLOAD_BYTES["permits"])
     if not isinstance(doc, dict):
-        raise ValueError("command is not an object")
-    if doc.get("op") not in PERMIT_OPS:
-        raise ValueError(f"unknown op {doc.get('op')!r}")
-    if not isinstance(doc.get("id"), str) or not doc["id"] or len(doc["id"]) > 128:
-        raise ValueError("command needs an id (a string, at most 128 characters)")
-    if doc.get("user") not in users:
-        raise ValueError("unknown user")
-    if len(payload) > 64 * 1024:
-        raise ValueError("command larger than 64 kB")
+        raise PayloadError("bad_field", "command is not an object")
+    op = doc.get("op")
+    if not isinstance(op, str) or op not in PERMIT_OPS:
+        raise PayloadError("unknown_id", f"unknown op {str(op)[:40]!r}")
+    wire.text(doc, "id", 128)
+    user = wire.text(doc, "user", 64)
+    if user not in users:
+        raise PayloadError("unknown_id", f"unknown user {user!r}")
     return doc
 
 
 class PermitsAdapter(MqttAdapter):
     name = "permits"
+    payload_kind = "permits"
     topics = ["permits/commands"]
 
     def __init__(self, site: Site, stop: threading.Event) -> None:
@@ -55,14 +56,14 @@ class PermitsAdapter(MqttAdapter):
         self.users = {u.id for u in site.users}
         self.sub = bus.sub_socket(self.link.ctx, site.bus.publish, ["permit.reply"])
         self.reply_topic = f"{self.source.prefix}/permits/replies"
+        self.commands: list[dict] = []
 
-    def batches(self, raws: list[RawMessage], now_s: float):
-        for raw in raws:
-            try:
-                cmd = parse_permit_command(raw.payload, self.users)
-            except ValueError as e:
-                self.rejects.add(str(e), raw.topic, raw.payload[:512])
-                continue
+    def take(self, raw: RawMessage, now_s: float) -> None:
+        self.commands.append(parse_permit_command(raw.payload, self.users))
+
+    def batches(self, now_s: float):
+        commands, self.commands = self.commands, []
+        for cmd in commands:
             self.link.send("permits.command", "permit_command", time.time(), meta=cmd)
             self.items_sent += 1
         self._relay_replies()
@@ -74,7 +75,11 @@ class PermitsAdapter(MqttAdapter):
                 frames = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            reply = bus.decode(frames).meta
+            try:
+                reply = bus.decode(frames).meta
+            except bus.FramingError as e:
+                log.warning("permit reply not relayed: %s", e)
+                continue
             self.source.client.publish(self.reply_topic, json.dumps(reply, ensure_ascii=False), qos=1)
 
     def run(self) -> None:

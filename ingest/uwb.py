@@ -4,10 +4,11 @@ Payload (DESIGN.md): topic ``<prefix>/uwb/ranges``, JSON, one object or a list o
 
     {"tag": "T0001", "ts": 1763798400.125, "ranges": {"A01": 12.345, "A02": 8.1}}
 
-A whole item is rejected (with its reason) when it is not an object, its tag is unknown, or its ``ts`` is
-missing, not finite, or further than ``uwb.max_clock_skew_s`` in the future / older than
-:data:`MAX_AGE_S`. A single range is rejected (and the rest of the item kept) when its anchor is unknown or
-its value is not a finite number in [0, 1.5 x max_range_m]. Every reject is counted and dead-lettered.
+A whole item is rejected (with its reason code, :data:`ingest.wire.REASONS`) when it is not an object, its tag
+is unknown, its ``ts`` is missing, not finite or outside the ``clock.uwb`` window around its receive time, or it
+repeats a (tag, ts) already taken (a QoS 1 redelivery). A single range is rejected (and the rest of the item
+kept) when its anchor is unknown or its value is not a finite number in [0, 1.5 x max_range_m]. Every reject is
+counted and dead-lettered.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import json
 import logging
 import math
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from config import Site
+from config.schema import SourceClock
 from kernels.trilateration import trilaterate
 
-from .adapter import MqttAdapter, adapter_main
+from . import wire
+from .adapter import MqttAdapter, adapter_main, median_skew_s
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
 from .rejects import RejectBin
@@ -31,117 +35,129 @@ from .tracker import TagTracker
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RangeParser", "RangeBatch", "UwbAdapter", "MAX_AGE_S", "main"]
+__all__ = ["RangeParser", "RangeBatch", "UwbAdapter", "parse_wearable", "main"]
 
-MAX_AGE_S = 3600.0
+DEDUP_PER_TAG = 16  # recent fix times remembered per tag against MQTT QoS 1 redelivery
 
 
 @dataclass
 class RangeBatch:
-    """Validated ranges of one slice: ``person_index`` int32 [n], ``ts_s`` float64 [n], ``ranges_m`` [n, K]."""
+    """Validated ranges of one slice: ``person_index`` int32 [n], ``ts_s`` float64 [n], ``ranges_m`` [n, K],
+    ``received_ts_s`` float64 [n] (when the adapter took each in)."""
 
     person_index: np.ndarray
     ts_s: np.ndarray
     ranges_m: np.ndarray
+    received_ts_s: np.ndarray | None = None
 
 
 class RangeParser:
-    """Turns raw MQTT payloads into a :class:`RangeBatch`, rejecting what is wrong (pure: no I/O)."""
+    """Turns raw MQTT payloads into a :class:`RangeBatch`, rejecting what is wrong (no I/O; it remembers recent
+    fix times per tag to drop redeliveries)."""
 
     def __init__(self, site: Site) -> None:
         self.tag_index = {p.tag: i for i, p in enumerate(site.people)}
         self.anchor_index = {a.id: k for k, a in enumerate(site.anchors)}
         self.k = len(site.anchors)
         self.max_range = 1.5 * site.uwb.max_range_m
-        self.max_skew = site.uwb.max_clock_skew_s
+        self.clock = site.clock.uwb
+        self.seen: dict[str, deque[float]] = {}
+        self.rows: list[tuple[int, float, np.ndarray, float]] = []
 
-    def parse(self, raws: list[RawMessage], rejects: RejectBin, now_s: float) -> RangeBatch:
-        idx: list[int] = []
-        tss: list[float] = []
-        rows: list[np.ndarray] = []
+    def parse(self, raws: list[RawMessage], rejects: RejectBin, now_s: float | None = None) -> RangeBatch:
+        """All of ``raws`` at once (each message on its own: a refused message never stops the others)."""
         for raw in raws:
             try:
-                doc = json.loads(raw.payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                rejects.add(f"not JSON: {e.__class__.__name__}", raw.topic, raw.payload)
-                continue
-            items = doc if isinstance(doc, list) else [doc]
-            for item in items:
-                self._item(item, raw.topic, rejects, now_s, idx, tss, rows)
-        ranges = np.vstack(rows) if rows else np.empty((0, self.k))
-        return RangeBatch(np.array(idx, dtype=np.int32), np.array(tss, dtype=np.float64), ranges)
+                self.take(raw, wire.loads(raw.payload, wire.MAX_PAYLOAD_BYTES["uwb"]), rejects)
+            except wire.PayloadError as e:
+                rejects.add(e.code, raw.topic, raw.payload, e.detail)
+        return self.batch()
 
-    def _item(self, item, topic, rejects, now_s, idx, tss, rows) -> None:
-        def bad(reason: str) -> None:
-            rejects.add(reason, topic, json.dumps(item, default=str)[:512])
+    def take(self, raw: RawMessage, doc: object, rejects: RejectBin) -> None:
+        """One message's items (one object or a list) into the slice; a bad item is rejected, the rest kept."""
+        items = doc if isinstance(doc, list) else [doc]
+        rows = []
+        for item in items:
+            try:
+                rows.append(self._item(item, raw, rejects))
+            except wire.PayloadError as e:
+                rejects.add(e.code, raw.topic, item, e.detail)
+        for tag, row in rows:  # remembered only once the whole message is through
+            self.seen.setdefault(tag, deque(maxlen=DEDUP_PER_TAG)).append(row[1])
+            self.rows.append(row)
 
+    def batch(self) -> RangeBatch:
+        """The slice's rows as arrays; the buffer is emptied."""
+        rows, self.rows = self.rows, []
+        if not rows:
+            return RangeBatch(np.empty(0, np.int32), np.empty(0), np.empty((0, self.k)), np.empty(0))
+        idx, ts, ranges, rx = zip(*rows)
+        return RangeBatch(np.array(idx, np.int32), np.array(ts, np.float64), np.vstack(ranges),
+                          np.array(rx, np.float64))
+
+    def _item(self, item: object, raw: RawMessage, rejects: RejectBin) -> tuple[str, tuple]:
         if not isinstance(item, dict):
-            return bad("item is not an object")
-        for key in ("tag", "ts", "ranges"):
-            if key not in item:
-                return bad(f"missing field {key!r}")
-        tag, ts, ranges = item["tag"], item["ts"], item["ranges"]
-        if not isinstance(tag, str) or tag not in self.tag_index:
-            return bad("unknown tag")
-        if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
-            return bad("ts is not a finite number")
-        if ts > now_s + self.max_skew:
-            return bad("ts in the future")
-        if ts < now_s - MAX_AGE_S:
-            return bad("ts too old")
+            raise wire.PayloadError("bad_field", "item is not an object")
+        tag = wire.text(item, "tag")
+        if tag not in self.tag_index:
+            raise wire.PayloadError("unknown_id", f"unknown tag {tag[:32]!r}")
+        ts = wire.finite_number(item, "ts")
+        wire.check_time(ts, raw.received_ts_s, self.clock.future_s, self.clock.past_s)
+        if ts in self.seen.get(tag, ()):
+            raise wire.PayloadError("duplicate", f"{tag} at {ts!r} already taken")
+        ranges = item.get("ranges")
         if not isinstance(ranges, dict) or not ranges:
-            return bad("ranges is not a non-empty object")
+            raise wire.PayloadError("bad_field", "ranges is not a non-empty object")
         row = np.full(self.k, np.nan)
         for anchor, r in ranges.items():
             k = self.anchor_index.get(anchor)
+            where = f"{tag} {anchor[:32]}"
             if k is None:
-                rejects.add("unknown anchor", topic, f"{tag} {anchor}={r}")
-                continue
-            if not isinstance(r, (int, float)) or isinstance(r, bool) or not math.isfinite(r):
-                rejects.add("range is not a finite number", topic, f"{tag} {anchor}={r}")
-                continue
-            if r < 0:
-                rejects.add("negative range", topic, f"{tag} {anchor}={r}")
-                continue
-            if r > self.max_range:
-                rejects.add("range beyond the anchors' reach", topic, f"{tag} {anchor}={r}")
-                continue
-            row[k] = r
-        idx.append(self.tag_index[tag])
-        tss.append(float(ts))
-        rows.append(row)
+                rejects.add("unknown_id", raw.topic, f"{where}={r}", f"unknown anchor {anchor[:32]!r}")
+            elif isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r):
+                rejects.add("bad_number", raw.topic, f"{where}={r}", "range is not a finite number")
+            elif r < 0:
+                rejects.add("out_of_range", raw.topic, f"{where}={r}", "negative range")
+            elif r > self.max_range:
+                rejects.add("out_of_range", raw.topic, f"{where}={r}", "range beyond the anchors' reach")
+            else:
+                row[k] = r
+        return tag, (self.tag_index[tag], ts, row, raw.received_ts_s)
 
 
 WEARABLE_EVENTS = ("sos", "fall", "battery_low")
 
 
-def parse_wearable(raws: list[RawMessage], tag_index: dict[str, int], rejects: RejectBin, now_s: float,
-                   max_skew_s: float) -> list[dict]:
-    """Wearable events ``{"tag", "ts", "event"}`` (one or a list per message); bad ones rejected with a reason."""
+def parse_wearable(raw: RawMessage, doc: object, tag_index: dict[str, int], rejects: RejectBin,
+                   clock: SourceClock) -> list[dict]:
+    """Wearable events ``{"tag", "ts", "event"}`` of one message (one or a list); bad ones rejected with a reason.
+
+    An event older than the window is still passed on, with ``late_s`` (how late it arrived): a worker out of
+    coverage may still be in danger. One stamped ahead of the window is applied at its receive time, with
+    ``clock_ahead_s``. The engine drops redeliveries of an event it already raised."""
     out = []
-    for raw in raws:
+    for item in doc if isinstance(doc, list) else [doc]:
         try:
-            doc = json.loads(raw.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            rejects.add("not JSON", raw.topic, raw.payload)
-            continue
-        for item in doc if isinstance(doc, list) else [doc]:
-            reason = None
             if not isinstance(item, dict):
-                reason = "item is not an object"
-            elif item.get("tag") not in tag_index:
-                reason = "unknown tag"
-            elif item.get("event") not in WEARABLE_EVENTS:
-                reason = f"unknown wearable event {item.get('event')!r}"
-            elif (not isinstance(item.get("ts"), (int, float)) or isinstance(item.get("ts"), bool)
-                  or not math.isfinite(item["ts"])):
-                reason = "ts is not a finite number"
-            elif item["ts"] > now_s + max_skew_s:
-                reason = "ts in the future"
-            if reason:
-                rejects.add(reason, raw.topic, json.dumps(item, default=str)[:512])
-                continue
-            out.append({"tag": item["tag"], "ts": float(item["ts"]), "event": item["event"]})
+                raise wire.PayloadError("bad_field", "item is not an object")
+            tag = wire.text(item, "tag")
+            if tag not in tag_index:
+                raise wire.PayloadError("unknown_id", f"unknown tag {tag[:32]!r}")
+            event = wire.text(item, "event", 32)
+            if event not in WEARABLE_EVENTS:
+                raise wire.PayloadError("unknown_id", f"unknown wearable event {event!r}")
+            ts = wire.finite_number(item, "ts")
+        except wire.PayloadError as e:
+            rejects.add(e.code, raw.topic, item, e.detail)
+            continue
+        ev = {"tag": tag, "ts": ts, "event": event}
+        lag = raw.received_ts_s - ts
+        if lag > clock.past_s:
+            ev["late_s"] = round(lag, 3)
+        elif -lag > clock.future_s:
+            ev["clock_ahead_s"] = round(-lag, 3)
+            ev["ts"] = raw.received_ts_s
+        out.append(ev)
     return out
 
 
@@ -160,6 +176,7 @@ class UwbAdapter(MqttAdapter):
         crs = site.uwb.location_crs
         self.projection = None if crs == "local" else SiteProjection(site, 4326 if crs == "EPSG:4326" else None)
         self.locations_topic = f"{self.source.prefix}/uwb/locations"
+        self.events: list[dict] = []
 
     def solve(self, batch: RangeBatch) -> dict[str, np.ndarray]:
         """Position arrays for one batch of ranges: trilaterate (2D at the tag height), then track.
@@ -175,22 +192,26 @@ class UwbAdapter(MqttAdapter):
                 "valid": fx.valid & ~tr.gated, "gdop": fx.gdop, "rms_m": fx.rms, "raw_xyz_m": fx.position,
                 "vel_m_s": tr.vel_m_s, "stationary_s": tr.stationary_s, "gated": tr.gated}
 
-    def batches(self, raws: list[RawMessage], now_s: float):
-        wearable = [r for r in raws if r.topic.endswith("/wearable/events")]
+    def take(self, raw: RawMessage, now_s: float) -> None:
+        if raw.topic.endswith("/wearable/events"):
+            doc = wire.loads(raw.payload, wire.MAX_PAYLOAD_BYTES["wearable"])
+            self.events += parse_wearable(raw, doc, self.parser.tag_index, self.rejects, self.site.clock.wearable)
+        else:
+            self.parser.take(raw, self.load(raw), self.rejects)
+
+    def batches(self, now_s: float):
         out = []
-        if wearable:
-            events = parse_wearable(wearable, self.parser.tag_index, self.rejects, now_s,
-                                    self.site.uwb.max_clock_skew_s)
-            if events:
-                out.append(("wearable.events", "wearable_events", max(e["ts"] for e in events), {},
-                            {"events": events}))
-        batch = self.parser.parse([r for r in raws if not r.topic.endswith("/wearable/events")], self.rejects, now_s)
+        events, self.events = self.events, []
+        if events:
+            out.append(("wearable.events", "wearable_events", max(e["ts"] for e in events), {}, {"events": events}))
+        batch = self.parser.batch()
         if not len(batch.person_index):
             return out
         arrays = self.solve(batch)
         if self.site.uwb.publish_locations:
             self.publish_locations(arrays, now_s)
-        return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays)]
+        meta = {"skew_s": median_skew_s(batch.ts_s, batch.received_ts_s)}
+        return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays, meta)]
 
     def publish_locations(self, arrays: dict[str, np.ndarray], now_s: float) -> None:
         """The fixes of this slice as omlox Location objects, one JSON list per slice, for other RTLS tools."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 import threading
 
 import numpy as np
@@ -18,8 +16,10 @@ import numpy as np
 from config import Site
 from kernels.vibration import features
 
-from .adapter import MqttAdapter, adapter_main
+from . import wire
+from .adapter import MqttAdapter, adapter_main, median_skew_s
 from .mqtt_source import RawMessage
+from .wire import PayloadError
 
 __all__ = ["VibrationAdapter", "parse_vibration", "main"]
 
@@ -32,65 +32,69 @@ FEATURES = ("peak_m_s2", "crest", "kurtosis", "dominant_hz", "dominant_mm_s")
 
 def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float, tuple[float, ...]]:
     """(point index, ts_s, rms_mm_s, the other features in :data:`FEATURES` order, NaN for an overall value)
-    from one payload; ValueError with the reason when it is wrong."""
+    from one payload; :class:`~ingest.wire.PayloadError` with the reason when it is wrong."""
     if not isinstance(doc, dict):
-        raise ValueError("payload is not an object")
-    point = doc.get("point")
+        raise PayloadError("bad_field", "payload is not an object")
+    point = wire.text(doc, "point")
     if point not in point_index:
-        raise ValueError("unknown point")
-    ts = doc.get("ts")
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
-        raise ValueError("ts is not a finite number")
+        raise PayloadError("unknown_id", f"unknown point {point[:32]!r}")
+    ts = wire.finite_number(doc, "ts")
     if "overall" in doc:
         ov = doc["overall"]
-        v = ov.get("rms_mm_s") if isinstance(ov, dict) else None
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise ValueError("overall.rms_mm_s is not a finite number")
-        rms = float(v)
+        if not isinstance(ov, dict):
+            raise PayloadError("bad_field", "overall is not an object")
+        rms = wire.finite_number(ov, "rms_mm_s")
         extra = (float("nan"),) * len(FEATURES)
     else:
         if doc.get("unit") != "m/s2":
-            raise ValueError(f"unit {doc.get('unit')!r} is not m/s2")
-        fs = doc.get("fs_hz")
-        if not isinstance(fs, (int, float)) or not (100.0 <= fs <= 1_000_000.0):
-            raise ValueError("fs_hz missing or outside 100 Hz .. 1 MHz")
+            raise PayloadError("bad_field", f"unit {str(doc.get('unit'))[:16]!r} is not m/s2")
+        fs = wire.finite_number(doc, "fs_hz", 100.0, 1_000_000.0)
+        samples = doc.get("samples")
+        if not isinstance(samples, str):
+            raise PayloadError("bad_field", "samples is not a base64 string")
         try:
-            raw = base64.b64decode(doc.get("samples", ""), validate=True)
-        except (binascii.Error, TypeError):
-            raise ValueError("samples are not base64") from None
+            raw = base64.b64decode(samples, validate=True)
+        except (binascii.Error, ValueError):
+            raise PayloadError("bad_field", "samples are not base64") from None
         if len(raw) % 4:
-            raise ValueError("samples are not a whole number of float32")
+            raise PayloadError("bad_field", "samples are not a whole number of float32")
         a = np.frombuffer(raw, dtype="<f4").astype(np.float64)
-        if doc.get("n") != len(a):
-            raise ValueError(f"n says {doc.get('n')} samples, payload has {len(a)}")
+        n = doc.get("n")
+        if isinstance(n, bool) or n != len(a):
+            raise PayloadError("bad_field", f"n says {str(n)[:20]} samples, payload has {len(a)}")
         if not 64 <= len(a) <= MAX_SAMPLES:
-            raise ValueError(f"{len(a)} samples: need 64 .. {MAX_SAMPLES}")
+            raise PayloadError("out_of_range", f"{len(a)} samples: need 64 .. {MAX_SAMPLES}")
         if not np.isfinite(a).all():
-            raise ValueError("samples contain NaN or inf")
+            raise PayloadError("bad_number", "samples contain NaN or inf")
         f = features(a, float(fs))
         rms = float(f.rms_mm_s)
         extra = tuple(float(getattr(f, name)) for name in FEATURES)
     if not 0.0 <= rms <= MAX_RMS_MM_S:
-        raise ValueError(f"rms velocity {rms:.1f} mm/s is absurd")
-    return point_index[point], float(ts), rms, extra
+        raise PayloadError("out_of_range", f"rms velocity {rms:.1f} mm/s is absurd")
+    return point_index[point], ts, rms, extra
 
 
 class VibrationAdapter(MqttAdapter):
     name = "vibration"
+    payload_kind = "vibration"
     topics = ["vibration/+"]
 
     def __init__(self, site: Site, stop: threading.Event) -> None:
         super().__init__(site, stop, slice_s=0.5)
         self.point_index = {p.id: i for i, p in enumerate(site.vibration_points)}
+        self.rows: list[tuple] = []
+        self.received: list[float] = []
 
-    def batches(self, raws: list[RawMessage], now_s: float):
-        rows = []
-        for raw in raws:
-            try:
-                rows.append(parse_vibration(json.loads(raw.payload), self.point_index))
-            except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-                self.rejects.add(str(e) if not isinstance(e, json.JSONDecodeError) else "not JSON", raw.topic,
-                                 raw.payload[:512])
+    def take(self, raw: RawMessage, now_s: float) -> None:
+        row = parse_vibration(self.load(raw), self.point_index)
+        c = self.site.clock.vibration
+        wire.check_time(row[1], raw.received_ts_s, c.future_s, c.past_s)
+        self.rows.append(row)
+        self.received.append(raw.received_ts_s)
+
+    def batches(self, now_s: float):
+        rows, self.rows = self.rows, []
+        received, self.received = self.received, []
         if not rows:
             return []
         idx, ts, rms, extra = zip(*rows)
@@ -98,7 +102,8 @@ class VibrationAdapter(MqttAdapter):
         ex = np.array(extra, dtype=np.float64).reshape(len(rows), len(FEATURES))
         for k, name in enumerate(FEATURES):
             arrays[name] = ex[:, k]
-        return [("vibration.features", "vibration_features", max(ts), arrays)]
+        return [("vibration.features", "vibration_features", max(ts), arrays,
+                 {"skew_s": median_skew_s(ts, received)})]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -181,7 +181,7 @@ def test_frame_payload_is_a_json_header_line_then_the_jpeg():
     bad = {
         jpeg: "without its JSON header",
         b'{"ts": 1}' + b"x" * 2000: "not a JSON line",
-        b"nope\n" + jpeg: "not JSON",
+        b"nope\n" + jpeg: "not_json: frame header: Expecting value",
         b"[1]\n" + jpeg: "not a JSON object",
         b'{"frame": 1}\n' + jpeg: "ts is not a finite number",
         b'{"ts": true}\n' + jpeg: "ts is not a finite number",
@@ -229,7 +229,7 @@ def test_adapter_sends_frame_and_edge_detections_as_one_output_and_keeps_going(d
         pub.connect("127.0.0.1", mosquitto.port)
         pub.loop_start()
         prefix = site.mqtt.topic_prefix
-        ts = 1763798400.5
+        ts = round(time.time(), 3)  # inside the camera clock window
         pub.publish(f"{prefix}/camera/CAM1/frames", jpeg_of(WHITE), qos=1)  # no header
         pub.publish(f"{prefix}/camera/CAM3/frames", encode_frame(ts, jpeg_of(WHITE[:720, :1280])), qos=1)
         pub.publish(f"{prefix}/camera/CAM1/frames", encode_frame(ts, jpeg_of(BLACK), 3), qos=1)
@@ -248,8 +248,8 @@ def test_adapter_sends_frame_and_edge_detections_as_one_output_and_keeps_going(d
                 rows += list(zip(a["camera_index"].tolist(), a["class_id"].tolist(), a["xy_m"].tolist()))
             elif m.kind == "rejected":
                 for r in m.meta["rejects"]:
-                    rejects[r["reason"]] = rejects.get(r["reason"], 0) + 1
-                    assert len(r["payload"]) < 100  # the header or a size, never the JPEG bytes
+                    rejects[r["detail"]] = rejects.get(r["detail"], 0) + 1
+                    assert len(r["payload"]) < 160  # the header or a size, never the JPEG bytes
         pub.loop_stop()
         pub.disconnect()
     finally:
@@ -276,10 +276,14 @@ def test_only_the_newest_frame_of_a_camera_in_a_slice_is_inferred(demo_site, tmp
     adapter = CameraAdapter(site, threading.Event(), inference=settings_for(model_path))
     try:
         topic = f"{site.mqtt.topic_prefix}/camera/CAM1/frames"
-        raws = [RawMessage(topic, encode_frame(t, jpeg_of(BLACK), n), 0.0) for n, t in ((2, 11.0), (1, 10.0))]
-        (_, kind, ts, arrays), = adapter.batches(raws, 12.0)
+        raws = [RawMessage(topic, encode_frame(t, jpeg_of(BLACK), n), 11.5) for n, t in ((2, 11.0), (1, 10.0))]
+        for raw in raws:
+            adapter.take(raw, 12.0)
+        (_, kind, ts, arrays, meta), = adapter.batches(12.0)
         assert kind == "camera_detections" and ts == 11.0 and set(arrays["ts_s"].tolist()) == {11.0}
-        assert adapter.rejects.counts == {"frame skipped: a newer frame of the camera came in the same slice": 1}
+        assert meta == {"skew_s": 11.0 - 11.5}  # capture time - receive time
+        assert adapter.rejects.counts == {"superseded": 1}
+        assert adapter.rejects.pending[0].detail == "frame skipped: a newer frame of the camera came in the same slice"
         assert adapter.rejects.pending[0].payload == '{"ts":10.0,"frame":1}'
     finally:
         adapter.link.close()

@@ -361,6 +361,17 @@ def test_status_columns_count_fresh_fixes_rejects_and_show_engine_clock(demo_sit
     assert "Demo chemical plant" in html and "wf-lost" not in html and "Engine link OK" in html
 
 
+def test_the_workstation_bar_shows_each_sources_clock_skew_and_marks_one_beyond_its_limit(demo_site):
+    status = frame("engine.status", meta={"engine_ts_s": EPOCH_S, "clock_skew_s": {"uwb": 0.021, "gas": -3600.0}})
+    wall = StatusBar.columns(demo_site, status, None, 1.0, "ok", 0.1, "en", SHANGHAI)
+    assert "Clock skew" not in StatusBar.html(wall)  # the wall stays calm: the figure is for the workstation
+    cols = StatusBar.columns(demo_site, status, None, 1.0, "ok", 0.1, "en", SHANGHAI, skew=True)
+    assert cols["skew_text"] == ["gas -3600.00 s!  uwb +0.02 s"]  # gas beyond its 1 s limit, uwb within
+    assert "Clock skew" in StatusBar.html(cols)
+    none = StatusBar.columns(demo_site, None, None, 1.0, "waiting", None, "zh-CN", SHANGHAI, skew=True)
+    assert none["skew_text"] == ["---"] and "时钟偏差" in StatusBar.html(none)
+
+
 def test_status_bar_turns_into_a_banner_when_the_link_is_lost(demo_site):
     cols = StatusBar.columns(demo_site, None, None, float("nan"), "lost", 7.6, "en", SHANGHAI)
     html = StatusBar.html(cols)

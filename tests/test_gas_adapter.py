@@ -60,7 +60,7 @@ def collect(pull, want, timeout_s=15.0):
                 values += list(zip(m.arrays["detector_index"].tolist(), m.arrays["value"].tolist(),
                                    m.arrays["quality"].tolist()))
             elif m.kind == "rejected":
-                rejects += [r["reason"] for r in m.meta["rejects"]]
+                rejects += [r["detail"] for r in m.meta["rejects"]]
     return values, rejects
 
 

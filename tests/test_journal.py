@@ -23,11 +23,11 @@ def journal(tmp_path):
     return path
 
 
-def test_intact_journal_verifies(journal, capsys):
+def test_intact_unsigned_journal_verifies_as_a_chain_but_is_not_proven(journal, capsys):
     r = verify_journal(journal)
-    assert r.ok and r.rows == 10
-    assert cli(["journal", "verify", str(journal)]) == 0
-    assert "intact, 10 rows" in capsys.readouterr().out
+    assert r.ok and r.rows == 10 and not r.signed and not r.proven
+    assert cli(["journal", "verify", str(journal)]) == 1  # no seals, no key: nothing is proven (tests/test_seal.py)
+    assert "unsigned: chain intact but not proven (10 rows" in capsys.readouterr().out
 
 
 def _edit(path, sql, *args):

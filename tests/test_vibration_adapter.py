@@ -57,7 +57,7 @@ def test_waveforms_overall_values_and_rejects(demo_site, mosquitto, tmp_path):
                 for k, i in enumerate(m.arrays["point_index"]):
                     got[site.vibration_points[i].id] = {name: float(arr[k]) for name, arr in m.arrays.items()}
             elif m.kind == "rejected":
-                rejects += [r["reason"] for r in m.meta["rejects"]]
+                rejects += [(r["reason"], r["detail"]) for r in m.meta["rejects"]]
     stop.set()
     th.join(10)
     pub.loop_stop()
@@ -69,5 +69,6 @@ def test_waveforms_overall_values_and_rejects(demo_site, mosquitto, tmp_path):
     assert got["VP04"]["dominant_hz"] == pytest.approx(f0, abs=0.5)
     assert got["VP04"]["crest"] == pytest.approx(np.sqrt(2), rel=0.02)
     assert got["VP08"]["rms_mm_s"] == 2.2 and np.isnan(got["VP08"]["kurtosis"])
-    assert sorted(rejects) == sorted(["unit 'g' is not m/s2", "unknown point", "n says 7 samples, payload has 5120",
-                                      "not JSON"])
+    assert sorted(rejects) == sorted([("bad_field", "unit 'g' is not m/s2"), ("unknown_id", "unknown point 'VP99'"),
+                                      ("bad_field", "n says 7 samples, payload has 5120"),
+                                      ("not_json", "Expecting property name enclosed in double quotes at line 1 column 2")])

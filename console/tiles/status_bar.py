@@ -32,6 +32,8 @@ class StatusBarOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     show_date: bool = True
+    #: the workstation shows each source's clock skew (the adapters' median source - receive time)
+    show_clock_skew: bool = False
 
 
 class StatusBar:
@@ -90,6 +92,7 @@ class StatusBar:
         *,
         stale_s: float | None = None,
         date: bool = True,
+        skew: bool = False,
     ) -> dict[str, list[Any]]:
         """One row: what the bar shows. ``state`` is the link's ``waiting`` / ``ok`` / ``lost``.
 
@@ -128,7 +131,23 @@ class StatusBar:
             "link": [state],
             "link_text": [link_text],
             "lang": [lang],
+            "skew_text": [StatusBar.skew_text(site, meta.get("clock_skew_s")) if skew else ""],
         }
+
+    @staticmethod
+    def skew_text(site: Site, skews: Any) -> str:
+        """``uwb +0.02 s  gas -3600.0 s!`` from the status' ``clock_skew_s``: each source's latest median skew,
+        a ``!`` after one beyond its ``clock.<source>.skew_alarm_s``; ``---`` before any figure came."""
+        if not isinstance(skews, Mapping) or not skews:
+            return "---"
+        parts = []
+        for source, v in sorted(skews.items()):
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                continue
+            limit = getattr(site.clock, str(source), None)
+            mark = "!" if limit is not None and abs(v) > limit.skew_alarm_s else ""
+            parts.append(f"{source} {v:+.2f} s{mark}")
+        return "  ".join(parts) or "---"
 
     @staticmethod
     def html(cols: Mapping[str, list[Any]]) -> str:
@@ -150,6 +169,10 @@ class StatusBar:
             item("status.rejected", f"{cols['rejected'][0]:,}"),
             item("status.people", f"{cols['located'][0]}/{cols['people'][0]}"),
             item("status.alarms", "---" if alarms < 0 else str(alarms)),
+        ]
+        if cols["skew_text"][0]:
+            parts.append(item("status.clock_skew", cols["skew_text"][0]))
+        parts += [
             '<span class="wf-spacer"></span>',
         ]
         if state == "lost":
@@ -181,6 +204,7 @@ class StatusBar:
             ctx.lang,
             ctx.tz,
             date=self.options.show_date,
+            skew=self.options.show_clock_skew,
         )
         text = self.html(cols)
         if text != self.root.text:

@@ -10,11 +10,15 @@ __all__ = ["Engine", "Outcome", "EngineProcess", "RecordingReader", "RecordingWr
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``watchfloor engine --site FILE --out DIR``: run the engine until SIGINT / SIGTERM."""
+    """``watchfloor engine --site FILE --out DIR``: run the engine until SIGINT / SIGTERM. With a signing key
+    (site ``signing.key_dir`` or ``$WATCHFLOOR_KEY_DIR``) it seals its journal and recording; a key that is not
+    the one the site pins (``signing.fingerprint``) stops it before it starts (exit 2)."""
     import argparse
     import logging
     import signal
     import threading
+
+    from alarms.keys import KeyDirError
 
     ap = argparse.ArgumentParser(prog="watchfloor engine")
     ap.add_argument("--site", required=True)
@@ -25,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    proc = EngineProcess(site, text, args.out)
+    try:
+        proc = EngineProcess(site, text, args.out)
+    except KeyDirError as e:  # a signing key that is missing, too open, or not the pinned one: do not start
+        logging.getLogger(__name__).error("refusing to start: %s", e)
+        return 2
     try:
         proc.run(stop)
     finally:

@@ -8,6 +8,7 @@ it through :func:`apply`, so they write the same journal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,7 +37,11 @@ from .state import QUALITY_BAD, QUALITY_GOOD, QUALITY_NO_DATA, QUALITY_UNCERTAIN
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "Outcome"]
+__all__ = ["Engine", "Outcome", "SKEW_SOURCES", "decode_recorded"]
+
+#: batch kinds whose adapter reports a clock skew, and the source (``clock.<source>`` settings) it belongs to
+SKEW_SOURCES = {"positions": "uwb", "gas_values": "gas", "vibration_features": "vibration",
+                "camera_detections": "camera"}
 
 
 @dataclass
@@ -50,6 +55,18 @@ class Outcome:
     fences: list[FenceEvent] = field(default_factory=list)
     muster: dict[str, Any] | None = None
     floods: list[FloodChange] = field(default_factory=list)
+
+
+def decode_recorded(frames: list[bytes]) -> Message:
+    """A recorded input as a message. The live engine records only frames that decode; a recording damaged
+    since gives an ``undecodable`` input, which :meth:`Engine.apply` journals as failed and skips."""
+    from ingest.bus import FramingError, decode
+
+    try:
+        return decode(frames)
+    except FramingError as e:
+        return Message(topic="undecodable", source="recording", kind="undecodable", event_ts_s=float("nan"),
+                       ingest_ts_s=float("nan"), meta={"error": str(e)[:200]})
 
 
 class Engine:
@@ -86,6 +103,9 @@ class Engine:
         self.positions_areas = [(p.id, p.areas) for p in site.operator_positions]
         self.floods = {p.id: FloodMonitor(p.id) for p in site.operator_positions}
         self.notices_total = 0
+        self.failed_inputs = 0
+        self.clock_skew_s: dict[str, float] = {}  # source -> latest median skew (s, + = source clock ahead)
+        self.retimed: Counter[str] = Counter()  # gas values applied at ingest time (source time outside window)
 
     def _reject(self, reason: str, n: int = 1) -> None:
         if n > 0:
@@ -110,15 +130,71 @@ class Engine:
             "wearable_events": self._wearable,
             "input_values": self._inputs,
             "notification_result": self._notification_result,
+            "undecodable": self._undecodable,
         }.get(msg.kind)
         if handler is None:
-            self._reject(f"engine: unknown message kind {msg.kind!r}")
+            self._reject("engine: unknown message kind")
         else:
-            handler(seq, msg, out)
+            try:
+                handler(seq, msg, out)
+                if msg.kind in SKEW_SOURCES:
+                    self._clock_skew(seq, msg, out)
+            except Exception as e:  # noqa: BLE001 - validated input cannot get here; if it does, the engine goes on
+                self._input_failed(seq, msg, e, out)
         self._after(seq, out)
         if self.journal is not None:
             self.journal.commit()
         return out
+
+    def _undecodable(self, seq: int, msg: Message, out: Outcome) -> None:
+        raise ValueError(f"recorded frames do not decode: {msg.meta.get('error')}")
+
+    def _input_failed(self, seq: int, msg: Message, e: Exception, out: Outcome) -> None:
+        """An input that could not be applied: journaled with its sequence number and a critical alarm that
+        stays until acknowledged and reset. Live and replay skip it the same way (what the handler did before
+        it failed stays done in both), so the recording still replays byte-exact."""
+        self.failed_inputs += 1
+        reason = f"{e.__class__.__name__}: {str(e)[:160]}"
+        log.error("input %d (%s from %s) could not be applied: %s", seq, msg.kind, msg.source, reason, exc_info=e)
+        t = self._now(msg.event_ts_s)
+        t = t if np.isfinite(t) else 0.0
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event="input_failed", alarm_id="engine.input_failed",
+                                state="", detail={"kind": msg.kind[:64], "source": msg.source[:64], "error": reason})
+        d = dataclasses.replace(self.catalog.define(
+            id="engine.input_failed", condition="engine.input_failed", source="engine", priority="critical",
+            message_en=f"Engine could not apply input {seq} ({msg.kind[:32]} from {msg.source[:32]}): {reason[:80]}; "
+                       "it was skipped",
+            message_zh=f"引擎无法处理输入 {seq}（{msg.kind[:32]}，来自 {msg.source[:32]}）：{reason[:80]}；已跳过"),
+            latching=True)
+        for active in (True, False):
+            rec = self.book.set_condition(d, active, t, seq)
+            if rec is not None:
+                out.alarms.append(rec)
+
+    def _clock_skew(self, seq: int, msg: Message, out: Outcome) -> None:
+        """A source's clock against the ingest clock: the adapter's median skew of the batch. Above the
+        source's ``skew_alarm_s`` a medium alarm; it clears below half of that (deadband)."""
+        skew = msg.meta.get("skew_s")
+        if skew is None:
+            return
+        source = SKEW_SOURCES[msg.kind]
+        self.clock_skew_s[source] = float(skew)
+        if msg.meta.get("retimed"):
+            self.retimed[source] += int(msg.meta["retimed"])
+        limit = getattr(self.site.clock, source).skew_alarm_s
+        aid = f"clock.skew:{source}"
+        active = self.book.alarms[aid].condition if aid in self.book.alarms else False
+        if (not active and abs(skew) > limit) or (active and abs(skew) < 0.5 * limit):
+            way = "ahead of" if skew > 0 else "behind"
+            d = self.catalog.define(
+                id=aid, condition="clock.skew", source=source, priority="medium",
+                message_en=f"Clock of the {source} source is {abs(skew):.1f} s {way} the ingest clock "
+                           f"(limit {limit:g} s)",
+                message_zh=f"{source} 数据源时钟与接入时钟相差 {abs(skew):.1f} 秒（限值 {limit:g} 秒）")
+            rec = self.book.set_condition(d, not active, self._now(msg.event_ts_s), seq)
+            if rec is not None:
+                out.alarms.append(rec)
 
     def position_of(self, area: str | None) -> str:
         """The operator position answering for an alarm's area (first match; the first position by default)."""
@@ -215,8 +291,11 @@ class Engine:
         if "gated" in a:
             self._reject("uwb: fix gated by the tracker (a jump the motion model cannot explain)",
                          int(np.sum(a["gated"])))
-        ok = valid & (idx >= 0) & (idx < len(self.person_ids)) & np.isfinite(xyz).all(axis=1)
-        self._reject("engine: position with unknown person index", int(np.sum(valid & ~ok)))
+        known = (idx >= 0) & (idx < len(self.person_ids))
+        finite = np.isfinite(xyz).all(axis=1) & np.isfinite(ts)
+        self._reject("engine: position with unknown person index", int(np.sum(valid & ~known)))
+        self._reject("engine: valid position that is not finite", int(np.sum(valid & known & ~finite)))
+        ok = valid & known & finite
         idx, xyz, ts, gdop, rms = idx[ok], xyz[ok], ts[ok], gdop[ok], rms[ok]
         # only newer fixes replace older ones (batches from several gateways may interleave)
         newer = ~(ts <= self.state.fix_ts_s[idx])
@@ -529,6 +608,9 @@ class Engine:
             "notices": self.notices_total,
             "flood": {pid: m.flood for pid, m in self.floods.items()},
             "recording_seq": self.last_seq,
+            "failed_inputs": self.failed_inputs,
+            "clock_skew_s": {k: round(v, 3) for k, v in sorted(self.clock_skew_s.items())},
+            "retimed": dict(sorted(self.retimed.items())),
         }
 
 

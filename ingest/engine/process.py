@@ -25,20 +25,22 @@ import zmq
 
 from alarms.journal import Journal
 from alarms.notify import Notifier, sinks_from_site
+from alarms.seal import sealer_from_site
 from config import Site
-from ingest import bus
+from ingest import bus, wire
 from ingest.bus import FramingError, Message
+from ingest.rejects import RejectBin
 from kernels.gasfield import idw_field
 
-from .core import Engine, Outcome
-from .recording import RecordingReader, RecordingWriter
+from .core import Engine, Outcome, decode_recorded
+from .recording import FORMAT, RecordingReader, RecordingWriter, strip_site_secrets
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EngineProcess", "tick_message", "site_meta"]
 
 MAX_DRAIN = 2000  # inputs taken per loop turn before the tick gets its turn
-MAX_REJECT_PAYLOAD = 4096
+MAX_REJECT_PAYLOAD = 1024  # bytes of a refused message's header kept (escaped, truncated further) in the reject
 GAS_FIELD_DX_M = 2.0
 GAS_FIELD_RADIUS_M = 25.0  # a detector speaks for its surroundings, not for the far side of the plant
 
@@ -49,8 +51,8 @@ def tick_message(t_s: float) -> Message:
 
 
 def site_meta(site: Site, site_text: str) -> dict[str, str]:
-    """What a recording stores about the run, so that it replays with nothing else."""
-    return {"site_id": site.id, "site_yaml": site_text, "format": "watchfloor-recording-1"}
+    """What a recording stores about the run, so that it replays with nothing else (its secrets stripped)."""
+    return {"site_id": site.id, "site_yaml": strip_site_secrets(site_text), "format": FORMAT}
 
 
 class EngineProcess:
@@ -58,7 +60,8 @@ class EngineProcess:
 
     def __init__(self, site: Site, site_text: str, out_dir: str | Path, *, ctx: zmq.Context | None = None,
                  notify: bool = True) -> None:
-        self.site = site
+        self.site = given = site  # `given`: this host's key and secrets, which the recording does not keep
+        self.sealer = sealer_from_site(given)  # None without a key; refuses a key that is not the pinned one
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.ctx = ctx or zmq.Context.instance()
@@ -68,14 +71,14 @@ class EngineProcess:
             # crash recovery is replay: the recorded config, the recorded inputs, the same apply()
             reader = RecordingReader(rec_path)
             recorded_text = reader.meta["site_yaml"]
-            if recorded_text != site_text:
+            if recorded_text != strip_site_secrets(site_text):
                 log.warning("resuming %s with the site file it was recorded with (the given one differs)", rec_path)
             site = self.site = site_from_text(recorded_text, f"{rec_path}:meta.site_yaml")
             self.recording = RecordingWriter(rec_path, {}, resume=True)
             self.journal = Journal(self.out / "journal.sqlite", resume=(self.out / "journal.sqlite").exists())
             self.engine = Engine(site, self.journal)
             for seq, frames in reader.inputs():
-                self.engine.apply(seq, bus.decode(frames))
+                self.engine.apply(seq, decode_recorded(frames))
                 self.resumed_inputs += 1
             self.engine.book.activated.clear()
             reader.close()
@@ -91,24 +94,33 @@ class EngineProcess:
         self.frame = 0
         self.tick_s = site.engine.tick_s
         self.late_ticks = 0
+        self.refused_frames = 0
         self.ready = threading.Event()
         self.notifier: Notifier | None = None
         if notify:
-            sinks = sinks_from_site(site)
+            sinks = sinks_from_site(given)
             if sinks:
                 n = site.notifications
                 self.notifier = Notifier(sinks, max_attempts=n.max_attempts, retry_base_s=n.retry_base_s,
                                          queue_size=n.queue_size)
 
     # -- inputs ------------------------------------------------------------------------------------------
-    def _rejected_frames(self, frames: list[bytes], reason: str) -> list[bytes]:
-        payload = b"|".join(frames)[:MAX_REJECT_PAYLOAD]
-        msg = Message(topic="rejected.engine", source="engine", kind="rejected", event_ts_s=time.time(),
-                      ingest_ts_s=time.time(),
-                      meta={"rejects": [{"reason": reason, "topic": "", "payload": payload.hex()}]})
+    def _rejected_frames(self, frames: list[bytes], code: str, detail: str) -> list[bytes]:
+        """A bus message the engine refused, as a ``rejected`` input of its own: recorded and counted (never the
+        refused frames themselves, which could not be applied, only an escaped excerpt of them)."""
+        head = bytes(frames[1 if len(frames) > 1 else 0][:MAX_REJECT_PAYLOAD]) if frames else b""
+        topic = bytes(frames[0][:128]).decode("ascii", "backslashreplace") if frames else ""
+        rejects = RejectBin()
+        rejects.add(code, topic, bytes(head), detail)
+        (chunk,) = rejects.take()
+        now = time.time()
+        msg = Message(topic="rejected.engine", source="engine", kind="rejected", event_ts_s=now, ingest_ts_s=now,
+                      meta={"rejects": chunk})
         return bus.encode(msg)
 
     def _take_ingest(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
+        """Ingest messages: only those that decode and follow their kind's schema are recorded as they are;
+        any other becomes a counted, kept ``rejected`` input (DESIGN principle 3)."""
         for _ in range(MAX_DRAIN):
             try:
                 frames = self.pull.recv_multipart(zmq.NOBLOCK)
@@ -116,13 +128,22 @@ class EngineProcess:
                 return
             try:
                 msg = bus.decode(frames)
-                if msg.kind in ("tick", "command"):
-                    raise FramingError(f"kind {msg.kind!r} may only come from the engine itself")
-            except FramingError as e:
-                log.warning("rejected bus message: %s", e)
-                frames = self._rejected_frames(frames, f"bad framing: {e}")
+                wire.check_message(msg)
+            except (FramingError, wire.PayloadError) as e:
+                code = e.code if isinstance(e, wire.PayloadError) else "bad_frame"
+                self._refused(frames, code, str(e.detail if isinstance(e, wire.PayloadError) else e))
+                frames = self._rejected_frames(frames, code, str(e))
+                msg = bus.decode(frames)
+            except Exception as e:  # noqa: BLE001 - nothing a peer sends may stop the engine
+                log.exception("decoding an ingest message failed")
+                frames = self._rejected_frames(frames, "internal_error", f"decoding: {e.__class__.__name__}")
                 msg = bus.decode(frames)
             batch.append((frames, msg, time.time()))
+
+    def _refused(self, frames: list[bytes], code: str, detail: str) -> None:
+        self.refused_frames += 1
+        if self.refused_frames <= 10 or self.refused_frames % 1000 == 0:
+            log.warning("refused bus message #%d (%s): %s", self.refused_frames, code, detail[:200])
 
     def _take_commands(self, batch: list[tuple[list[bytes], Message, float]], waiting: dict[str, bytes]) -> None:
         for _ in range(MAX_DRAIN):
@@ -133,10 +154,12 @@ class EngineProcess:
             except ValueError:
                 continue
             try:
-                req = json.loads(rest[-1]) if rest else None
+                req = wire.loads(rest[-1], wire.MAX_PAYLOAD_BYTES["command"]) if rest else None
                 if not isinstance(req, dict):
-                    raise ValueError("request is not a JSON object")
-            except (ValueError, UnicodeDecodeError) as e:
+                    raise wire.PayloadError("bad_field", "request is not a JSON object")
+                if not isinstance(req.get("id", ""), (str, int)) or len(str(req.get("id", ""))) > 128:
+                    raise wire.PayloadError("bad_field", "id is not a string of at most 128 characters")
+            except wire.PayloadError as e:
                 self.router.send_multipart([ident, json.dumps({"ok": False, "reason": f"bad request: {e}"}).encode()])
                 continue
             if req.get("op") == "snapshot":
@@ -289,6 +312,8 @@ class EngineProcess:
         seqs = [self.recording.append(m.topic, frames, t, m.meta.get("rejects") if m.kind == "rejected" else None,
                                       m.source) for frames, m, t in batch]
         self.recording.commit()
+        if self.sealer is not None:  # by engine time (the inputs just recorded are not applied yet)
+            self.sealer.maybe_seal(self.engine.now_s, self.journal, self.recording)
         for seq, (_, msg, _) in zip(seqs, batch):
             out: Outcome = self.engine.apply(seq, msg)
             if out.alarms:
@@ -329,6 +354,8 @@ class EngineProcess:
                    "journal_head": self.journal.head}
         if self.notifier is not None:
             self.notifier.stop(1.0)
+        if self.sealer is not None:
+            self.sealer.seal_close(self.engine.now_s, self.journal, self.recording)
         self.recording.close()
         self.journal.close()
         for s in (self.pull, self.pub, self.router):

@@ -16,7 +16,7 @@ from typing import Any
 from alarms.journal import Journal
 from ingest import bus
 
-from .core import Engine, Outcome
+from .core import Engine, Outcome, decode_recorded
 from .process import _clean, site_from_text
 from .recording import RecordingReader
 
@@ -40,7 +40,7 @@ def replay(recording: str | Path, out_dir: str | Path, *, speed: float | None = 
     wall0 = time.monotonic()
     try:
         for seq, frames in reader.inputs():
-            msg = bus.decode(frames)
+            msg = decode_recorded(frames)
             if speed is not None and msg.kind == "tick":
                 first_tick = msg.event_ts_s if first_tick is None else first_tick
                 delay = (msg.event_ts_s - first_tick) / speed - (time.monotonic() - wall0)
