@@ -425,8 +425,8 @@ class SourceClock(_Strict):
     future_s: float = Field(default=5.0, gt=0, le=86400, description="how far ahead of ingest time")
     past_s: float = Field(default=60.0, gt=0, le=86400, description="how far behind ingest time")
     skew_alarm_s: float = Field(default=1.0, gt=0, le=3600,
-                                description="median |source time - receive time| of a slice above which the "
-                                            "source's clock is flagged as skewed")
+                                description="|clock skew| (the source's least-delayed item over 30 s, source "
+                                            "time - receive time) above which the source is flagged")
 
     @model_validator(mode="after")
     def _window_wider_than_alarm(self) -> SourceClock:

@@ -20,7 +20,7 @@ from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "median_skew_s"]
+__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "clock_skew_s"]
 
 
 class EngineLink:
@@ -172,8 +172,11 @@ class MqttAdapter:
             log.info("%s adapter stopped: %d items, rejects %s", self.name, self.items_sent, dict(self.rejects.counts))
 
 
-def median_skew_s(ts_s: list[float] | np.ndarray, received_ts_s: list[float] | np.ndarray) -> float | None:
-    """Median of (source time - receive time) over a slice's items: a source clock running ahead is positive."""
+def clock_skew_s(ts_s: list[float] | np.ndarray, received_ts_s: list[float] | np.ndarray) -> float | None:
+    """A slice's evidence of the source clock against the ingest clock: max(source time - receive time) over its
+    items, i.e. the least-delayed item. Transport and buffering only ever delay an item (a negative
+    contribution), so a clock that runs ahead shows as positive however busy the network; the engine takes the
+    maximum over a window of slices, so a source that only looks behind is delayed in every slice of it."""
     if not len(ts_s):
         return None
-    return float(np.median(np.asarray(ts_s, np.float64) - np.asarray(received_ts_s, np.float64)))
+    return float(np.max(np.asarray(ts_s, np.float64) - np.asarray(received_ts_s, np.float64)))

@@ -23,7 +23,7 @@ from config.cameras import CameraInferenceSettings
 from kernels.detection import project_feet
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, median_skew_s
+from .adapter import MqttAdapter, adapter_main, clock_skew_s
 from .camera_infer import FRAMES_TOPIC, FrameDetector, parse_frame
 from .mqtt_source import RawMessage
 from .wire import PayloadError
@@ -148,7 +148,7 @@ class CameraAdapter(MqttAdapter):
                 xy[sel] = project_feet(h, boxes_a[sel])
         return [("camera.detections", "camera_detections", max(ts),
                  {"camera_index": cam_a, "class_id": np.array(cls, np.uint8), "confidence": np.array(conf),
-                  "xy_m": xy, "ts_s": np.array(ts)}, {"skew_s": median_skew_s(ts, received)})]
+                  "xy_m": xy, "ts_s": np.array(ts)}, {"skew_s": clock_skew_s(ts, received)})]
 
 
 def main(argv: list[str] | None = None) -> int:

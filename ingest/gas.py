@@ -78,13 +78,13 @@ class GasAdapter:
             self.failures += 1
             if self.failures == 1:
                 log.exception("gas adapter failed on a notification of %s; dead-lettered, going on", node_id)
-            self.rejects.add("internal_error", str(node_id), repr(val), f"{e.__class__.__name__}: {str(e)[:120]}")
+            self.rejects.add("internal_error", str(node_id), val, f"{e.__class__.__name__}: {str(e)[:120]}")
 
     def _take(self, node_id: str, val, dv: ua.DataValue, received_ts_s: float) -> None:
         self.notifications += 1
         i = self.index.get(node_id)
         if i is None:
-            self.rejects.add("unknown_id", node_id, repr(val), "unknown node id")
+            self.rejects.add("unknown_id", node_id, val, "unknown node id")
             return
         q = quality_of(dv.StatusCode)
         ts = dv.SourceTimestamp or dv.ServerTimestamp
@@ -92,11 +92,14 @@ class GasAdapter:
         if q == 3:
             return  # no reading yet: nothing to pass on
         if q != 2:
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-                self.rejects.add("bad_number", node_id, repr(val), "value is not a finite number")
+            try:
+                if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(float(val)):
+                    raise OverflowError
+            except OverflowError:  # also an integer too large for a float
+                self.rejects.add("bad_number", node_id, val, "value is not a finite number")
                 return
             if val < -0.05 * self.range_max[i] or val > 1.5 * self.range_max[i]:
-                self.rejects.add("out_of_range", node_id, repr(val), "value outside the detector's range")
+                self.rejects.add("out_of_range", node_id, val, "value outside the detector's range")
                 return
         # a gas value is never refused for its time: outside the window it is applied at ingest time and the
         # source is flagged (a PLC with a wrong clock must not blind gas monitoring)
@@ -114,7 +117,7 @@ class GasAdapter:
             self.link.send("gas.values", "gas_values", max(ts), {
                 "detector_index": np.array(idx, np.int32), "value": np.array(val, np.float64),
                 "quality": np.array(q, np.uint8), "ts_s": np.array(ts, np.float64)},
-                {"skew_s": float(np.median(skew)), "retimed": retimed})
+                {"skew_s": float(np.max(skew)), "retimed": retimed})
         self.link.send_rejects("gas", self.rejects)
 
     async def _session(self) -> None:

@@ -27,7 +27,7 @@ from config.schema import SourceClock
 from kernels.trilateration import trilaterate
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, median_skew_s
+from .adapter import MqttAdapter, adapter_main, clock_skew_s
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
 from .rejects import RejectBin
@@ -210,7 +210,7 @@ class UwbAdapter(MqttAdapter):
         arrays = self.solve(batch)
         if self.site.uwb.publish_locations:
             self.publish_locations(arrays, now_s)
-        meta = {"skew_s": median_skew_s(batch.ts_s, batch.received_ts_s)}
+        meta = {"skew_s": clock_skew_s(batch.ts_s, batch.received_ts_s)}
         return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays, meta)]
 
     def publish_locations(self, arrays: dict[str, np.ndarray], now_s: float) -> None:

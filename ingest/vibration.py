@@ -17,7 +17,7 @@ from config import Site
 from kernels.vibration import features
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, median_skew_s
+from .adapter import MqttAdapter, adapter_main, clock_skew_s
 from .mqtt_source import RawMessage
 from .wire import PayloadError
 
@@ -30,9 +30,10 @@ MAX_RMS_MM_S = 500.0  # far beyond zone D of any machine: a unit or sensor error
 FEATURES = ("peak_m_s2", "crest", "kurtosis", "dominant_hz", "dominant_mm_s")
 
 
-def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float, tuple[float, ...]]:
-    """(point index, ts_s, rms_mm_s, the other features in :data:`FEATURES` order, NaN for an overall value)
-    from one payload; :class:`~ingest.wire.PayloadError` with the reason when it is wrong."""
+def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float, tuple[float, ...], float]:
+    """(point index, ts_s, rms_mm_s, the other features in :data:`FEATURES` order (NaN for an overall value),
+    the waveform's length in seconds (0 for an overall value)) from one payload; :class:`~ingest.wire.PayloadError`
+    with the reason when it is wrong."""
     if not isinstance(doc, dict):
         raise PayloadError("bad_field", "payload is not an object")
     point = wire.text(doc, "point")
@@ -45,6 +46,7 @@ def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, floa
             raise PayloadError("bad_field", "overall is not an object")
         rms = wire.finite_number(ov, "rms_mm_s")
         extra = (float("nan"),) * len(FEATURES)
+        span_s = 0.0
     else:
         if doc.get("unit") != "m/s2":
             raise PayloadError("bad_field", f"unit {str(doc.get('unit'))[:16]!r} is not m/s2")
@@ -69,9 +71,10 @@ def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, floa
         f = features(a, float(fs))
         rms = float(f.rms_mm_s)
         extra = tuple(float(getattr(f, name)) for name in FEATURES)
+        span_s = len(a) / float(fs)
     if not 0.0 <= rms <= MAX_RMS_MM_S:
         raise PayloadError("out_of_range", f"rms velocity {rms:.1f} mm/s is absurd")
-    return point_index[point], ts, rms, extra
+    return point_index[point], ts, rms, extra, span_s
 
 
 class VibrationAdapter(MqttAdapter):
@@ -97,13 +100,13 @@ class VibrationAdapter(MqttAdapter):
         received, self.received = self.received, []
         if not rows:
             return []
-        idx, ts, rms, extra = zip(*rows)
+        idx, ts, rms, extra, span = zip(*rows)
         arrays = {"point_index": np.array(idx, np.int32), "ts_s": np.array(ts), "rms_mm_s": np.array(rms)}
         ex = np.array(extra, dtype=np.float64).reshape(len(rows), len(FEATURES))
         for k, name in enumerate(FEATURES):
             arrays[name] = ex[:, k]
         return [("vibration.features", "vibration_features", max(ts), arrays,
-                 {"skew_s": median_skew_s(ts, received)})]
+                 {"skew_s": clock_skew_s(np.add(ts, span), received)})]  # a waveform ends span s after ts
 
 
 def main(argv: list[str] | None = None) -> int:

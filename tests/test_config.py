@@ -69,6 +69,12 @@ def test_demo_plant_meets_the_issue_sizes():
      "permits[0]", "hot_work needs a grade, one of special, 1, 2"),
     (lambda d: d["opcua"].__setitem__("security_policy", "Basic256Sha256"),
      "opcua", "security_policy Basic256Sha256 needs certificate and private_key"),
+    (lambda d: d.setdefault("bus", {}).update(ingest="tcp://*:5602", publish="tcp://127.0.0.1:5602"),
+     "bus", "publish (tcp://127.0.0.1:5602) and ingest (tcp://*:5602) are one address: each bus socket needs its own"),
+    (lambda d: d.setdefault("bus", {}).update(command="ipc:///run/wf.ipc", publish="ipc:///run/wf.ipc"),
+     "bus", "command (ipc:///run/wf.ipc) and publish (ipc:///run/wf.ipc) are one address"),
+    (lambda d: d.setdefault("clock", {}).update(gas={"past_s": 0.5}),
+     "clock.gas", "skew_alarm_s must be smaller than the window (future_s and past_s)"),
     (lambda d: d["escalation_policies"][0]["steps"].reverse(),
      "escalation_policies[0].steps", "step times must strictly increase, got [7200.0, 120.0]"),
 ])

@@ -71,3 +71,20 @@ def test_composite_rule_over_a_named_input_and_a_gas_value():
     out2 = eng.apply(4, tick_message(T0 + 0.1))
     fired = [a["id"] for a in out.alarms + out2.alarms]
     assert fired == ["rule.wind-and-gas"]
+
+
+def test_a_late_sos_is_still_raised_marked_late_and_its_redelivery_is_dropped(demo_site):
+    """A worker out of coverage may still be in danger: an SOS that arrives an hour late raises the critical
+    alarm all the same, marked LATE with its event time (site time zone) and how late it came."""
+    eng = Engine(demo_site, None)
+    eng.apply(1, tick_message(T0))
+    ev = {"tag": "T0033", "ts": T0 - 3600.0, "event": "sos", "late_s": 3600.4}
+    out = eng.apply(2, Message("wearable.events", "uwb", "wearable_events", T0, T0, meta={"events": [ev]}))
+    (alarm,) = out.alarms
+    assert (alarm["id"], alarm["priority"], alarm["state"]) == ("person.sos:T0033", "critical", "active_unack")
+    at = __import__("datetime").datetime.fromtimestamp(T0 - 3600.0, __import__("zoneinfo").ZoneInfo(
+        demo_site.timezone)).strftime("%H:%M:%S")
+    assert alarm["message"]["en"].startswith(f"LATE by 3600 s (event at {at}): SOS from ")
+    assert alarm["message"]["zh-CN"].startswith(f"迟到 3600 秒（事件时间 {at}）：")
+    again = eng.apply(3, Message("wearable.events", "uwb", "wearable_events", T0, T0, meta={"events": [ev]}))
+    assert again.alarms == [] and eng.rejected["wearable: duplicate wearable event (QoS 1 redelivery)"] == 1

@@ -187,3 +187,35 @@ def test_sign_and_encrypt_with_username_login(demo_site, tmp_path, monkeypatch):
         proc.wait(10)
         pull.close(linger=0)
         ctx.term()
+
+
+def test_a_gas_value_is_never_refused_for_its_time_and_no_notification_raises(demo_site, tmp_path):
+    """A PLC clock an hour off must not blind gas monitoring: the value is applied at its receive time and
+    counted as retimed (the batch's skew tells the engine). Whatever a notification holds, it is taken or
+    counted with a reason, never raised into asyncua."""
+    from datetime import UTC, datetime, timedelta
+
+    from asyncua import ua
+
+    site = demo_site.model_copy(update={"bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/i.ipc"})})
+    adapter = GasAdapter(site, threading.Event())
+    try:
+        node = site.gas_detectors[0].node_id
+        now = datetime.now(UTC).replace(tzinfo=None)
+        t0 = time.time()
+        for hours, value in ((-1, 5.0), (1, 6.0), (0, 7.0)):
+            adapter.on_value(node, value, ua.DataValue(ua.Variant(value),
+                                                       SourceTimestamp=now + timedelta(hours=hours)))
+        for odd in (float("nan"), float("inf"), 10**400, "12", None, [1.0], b"\x00", True, {"v": 1}):
+            adapter.on_value(node, odd, ua.DataValue(ua.Variant(0.0), SourceTimestamp=now))
+        adapter.on_value("ns=2;s=NOPE", 1.0, ua.DataValue(ua.Variant(1.0), SourceTimestamp=now))
+        adapter.on_value(node, 1.0, None)  # a broken notification: counted as an internal error, not raised
+        ts = [row[3] for row in adapter.pending]
+        assert [row[1] for row in adapter.pending] == [5.0, 6.0, 7.0]
+        assert abs(ts[0] - t0) < 5 and abs(ts[1] - t0) < 5  # applied at ingest time, not 1 h off
+        assert ts[2] == now.replace(tzinfo=UTC).timestamp()
+        assert [round(row[4] / 3600) for row in adapter.pending] == [-1, 1, 0]  # the skew is kept for the batch
+        assert adapter.retimed == 2
+        assert dict(adapter.rejects.counts) == {"bad_number": 9, "unknown_id": 1, "internal_error": 1}
+    finally:
+        adapter.link.close()

@@ -247,17 +247,24 @@ def test_gas_values_from_a_skewed_source_raise_and_clear_a_clock_alarm(demo_site
     eng = Engine(demo_site, None)
     eng.apply(1, tick_message(T0))
 
-    def gas(seq, skew):
-        return eng.apply(seq, bus.Message("gas.values", "gas", "gas_values", T0, T0, arrays={
+    seq = iter(range(2, 100))
+
+    def gas(at_s, skew):
+        eng.apply(next(seq), tick_message(T0 + at_s))
+        return eng.apply(next(seq), bus.Message("gas.values", "gas", "gas_values", T0, T0, arrays={
             "detector_index": np.array([0], np.int32), "value": np.array([0.0]), "quality": np.array([0], np.uint8),
             "ts_s": np.array([T0])}, meta={"skew_s": skew, "retimed": 1 if abs(skew) > 60 else 0}))
 
-    assert gas(2, 0.4).alarms == []
-    out = gas(3, -3600.0)
-    assert [(a["id"], a["state"]) for a in out.alarms] == [("clock.skew:gas", "active_unack")]
-    assert "3600.0 s behind the ingest clock (limit 1 s)" in out.alarms[0]["message"]["en"]
-    assert gas(4, 0.9).alarms == []  # inside the deadband: still skewed
-    out = gas(5, 0.2)
+    assert gas(0, -0.2).alarms == []
+    assert gas(10, -2.5).alarms == []  # one late batch: delay, not a clock (the window still holds -0.2)
+    assert gas(20, 1.6).alarms[0]["id"] == "clock.skew:gas"  # ahead: no delay can do that
+    assert "1.6 s ahead of the ingest clock (limit 1 s)" in eng.book.alarms["clock.skew:gas"].definition.message_en
+    assert gas(55, 0.9).alarms == []  # inside the deadband: still skewed
+    out = gas(90, 0.2)
     assert [a["id"] for a in out.alarms] == ["clock.skew:gas"] and not eng.book.alarms["clock.skew:gas"].active
+    for k in range(4):  # a PLC an hour behind: every batch of the window is late
+        out = gas(130 + 10 * k, -3600.0)
+    assert eng.book.alarms["clock.skew:gas"].active
+    assert "3600.0 s behind" in eng.book.alarms["clock.skew:gas"].definition.message_en
     st_ = eng.status()
-    assert st_["clock_skew_s"] == {"gas": 0.2} and st_["retimed"] == {"gas": 1}
+    assert st_["clock_skew_s"] == {"gas": -3600.0} and st_["retimed"] == {"gas": 4}

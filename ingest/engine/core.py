@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Engine", "Outcome", "SKEW_SOURCES", "decode_recorded"]
 
 #: batch kinds whose adapter reports a clock skew, and the source (``clock.<source>`` settings) it belongs to
+SKEW_WINDOW_S = 30.0  # engine seconds over which a source's clock skew figure is taken
 SKEW_SOURCES = {"positions": "uwb", "gas_values": "gas", "vibration_features": "vibration",
                 "camera_detections": "camera"}
 
@@ -104,7 +105,8 @@ class Engine:
         self.floods = {p.id: FloodMonitor(p.id) for p in site.operator_positions}
         self.notices_total = 0
         self.failed_inputs = 0
-        self.clock_skew_s: dict[str, float] = {}  # source -> latest median skew (s, + = source clock ahead)
+        self.clock_skew_s: dict[str, float] = {}  # source -> clock skew figure (s, + = source clock ahead)
+        self._skews: dict[str, deque[tuple[float, float]]] = {}  # source -> (engine time, batch skew_s)
         self.retimed: Counter[str] = Counter()  # gas values applied at ingest time (source time outside window)
 
     def _reject(self, reason: str, n: int = 1) -> None:
@@ -173,13 +175,22 @@ class Engine:
                 out.alarms.append(rec)
 
     def _clock_skew(self, seq: int, msg: Message, out: Outcome) -> None:
-        """A source's clock against the ingest clock: the adapter's median skew of the batch. Above the
-        source's ``skew_alarm_s`` a medium alarm; it clears below half of that (deadband)."""
+        """A source's clock against the ingest clock: the largest of its batches' ``skew_s`` (each the batch's
+        least-delayed item, :func:`ingest.adapter.clock_skew_s`) over the last :data:`SKEW_WINDOW_S` of engine
+        time, so that transport delay, which only ever makes an item look behind, does not count unless every
+        batch of the window was late. Above the source's ``skew_alarm_s`` a medium alarm; it clears below half
+        of that (deadband)."""
         skew = msg.meta.get("skew_s")
         if skew is None:
             return
         source = SKEW_SOURCES[msg.kind]
-        self.clock_skew_s[source] = float(skew)
+        t = self._now(msg.event_ts_s)
+        window = self._skews.setdefault(source, deque(maxlen=10_000))
+        window.append((t, float(skew)))
+        while window and window[0][0] < t - SKEW_WINDOW_S:
+            window.popleft()
+        skew = max(s for _, s in window)
+        self.clock_skew_s[source] = skew
         if msg.meta.get("retimed"):
             self.retimed[source] += int(msg.meta["retimed"])
         limit = getattr(self.site.clock, source).skew_alarm_s
@@ -192,7 +203,7 @@ class Engine:
                 message_en=f"Clock of the {source} source is {abs(skew):.1f} s {way} the ingest clock "
                            f"(limit {limit:g} s)",
                 message_zh=f"{source} 数据源时钟与接入时钟相差 {abs(skew):.1f} 秒（限值 {limit:g} 秒）")
-            rec = self.book.set_condition(d, not active, self._now(msg.event_ts_s), seq)
+            rec = self.book.set_condition(d, not active, t, seq)
             if rec is not None:
                 out.alarms.append(rec)
 
