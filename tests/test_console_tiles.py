@@ -366,8 +366,12 @@ def test_the_workstation_bar_shows_each_sources_clock_skew_and_marks_one_beyond_
     wall = StatusBar.columns(demo_site, status, None, 1.0, "ok", 0.1, "en", SHANGHAI)
     assert "Clock skew" not in StatusBar.html(wall)  # the wall stays calm: the figure is for the workstation
     cols = StatusBar.columns(demo_site, status, None, 1.0, "ok", 0.1, "en", SHANGHAI, skew=True)
-    assert cols["skew_text"] == ["gas -3600.00 s!  uwb +0.02 s"]  # gas beyond its 1 s limit, uwb within
-    assert "Clock skew" in StatusBar.html(cols)
+    assert cols["skew_text"] == ["gas -3600.00 s!"]  # the bar names only the source beyond its 1 s limit
+    assert cols["skew_title"] == ["gas -3600.00 s!  uwb +0.02 s"]  # the tooltip has every source
+    assert "Clock skew" in StatusBar.html(cols) and 'title="gas -3600.00 s!  uwb +0.02 s"' in StatusBar.html(cols)
+    calm = frame("engine.status", meta={"clock_skew_s": {"uwb": 0.021, "gas": -0.09, "camera": 0.0}})
+    assert StatusBar.columns(demo_site, calm, None, 1.0, "ok", 0.1, "en", SHANGHAI, skew=True)["skew_text"] == [
+        "gas -0.09 s"]  # all within their limits: the one furthest off
     none = StatusBar.columns(demo_site, None, None, 1.0, "waiting", None, "zh-CN", SHANGHAI, skew=True)
     assert none["skew_text"] == ["---"] and "时钟偏差" in StatusBar.html(none)
 

@@ -131,23 +131,34 @@ class StatusBar:
             "link": [state],
             "link_text": [link_text],
             "lang": [lang],
-            "skew_text": [StatusBar.skew_text(site, meta.get("clock_skew_s")) if skew else ""],
+            "skew_text": [StatusBar.skew_text(site, meta.get("clock_skew_s"))[0] if skew else ""],
+            "skew_title": [StatusBar.skew_text(site, meta.get("clock_skew_s"))[1] if skew else ""],
         }
 
     @staticmethod
-    def skew_text(site: Site, skews: Any) -> str:
-        """``uwb +0.02 s  gas -3600.0 s!`` from the status' ``clock_skew_s``: each source's latest median skew,
-        a ``!`` after one beyond its ``clock.<source>.skew_alarm_s``; ``---`` before any figure came."""
-        if not isinstance(skews, Mapping) or not skews:
-            return "---"
-        parts = []
-        for source, v in sorted(skews.items()):
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
-                continue
-            limit = getattr(site.clock, str(source), None)
-            mark = "!" if limit is not None and abs(v) > limit.skew_alarm_s else ""
-            parts.append(f"{source} {v:+.2f} s{mark}")
-        return "  ".join(parts) or "---"
+    def skew_text(site: Site, skews: Any) -> tuple[str, str]:
+        """(what the bar shows, its tooltip) from the status' ``clock_skew_s`` (source -> seconds, + = ahead).
+
+        The bar stays short: the source furthest off when all are within their ``clock.<source>.skew_alarm_s``
+        (``gas -0.09 s``), else every source beyond its limit with a ``!`` (``gas -3600.00 s!``); the tooltip
+        lists every source. ``---`` before any figure came."""
+        if not isinstance(skews, Mapping):
+            return "---", ""
+        figures = sorted((str(s), float(v)) for s, v in skews.items()
+                         if isinstance(v, (int, float)) and math.isfinite(v))
+        if not figures:
+            return "---", ""
+
+        def beyond(source: str, v: float) -> bool:
+            limit = getattr(site.clock, source, None)
+            return limit is not None and abs(v) > limit.skew_alarm_s
+
+        title = "  ".join(f"{s} {v:+.2f} s{'!' if beyond(s, v) else ''}" for s, v in figures)
+        bad = [(s, v) for s, v in figures if beyond(s, v)]
+        if bad:
+            return "  ".join(f"{s} {v:+.2f} s!" for s, v in bad), title
+        s, v = max(figures, key=lambda f: abs(f[1]))
+        return f"{s} {v:+.2f} s", title
 
     @staticmethod
     def html(cols: Mapping[str, list[Any]]) -> str:
@@ -171,7 +182,8 @@ class StatusBar:
             item("status.alarms", "---" if alarms < 0 else str(alarms)),
         ]
         if cols["skew_text"][0]:
-            parts.append(item("status.clock_skew", cols["skew_text"][0]))
+            parts.append(f'<span title="{html.escape(cols["skew_title"][0])}">'
+                         f'{item("status.clock_skew", cols["skew_text"][0])}</span>')
         parts += [
             '<span class="wf-spacer"></span>',
         ]
