@@ -14,13 +14,14 @@ import numpy as np
 import zmq
 
 from config import Site, load_site
+from config.schema import SourceClock
 from ingest import bus, wire
 
 from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "clock_skew_s"]
+__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "ClockWatch"]
 
 
 class EngineLink:
@@ -51,9 +52,11 @@ class EngineLink:
                 if time.monotonic() - t0 > 5.0 and int(time.monotonic() - t0) % 10 == 0:
                     log.warning("engine has not taken %s for %.0f s; holding it", topic, time.monotonic() - t0)
 
-    def send_rejects(self, source: str, rejects: RejectBin) -> None:
+    def send_rejects(self, source: str, rejects: RejectBin, extra: dict[str, Any] | None = None) -> None:
+        """Send the pending rejects; ``extra`` meta (a clock skew figure) rides on the first batch."""
         for chunk in rejects.take():
-            self.send(f"rejected.{source}", "rejected", time.time(), meta={"rejects": chunk})
+            self.send(f"rejected.{source}", "rejected", time.time(), meta={"rejects": chunk, **(extra or {})})
+            extra = None
 
     def close(self) -> None:
         self.sock.close(linger=2000)
@@ -117,6 +120,8 @@ class MqttAdapter:
         self.failures = 0  # internal errors caught by the guard (bugs: each is logged once per class)
         self._logged: set[str] = set()
         self.max_bytes = wire.MAX_PAYLOAD_BYTES[self.payload_kind]
+        #: the source's clock: set by adapters whose payloads carry a source time (``clock.<name>``)
+        self.watch: ClockWatch | None = None
 
     def take(self, raw, now_s: float) -> None:
         raise NotImplementedError
@@ -157,10 +162,15 @@ class MqttAdapter:
         except Exception as e:  # noqa: BLE001 - nor a slice that breaks the solver
             self.guard("building the slice's batch", e, f"{self.name} slice", "")
             out = []
+        skew = self.watch.take() if self.watch is not None else None
+        clock = {"skew_s": skew} if skew is not None else None
         for topic, kind, ts, arrays, *meta in out:
+            if arrays and clock:  # the figure rides on the slice's data batch, or else on its rejects
+                meta = [{**(meta[0] if meta else {}), **clock}]
+                clock = None
             self.link.send(topic, kind, ts, arrays, meta[0] if meta else None)
             self.items_sent += len(next(iter(arrays.values()))) if arrays else len(meta[0].get("events", ()))
-        self.link.send_rejects(self.name, self.rejects)
+        self.link.send_rejects(self.name, self.rejects, clock)
 
     def run(self) -> None:
         self.source.start()
@@ -172,11 +182,26 @@ class MqttAdapter:
             log.info("%s adapter stopped: %d items, rejects %s", self.name, self.items_sent, dict(self.rejects.counts))
 
 
-def clock_skew_s(ts_s: list[float] | np.ndarray, received_ts_s: list[float] | np.ndarray) -> float | None:
-    """A slice's evidence of the source clock against the ingest clock: max(source time - receive time) over its
-    items, i.e. the least-delayed item. Transport and buffering only ever delay an item (a negative
-    contribution), so a clock that runs ahead shows as positive however busy the network; the engine takes the
-    maximum over a window of slices, so a source that only looks behind is delayed in every slice of it."""
-    if not len(ts_s):
-        return None
-    return float(np.max(np.asarray(ts_s, np.float64) - np.asarray(received_ts_s, np.float64)))
+class ClockWatch:
+    """One slice's evidence of a source's clock against the ingest clock, and the source's time window.
+
+    :meth:`check` notes (source time - receive time) of every item whose time could be read, whether the item
+    is then taken or refused (a gateway an hour off has all its items refused: that is when its clock matters
+    most), then refuses a time outside the window. :meth:`take` gives the slice's figure: the largest offset,
+    i.e. the least-delayed item. Transport and buffering only ever delay an item, so a clock that runs ahead
+    shows however busy the network; the engine takes the largest over a window of slices, so one that only
+    looks behind is late in every slice of it."""
+
+    def __init__(self, clock: SourceClock) -> None:
+        self.clock = clock
+        self.offsets: list[float] = []
+
+    def check(self, ts_s: float, received_ts_s: float, span_s: float = 0.0) -> None:
+        """Note the item, then PayloadError("bad_time") outside the window. ``span_s``: the item covers
+        [ts, ts + span] (a waveform), so it cannot arrive before ts + span."""
+        self.offsets.append(ts_s + span_s - received_ts_s)
+        wire.check_time(ts_s, received_ts_s, self.clock.future_s, self.clock.past_s)
+
+    def take(self) -> float | None:
+        offsets, self.offsets = self.offsets, []
+        return max(offsets) if offsets else None

@@ -23,7 +23,7 @@ from config.cameras import CameraInferenceSettings
 from kernels.detection import project_feet
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, clock_skew_s
+from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .camera_infer import FRAMES_TOPIC, FrameDetector, parse_frame
 from .mqtt_source import RawMessage
 from .wire import PayloadError
@@ -63,6 +63,7 @@ class CameraAdapter(MqttAdapter):
         self.cameras = {c.id: (i, np.array(c.homography), c.image_size_px) for i, c in enumerate(site.cameras)}
         self.rows: list[tuple] = []
         self.frames: list[tuple] = []
+        self.watch = ClockWatch(site.clock.camera)
 
     def _edge(self, raw: RawMessage, doc: object) -> None:
         if not isinstance(doc, dict):
@@ -71,8 +72,7 @@ class CameraAdapter(MqttAdapter):
         if camera not in self.cameras:
             raise PayloadError("unknown_id", f"unknown camera {camera[:32]!r}")
         t = wire.finite_number(doc, "ts")
-        c = self.site.clock.camera
-        wire.check_time(t, raw.received_ts_s, c.future_s, c.past_s)
+        self.watch.check(t, raw.received_ts_s)
         ci, _, (w, h) = self.cameras[camera]
         dets = doc.get("detections", [])
         if not isinstance(dets, list):
@@ -95,7 +95,7 @@ class CameraAdapter(MqttAdapter):
             except PayloadError as e:
                 self.rejects.add(e.code, raw.topic, det, e.detail)
                 continue
-            rows.append((ci, DETECTION_CLASSES.index(cls), p, [float(x) for x in b], t, raw.received_ts_s))
+            rows.append((ci, DETECTION_CLASSES.index(cls), p, [float(x) for x in b], t))
         self.rows += rows
 
     def excerpt_of(self, raw: RawMessage) -> str | bytes:
@@ -121,15 +121,14 @@ class CameraAdapter(MqttAdapter):
                 else:
                     kept.append((raw, f))
             frames = kept
-        c = self.site.clock.camera
         for raw, f in frames:
             try:
-                wire.check_time(f.ts_s, raw.received_ts_s, c.future_s, c.past_s)
+                self.watch.check(f.ts_s, raw.received_ts_s)
                 d = self.detector.detect(f)
             except Exception as e:  # noqa: BLE001 - one frame (or a detector bug) never stops the others
                 self.guard("inference", e, raw.topic, f.header)
                 continue
-            self.rows += [(d.camera_index, int(k), float(p), b, d.ts_s, raw.received_ts_s)
+            self.rows += [(d.camera_index, int(k), float(p), b, d.ts_s)
                           for k, p, b in zip(d.class_id.tolist(), d.confidence.tolist(), d.boxes_px.tolist())]
 
     def batches(self, now_s: float):
@@ -139,7 +138,7 @@ class CameraAdapter(MqttAdapter):
         rows, self.rows = self.rows, []
         if not rows:
             return []
-        cam, cls, conf, boxes, ts, received = zip(*rows)
+        cam, cls, conf, boxes, ts = zip(*rows)
         cam_a, boxes_a = np.array(cam, np.int32), np.array(boxes, np.float64).reshape(-1, 4)
         xy = np.zeros((len(cam), 2))
         for ci, (_, h, _) in enumerate(self.cameras.values()):
@@ -148,7 +147,7 @@ class CameraAdapter(MqttAdapter):
                 xy[sel] = project_feet(h, boxes_a[sel])
         return [("camera.detections", "camera_detections", max(ts),
                  {"camera_index": cam_a, "class_id": np.array(cls, np.uint8), "confidence": np.array(conf),
-                  "xy_m": xy, "ts_s": np.array(ts)}, {"skew_s": clock_skew_s(ts, received)})]
+                  "xy_m": xy, "ts_s": np.array(ts)})]
 
 
 def main(argv: list[str] | None = None) -> int:

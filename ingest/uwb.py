@@ -27,7 +27,7 @@ from config.schema import SourceClock
 from kernels.trilateration import trilaterate
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, clock_skew_s
+from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
 from .rejects import RejectBin
@@ -60,7 +60,7 @@ class RangeParser:
         self.anchor_index = {a.id: k for k, a in enumerate(site.anchors)}
         self.k = len(site.anchors)
         self.max_range = 1.5 * site.uwb.max_range_m
-        self.clock = site.clock.uwb
+        self.watch = ClockWatch(site.clock.uwb)
         self.seen: dict[str, deque[float]] = {}
         self.rows: list[tuple[int, float, np.ndarray, float]] = []
 
@@ -102,7 +102,7 @@ class RangeParser:
         if tag not in self.tag_index:
             raise wire.PayloadError("unknown_id", f"unknown tag {tag[:32]!r}")
         ts = wire.finite_number(item, "ts")
-        wire.check_time(ts, raw.received_ts_s, self.clock.future_s, self.clock.past_s)
+        self.watch.check(ts, raw.received_ts_s)
         if ts in self.seen.get(tag, ()):
             raise wire.PayloadError("duplicate", f"{tag} at {ts!r} already taken")
         ranges = item.get("ranges")
@@ -177,6 +177,7 @@ class UwbAdapter(MqttAdapter):
         self.projection = None if crs == "local" else SiteProjection(site, 4326 if crs == "EPSG:4326" else None)
         self.locations_topic = f"{self.source.prefix}/uwb/locations"
         self.events: list[dict] = []
+        self.watch = self.parser.watch
 
     def solve(self, batch: RangeBatch) -> dict[str, np.ndarray]:
         """Position arrays for one batch of ranges: trilaterate (2D at the tag height), then track.
@@ -210,8 +211,7 @@ class UwbAdapter(MqttAdapter):
         arrays = self.solve(batch)
         if self.site.uwb.publish_locations:
             self.publish_locations(arrays, now_s)
-        meta = {"skew_s": clock_skew_s(batch.ts_s, batch.received_ts_s)}
-        return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays, meta)]
+        return out + [("uwb.positions", "positions", float(batch.ts_s.max()), arrays)]
 
     def publish_locations(self, arrays: dict[str, np.ndarray], now_s: float) -> None:
         """The fixes of this slice as omlox Location objects, one JSON list per slice, for other RTLS tools."""

@@ -17,7 +17,7 @@ from config import Site
 from kernels.vibration import features
 
 from . import wire
-from .adapter import MqttAdapter, adapter_main, clock_skew_s
+from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .mqtt_source import RawMessage
 from .wire import PayloadError
 
@@ -86,27 +86,23 @@ class VibrationAdapter(MqttAdapter):
         super().__init__(site, stop, slice_s=0.5)
         self.point_index = {p.id: i for i, p in enumerate(site.vibration_points)}
         self.rows: list[tuple] = []
-        self.received: list[float] = []
+        self.watch = ClockWatch(site.clock.vibration)
 
     def take(self, raw: RawMessage, now_s: float) -> None:
         row = parse_vibration(self.load(raw), self.point_index)
-        c = self.site.clock.vibration
-        wire.check_time(row[1], raw.received_ts_s, c.future_s, c.past_s)
+        self.watch.check(row[1], raw.received_ts_s, span_s=row[4])  # a waveform ends span s after its ts
         self.rows.append(row)
-        self.received.append(raw.received_ts_s)
 
     def batches(self, now_s: float):
         rows, self.rows = self.rows, []
-        received, self.received = self.received, []
         if not rows:
             return []
-        idx, ts, rms, extra, span = zip(*rows)
+        idx, ts, rms, extra, _ = zip(*rows)
         arrays = {"point_index": np.array(idx, np.int32), "ts_s": np.array(ts), "rms_mm_s": np.array(rms)}
         ex = np.array(extra, dtype=np.float64).reshape(len(rows), len(FEATURES))
         for k, name in enumerate(FEATURES):
             arrays[name] = ex[:, k]
-        return [("vibration.features", "vibration_features", max(ts), arrays,
-                 {"skew_s": clock_skew_s(np.add(ts, span), received)})]  # a waveform ends span s after ts
+        return [("vibration.features", "vibration_features", max(ts), arrays)]
 
 
 def main(argv: list[str] | None = None) -> int:

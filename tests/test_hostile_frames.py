@@ -77,10 +77,18 @@ def live_engine(demo_site, tmp_path):
     assert proc.ready.wait(10)
     push = bus.push_socket(ctx, site.bus.ingest)
     sender = bus.Sender(push, "uwb")
-    yield site, proc, push, sender, th
-    stop.set()
-    th.join(20)
+    closed = []
+
+    def close() -> dict:
+        stop.set()
+        th.join(20)
+        closed.append(True)
+        return proc.close()
+
+    yield site, proc, push, sender, th, close
     push.close(linger=0)
+    if not closed:
+        close()
 
 
 def recorded(path) -> tuple[list[bus.Message], list[tuple]]:
@@ -92,7 +100,7 @@ def recorded(path) -> tuple[list[bus.Message], list[tuple]]:
 
 
 def test_the_frames_that_killed_the_engine_are_counted_kept_and_replay_byte_exact(live_engine, tmp_path):
-    site, proc, push, sender, th = live_engine
+    site, proc, push, sender, th, close = live_engine
     for k in range(3):
         m = positions(site, {"T0001": (50.0 + k, 80.0)}, T0 + k)
         sender.send(m.topic, m.kind, m.event_ts_s, m.arrays, timeout_s=5)
@@ -116,6 +124,18 @@ def test_the_frames_that_killed_the_engine_are_counted_kept_and_replay_byte_exac
     out = replay(tmp_path / "live" / "recording.sqlite", tmp_path / "replay")
     assert out["failed_inputs"] == 0 and out["positions"] == live["positions"] == 3
     assert out["rejected"] == {"engine: bad_frame": 3 * (len(KILLERS) - 2), "engine: not_allowed": 6}
+
+    # stopped, the recording replays to the journal byte for byte, and an engine started again on the same
+    # folder (crash recovery is replay) takes it all and goes on
+    summary = close()
+    again = replay(tmp_path / "live" / "recording.sqlite", tmp_path / "replay2")
+    assert again["journal_head"] == summary["journal_head"]
+    assert (tmp_path / "live" / "journal.sqlite").read_bytes() == (tmp_path / "replay2" / "journal.sqlite").read_bytes()
+    resumed = EngineProcess(site, DEMO_SITE.read_text(), tmp_path / "live", ctx=zmq.Context(), notify=False)
+    try:
+        assert resumed.resumed_inputs == summary["recording_seq"] and resumed.engine.failed_inputs == 0
+    finally:
+        resumed.close()
 
 
 def _valid_header_strategy():
@@ -171,7 +191,7 @@ def _mutate(site, case, k: int) -> list[bytes]:
 def test_thousands_of_fuzzed_frames_among_valid_batches(live_engine, tmp_path):
     """2,000 hostile frames (hypothesis, derandomized) interleaved with 200 valid batches: the engine lives;
     each message sent is recorded once (as itself or as a counted reject); all 200 valid batches are applied."""
-    site, proc, push, sender, th = live_engine
+    site, proc, push, sender, th, close = live_engine
     FUZZ_CASES.clear()
     _fuzz_examples()
     cases = FUZZ_CASES[:2000]

@@ -85,3 +85,34 @@ def test_ranges_become_positions_and_bad_payloads_are_dead_lettered(demo_site, m
     assert set(by_tag) >= {"T0007", "T0150"}
     assert by_tag["T0007"]["crs"] == "EPSG:4490" and by_tag["T0007"]["provider_type"] == "uwb"
     assert not th.is_alive()
+
+
+def test_a_gateway_an_hour_ahead_has_every_fix_refused_and_still_raises_the_clock_alarm(demo_site, tmp_path):
+    """Refusing a gateway's fixes for their time must not hide why: the slice's clock figure rides on the
+    rejects batch, and the engine raises ``clock.skew:uwb``."""
+    from ingest.engine import Engine, tick_message
+    from ingest.mqtt_source import RawMessage
+
+    site = demo_site.model_copy(update={"bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/i.ipc"})})
+    ctx = zmq.Context()
+    pull = bus.pull_socket(ctx, site.bus.ingest)
+    adapter = UwbAdapter(site, threading.Event())
+    try:
+        now = time.time()
+        for k in range(5):
+            item = {"tag": site.people[k].tag, "ts": now + 3600.0 + k, "ranges": {"A01": 10.0}}
+            adapter.source.queue.put(RawMessage("p/uwb/ranges", json.dumps(item).encode(), now))
+        adapter.step(False)
+        assert pull.poll(5000)
+        msg = bus.decode(pull.recv_multipart())
+    finally:
+        adapter.link.close()
+        pull.close(linger=0)
+        ctx.term()
+    assert msg.kind == "rejected" and [r["reason"] for r in msg.meta["rejects"]] == ["bad_time"] * 5
+    assert msg.meta["skew_s"] == pytest.approx(3604.0)  # the least-delayed of the five
+    eng = Engine(site, None)
+    eng.apply(1, tick_message(now))
+    out = eng.apply(2, msg)
+    assert [(a["id"], a["state"]) for a in out.alarms] == [("clock.skew:uwb", "active_unack")]
+    assert eng.status()["clock_skew_s"] == {"uwb": pytest.approx(3604.0)}

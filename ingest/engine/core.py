@@ -37,12 +37,11 @@ from .state import QUALITY_BAD, QUALITY_GOOD, QUALITY_NO_DATA, QUALITY_UNCERTAIN
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "Outcome", "SKEW_SOURCES", "decode_recorded"]
+__all__ = ["Engine", "Outcome", "CLOCK_SOURCES", "decode_recorded"]
 
-#: batch kinds whose adapter reports a clock skew, and the source (``clock.<source>`` settings) it belongs to
+#: adapters whose batches report their source's clock skew (``meta.skew_s``; ``clock.<source>`` settings)
 SKEW_WINDOW_S = 30.0  # engine seconds over which a source's clock skew figure is taken
-SKEW_SOURCES = {"positions": "uwb", "gas_values": "gas", "vibration_features": "vibration",
-                "camera_detections": "camera"}
+CLOCK_SOURCES = ("uwb", "gas", "vibration", "camera")  # senders whose batches (data or rejects) carry skew_s
 
 
 @dataclass
@@ -139,7 +138,7 @@ class Engine:
         else:
             try:
                 handler(seq, msg, out)
-                if msg.kind in SKEW_SOURCES:
+                if msg.source in CLOCK_SOURCES and "skew_s" in msg.meta:
                     self._clock_skew(seq, msg, out)
             except Exception as e:  # noqa: BLE001 - validated input cannot get here; if it does, the engine goes on
                 self._input_failed(seq, msg, e, out)
@@ -176,14 +175,14 @@ class Engine:
 
     def _clock_skew(self, seq: int, msg: Message, out: Outcome) -> None:
         """A source's clock against the ingest clock: the largest of its batches' ``skew_s`` (each the batch's
-        least-delayed item, :func:`ingest.adapter.clock_skew_s`) over the last :data:`SKEW_WINDOW_S` of engine
+        least-delayed item, :class:`ingest.adapter.ClockWatch`) over the last :data:`SKEW_WINDOW_S` of engine
         time, so that transport delay, which only ever makes an item look behind, does not count unless every
         batch of the window was late. Above the source's ``skew_alarm_s`` a medium alarm; it clears below half
         of that (deadband)."""
         skew = msg.meta.get("skew_s")
         if skew is None:
             return
-        source = SKEW_SOURCES[msg.kind]
+        source = msg.source
         t = self._now(msg.event_ts_s)
         window = self._skews.setdefault(source, deque(maxlen=10_000))
         window.append((t, float(skew)))
