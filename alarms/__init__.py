@@ -24,7 +24,7 @@ from .flood import FloodChange, FloodMonitor
 from .gas import GasConditions
 from .journal import GENESIS_HASH, Journal, JournalRow, VerifyResult, verify_journal
 from .kpi import AlarmKpis, compute_kpis
-from .lifecycle import PRIORITY_RANK, STATES, Alarm, AlarmBook, AlarmDefinition, EscalationPlan, Refused
+from .lifecycle import Alarm, AlarmBook, AlarmDefinition, EscalationPlan, Refused
 from .muster import Muster, MusterRefused
 from .notify import MqttSink, Notice, Notifier, WebhookSink
 from .people import PeopleSafety
@@ -35,7 +35,7 @@ from .zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 
 __all__ = [
     "AlarmCatalog", "FloodChange", "FloodMonitor", "GENESIS_HASH", "Journal", "JournalRow", "VerifyResult",
-    "verify_journal", "AlarmKpis", "compute_kpis", "PRIORITY_RANK", "STATES", "Alarm", "AlarmBook",
+    "verify_journal", "AlarmKpis", "compute_kpis", "Alarm", "AlarmBook",
     "AlarmDefinition", "EscalationPlan", "Refused", "Muster", "MusterRefused", "MqttSink", "Notice", "Notifier",
     "WebhookSink", "PeopleSafety", "Permit", "PermitBook", "CompositeRules", "FenceEvent", "RestrictedZoneRule",
     "ZoneMembership", "DetectionFusion", "Verification", "GasConditions", "VibrationConditions",

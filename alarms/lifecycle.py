@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.protocol.names import PRIORITIES, PRIORITY_RANK, ROLE_ACTIONS
+
 from .journal import Journal
 
 __all__ = [
@@ -34,28 +36,10 @@ __all__ = [
     "Alarm",
     "AlarmBook",
     "EscalationPlan",
-    "PRIORITY_RANK",
-    "PRIORITIES",
-    "STATES",
-    "ROLE_ACTIONS",
     "DEFAULT_MAX_SHELVE_S",
     "Refused",
 ]
 
-PRIORITIES = ("low", "medium", "high", "critical")
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-STATES = ("normal", "active_unack", "active_ack", "rtn_unack", "latched_unack", "latched_ack", "shelved",
-          "suppressed", "out_of_service")
-
-#: which person actions each role may take; the engine checks this, not only the page
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "operator": frozenset({"acknowledge", "reset", "comment"}),
-    "supervisor": frozenset({"acknowledge", "reset", "comment", "shelve", "unshelve", "remove_from_service",
-                             "return_to_service"}),
-    "safety_manager": frozenset({"comment"}),
-    "admin": frozenset({"acknowledge", "reset", "comment", "shelve", "unshelve", "remove_from_service",
-                        "return_to_service"}),
-}
 
 #: longest shelve per priority, seconds (a critical alarm may be shelved for at most an hour)
 DEFAULT_MAX_SHELVE_S = {"critical": 3600.0, "high": 4 * 3600.0, "medium": 8 * 3600.0, "low": 12 * 3600.0}

@@ -13,7 +13,6 @@ import hashlib
 import heapq
 import hmac
 import json
-import logging
 import os
 import queue
 import threading
@@ -22,8 +21,6 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
-
-log = logging.getLogger(__name__)
 
 __all__ = ["Notice", "Sink", "MqttSink", "WebhookSink", "Notifier", "sign", "SIGNATURE_HEADER"]
 

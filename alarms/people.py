@@ -34,6 +34,7 @@ import numpy as np
 
 from config import Site
 from config.rules import PeopleSafetySettings
+from ingest.protocol.names import WEARABLE_EVENTS
 
 from .definitions import AlarmCatalog
 from .lifecycle import AlarmDefinition
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PeopleSafety", "Change", "WEARABLE_EVENTS"]
 
-#: what a wearable can report (docs/protocol.md)
-WEARABLE_EVENTS = ("sos", "fall", "battery_low")
 
 #: a condition change for :meth:`AlarmBook.set_condition`: (definition, active, (x, y) site metres or None)
 Change = tuple[AlarmDefinition, bool, tuple[float, float] | None]

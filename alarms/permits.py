@@ -32,26 +32,14 @@ import numpy as np
 from config import Site
 from config.geometry import distance_to_polygon, point_in_polygon, polygons_overlap, self_intersection
 from config.schema import PERMIT_GRADES, PERMIT_TYPES
+from ingest.protocol.names import PERMIT_ROLES
 
 from .definitions import AlarmCatalog
 from .journal import Journal
 from .lifecycle import AlarmBook, AlarmDefinition, Refused
 
-__all__ = ["Permit", "GasTest", "PermitBook", "PERMIT_STATES", "PERMIT_OPS", "TYPE_NAMES"]
+__all__ = ["Permit", "GasTest", "PermitBook", "TYPE_NAMES"]
 
-PERMIT_STATES = ("requested", "approved", "active", "suspended", "closed", "expired")
-PERMIT_OPS = ("permit_request", "permit_approve", "permit_activate", "permit_suspend", "permit_resume",
-              "permit_close", "permit_gas_test")
-#: who may do what with permits (the engine checks; applicants may be anyone with a user account)
-PERMIT_ROLES = {
-    "permit_request": {"operator", "supervisor", "safety_manager", "admin"},
-    "permit_gas_test": {"operator", "supervisor", "admin"},
-    "permit_approve": {"supervisor", "safety_manager", "admin"},
-    "permit_activate": {"supervisor", "admin"},
-    "permit_suspend": {"operator", "supervisor", "safety_manager", "admin"},
-    "permit_resume": {"supervisor", "admin"},
-    "permit_close": {"supervisor", "admin"},
-}
 TYPE_NAMES = {
     "hot_work": ("Hot work", "动火作业"),
     "confined_space": ("Confined space entry", "受限空间作业"),

@@ -15,7 +15,6 @@ frame older than one already taken for that person is ignored.
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,8 +28,6 @@ from config.rules import DETECTION_CLASSES, CompositeRule, Condition, NamedInput
 from .definitions import AlarmCatalog
 from .lifecycle import AlarmDefinition
 from .zones import ZoneMembership
-
-log = logging.getLogger(__name__)
 
 __all__ = ["CompositeRules", "nearest_person", "SENSOR_KINDS"]
 

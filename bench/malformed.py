@@ -8,7 +8,7 @@ topics, and ``--frames`` raw bad frames (default 400) are pushed straight into t
 in between. The burst stops after ``--seconds`` at the latest.
 
 Every payload is built to give exactly ONE dead letter (a single object, or a whole payload refused before it is
-read), with a known source and reason code (:data:`ingest.wire.REASONS`). Wearable events stamped 1 h old or
+read), with a known source and reason code (:data:`ingest.protocol.wire.REASONS`). Wearable events stamped 1 h old or
 ahead are not sent: by design they are not rejected (a late SOS is raised, marked LATE). Items with a known tag and
 only a bad range (unknown anchor, negative, absurd) are rejected range by range: the item itself becomes an
 invalid (all-NaN) fix, which the tracker and the engine skip; the latency figures take valid fixes only.
@@ -48,8 +48,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import report
 from config import DEMO_SITE, load_site
-from console.demo import demo_signing, effective_demo_site, start_broker_argv, write_site
-from console.supervisor import Supervisor, wait_port
+from console.cli.launch import demo_signing, effective_demo_site, start_broker_argv, write_site
+from console.cli.supervisor import Supervisor, wait_port
 from ingest import bus
 from ingest.engine import RecordingReader
 

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import report
 from config import DEMO_SITE, load_site
-from console.demo import effective_demo_site, start_broker_argv, write_site
-from console.supervisor import Supervisor, wait_port
+from console.cli.launch import effective_demo_site, start_broker_argv, write_site
+from console.cli.supervisor import Supervisor, wait_port
 from ingest import bus
 from ingest.engine import RecordingReader
 

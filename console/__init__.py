@@ -1,8 +1,9 @@
-"""console: the Panel application (wall and workstation pages) and the ``watchfloor`` command line.
+"""console: what consumes the engine's published state, one subpackage per kind of console.
 
-Modules (imported on demand, so the command line stays light): ``app`` (the server: ``/wall``,
-``/workstation``), ``workstation`` (the page where people act on alarms), ``link`` (``EngineLink``, the one
-connection to the engine), ``auth`` (logins), ``actions`` (what a role may do to an alarm), ``flood`` (the
-flood view's grouping), ``notify`` (escalation banners and their beep), ``tiles`` (wall tiles), ``theme``,
-``i18n``, ``snapshot`` (screenshots), ``cli``, ``demo``, ``supervisor``.
+- :mod:`console.web`: the Panel application (``/wall``, ``/workstation``; tiles, theme, translations, banners);
+- :mod:`console.opcua`: the OPC UA Alarms & Conditions server (a console for SCADA clients);
+- :mod:`console.cli`: the ``watchfloor`` command line, the ``demo`` / ``run`` launcher and its supervisor.
+
+Shared by the consoles: :mod:`console.link` (``EngineLink``, the one connection of a console process to the
+engine) and :mod:`console.auth` (logins). Subpackages are imported on demand, so the command line stays light.
 """

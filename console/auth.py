@@ -67,7 +67,7 @@ class _Failures:
 class LoginGuard:
     """Checks logins for one console process (thread-safe). ``clock`` is monotonic seconds (tests pass a fake).
 
-    Reasons (keys of ``console.i18n``): ``login.wrong`` (unknown user id or wrong password: the two are not told
+    Reasons (keys of ``console.web.i18n``): ``login.wrong`` (unknown user id or wrong password: the two are not told
     apart, so ids cannot be probed), ``login.locked`` (too many failures, ``retry_after_s`` left),
     ``login.empty`` (a field is empty; not counted as a failure).
     """

@@ -15,16 +15,17 @@ import zmq
 
 from config import Site, load_site
 from config.schema import SourceClock
-from ingest import bus, wire
+from ingest import bus
+from ingest.protocol import wire
 
 from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EngineLink", "MqttAdapter", "run_slices", "adapter_main", "ClockWatch"]
+__all__ = ["EngineSender", "MqttAdapter", "run_slices", "adapter_main", "ClockWatch"]
 
 
-class EngineLink:
+class EngineSender:
     """The adapter's flow-controlled PUSH to the engine. ``send`` waits while the engine is behind; it gives
     up only when the adapter is stopping, and then counts what it could not deliver (``undelivered``)."""
 
@@ -93,9 +94,9 @@ def adapter_main(name: str, argv: list[str] | None, run: Callable[[Site, threadi
 class MqttAdapter:
     """Base of the MQTT adapters: a source, an engine link, a reject bin, and ``step`` every ``slice_s``.
 
-    Subclasses set ``name``, ``topics`` and ``payload_kind`` (its size limit in :data:`ingest.wire.
+    Subclasses set ``name``, ``topics`` and ``payload_kind`` (its size limit in :data:`ingest.protocol.wire.
     MAX_PAYLOAD_BYTES`) and implement ``take(raw, now_s)``, which parses ONE message into the slice's buffers
-    (all of it or nothing, raising :class:`~ingest.wire.PayloadError` for a refused message and adding refused
+    (all of it or nothing, raising :class:`~ingest.protocol.wire.PayloadError` for a refused message and adding refused
     items to ``self.rejects``), and ``batches(now_s)``, which turns the buffers into the bus batches ``(topic,
     kind, event_ts_s, arrays)`` (or with a fifth item, ``meta``) and empties them.
 
@@ -114,7 +115,7 @@ class MqttAdapter:
         self.stop = stop
         self.slice_s = slice_s
         self.source = MqttSource(site, self.topics, client_id=f"watchfloor-{self.name}-{site.id}")
-        self.link = EngineLink(site, self.name, stop)
+        self.link = EngineSender(site, self.name, stop)
         self.rejects = RejectBin()
         self.items_sent = 0
         self.failures = 0  # internal errors caught by the guard (bugs: each is logged once per class)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ingest import wire
+from ingest.protocol import wire
 
 FRAMING_VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024

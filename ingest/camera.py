@@ -11,7 +11,6 @@ it finds go the same way as edge boxes. Both paths end in one ``camera.detection
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from pathlib import Path
@@ -22,17 +21,15 @@ from config import Site
 from config.cameras import CameraInferenceSettings
 from kernels.detection import project_feet
 
-from . import wire
 from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .camera_infer import FRAMES_TOPIC, FrameDetector, parse_frame
 from .mqtt_source import RawMessage
-from .wire import PayloadError
-
-log = logging.getLogger(__name__)
+from .protocol import wire
+from .protocol.names import DETECTION_CLASSES
+from .protocol.wire import PayloadError
 
 __all__ = ["CameraAdapter", "DETECTION_CLASSES", "DETECTIONS_TOPIC", "project_feet", "main"]
 
-DETECTION_CLASSES = ("person", "no_helmet", "no_vest", "no_harness")
 #: subscription of the edge path, relative to the site's topic prefix
 DETECTIONS_TOPIC = "camera/+/detections"
 

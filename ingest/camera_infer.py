@@ -40,7 +40,7 @@ import numpy as np
 from config import Site
 from config.cameras import CameraInferenceSettings
 from config.rules import DETECTION_CLASSES
-from ingest.wire import PayloadError, loads
+from ingest.protocol.wire import PayloadError, loads
 from kernels.detection import (
     YoloOutputError,
     boxes_from_letterbox,

@@ -21,7 +21,8 @@ from asyncua import Client, ua
 
 from config import Site
 
-from .adapter import EngineLink, adapter_main
+from .adapter import EngineSender, adapter_main
+from .protocol.names import QUALITY_BAD, QUALITY_GOOD, QUALITY_NO_DATA, QUALITY_UNCERTAIN
 from .rejects import RejectBin
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,12 @@ def quality_of(status: ua.StatusCode | None) -> int:
     """OPC UA status code -> 0 good, 1 uncertain, 2 bad, 3 no data yet (Bad_WaitingForInitialData: a server
     that has just started has no reading; that is silence, judged by the stale rule, not a sensor fault)."""
     if status is None or status.is_good():
-        return 0
+        return QUALITY_GOOD
     if status.is_uncertain():
-        return 1
+        return QUALITY_UNCERTAIN
     if status.value == ua.StatusCodes.BadWaitingForInitialData:
-        return 3
-    return 2
+        return QUALITY_NO_DATA
+    return QUALITY_BAD
 
 
 class _Handler:
@@ -62,7 +63,7 @@ class GasAdapter:
         self.stop = stop
         self.index = {d.node_id: i for i, d in enumerate(site.gas_detectors)}
         self.range_max = np.array([d.range_max for d in site.gas_detectors])
-        self.link = EngineLink(site, "gas", stop)
+        self.link = EngineSender(site, "gas", stop)
         self.rejects = RejectBin()
         self.pending: list[tuple[int, float, int, float, float]] = []
         self.notifications = 0
@@ -89,9 +90,9 @@ class GasAdapter:
         q = quality_of(dv.StatusCode)
         ts = dv.SourceTimestamp or dv.ServerTimestamp
         ts_s = ts.replace(tzinfo=UTC).timestamp() if ts is not None else received_ts_s
-        if q == 3:
+        if q == QUALITY_NO_DATA:
             return  # no reading yet: nothing to pass on
-        if q != 2:
+        if q != QUALITY_BAD:
             try:
                 if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(float(val)):
                     raise OverflowError
@@ -107,7 +108,7 @@ class GasAdapter:
         if not (-self.clock.past_s <= skew <= self.clock.future_s):
             self.retimed += 1
             ts_s = received_ts_s
-        self.pending.append((i, float(val) if q != 2 and val is not None else math.nan, q, ts_s, skew))
+        self.pending.append((i, float(val) if q != QUALITY_BAD and val is not None else math.nan, q, ts_s, skew))
 
     def flush(self) -> None:
         if self.pending:

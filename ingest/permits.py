@@ -18,13 +18,14 @@ import time
 
 import zmq
 
-from alarms.permits import PERMIT_OPS
 from config import Site
-from ingest import bus, wire
+from ingest import bus
+from ingest.protocol import wire
+from ingest.protocol.names import PERMIT_OPS, TOPIC_PERMIT_REPLY
 
 from .adapter import MqttAdapter, adapter_main
 from .mqtt_source import RawMessage
-from .wire import PayloadError
+from .protocol.wire import PayloadError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ __all__ = ["PermitsAdapter", "parse_permit_command", "main"]
 
 
 def parse_permit_command(payload: bytes, users: set[str]) -> dict:
-    """The command as a dict, or :class:`~ingest.wire.PayloadError` with the reason."""
+    """The command as a dict, or :class:`~ingest.protocol.wire.PayloadError` with the reason."""
     doc = wire.loads(payload, wire.MAX_PAYLOAD_BYTES["permits"])
     if not isinstance(doc, dict):
         raise PayloadError("bad_field", "command is not an object")
@@ -54,7 +55,7 @@ class PermitsAdapter(MqttAdapter):
     def __init__(self, site: Site, stop: threading.Event) -> None:
         super().__init__(site, stop, slice_s=0.1)
         self.users = {u.id for u in site.users}
-        self.sub = bus.sub_socket(self.link.ctx, site.bus.publish, ["permit.reply"])
+        self.sub = bus.sub_socket(self.link.ctx, site.bus.publish, [TOPIC_PERMIT_REPLY])
         self.reply_topic = f"{self.source.prefix}/permits/replies"
         self.commands: list[dict] = []
 

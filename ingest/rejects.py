@@ -1,7 +1,7 @@
 """Rejected input: counted by reason code, kept (dead-lettered) by sending it to the engine, which records it.
 
 An adapter never drops bad input silently and never dies of it: it sends ``rejected`` batches listing each
-reject's reason code (:data:`ingest.wire.REASONS`), the detail beside it, the source topic and an escaped,
+reject's reason code (:data:`ingest.protocol.wire.REASONS`), the detail beside it, the source topic and an escaped,
 truncated excerpt of the payload. The engine records them like any other input (the recording's
 ``dead_letters`` table) and counts them per source and code, so the adapter's counts and the engine's agree
 exactly. A batch is cut to stay well under the bus header limit, whatever the payloads were.
@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .wire import REASONS, excerpt
+from .protocol.wire import REASONS, excerpt
 
 __all__ = ["Reject", "RejectBin", "MAX_EXCERPT", "MAX_BATCH_BYTES"]
 
@@ -43,7 +43,7 @@ class RejectBin:
     counts: Counter[str] = field(default_factory=Counter)
 
     def add(self, reason: str, topic: str, payload: object, detail: str = "") -> None:
-        """Count and keep one reject. ``reason`` is a code of :data:`ingest.wire.REASONS`."""
+        """Count and keep one reject. ``reason`` is a code of :data:`ingest.protocol.wire.REASONS`."""
         if reason not in REASONS:
             detail, reason = f"{reason}: {detail}" if detail else reason, "internal_error"
         self.pending.append(Reject(reason, excerpt(detail, MAX_DETAIL), excerpt(topic, MAX_TOPIC),

@@ -4,7 +4,7 @@ Payload (DESIGN.md): topic ``<prefix>/uwb/ranges``, JSON, one object or a list o
 
     {"tag": "T0001", "ts": 1763798400.125, "ranges": {"A01": 12.345, "A02": 8.1}}
 
-A whole item is rejected (with its reason code, :data:`ingest.wire.REASONS`) when it is not an object, its tag
+A whole item is rejected (with its reason code, :data:`ingest.protocol.wire.REASONS`) when it is not an object, its tag
 is unknown, its ``ts`` is missing, not finite or outside the ``clock.uwb`` window around its receive time, or it
 repeats a (tag, ts) already taken (a QoS 1 redelivery). A single range is rejected (and the rest of the item
 kept) when its anchor is unknown or its value is not a finite number in [0, 1.5 x max_range_m]. Every reject is
@@ -14,7 +14,6 @@ counted and dead-lettered.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import threading
 from collections import deque
@@ -26,14 +25,13 @@ from config import Site
 from config.schema import SourceClock
 from kernels.trilateration import trilaterate
 
-from . import wire
 from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .geo import SiteProjection, omlox_locations
 from .mqtt_source import RawMessage
+from .protocol import wire
+from .protocol.names import WEARABLE_EVENTS
 from .rejects import RejectBin
 from .tracker import TagTracker
-
-log = logging.getLogger(__name__)
 
 __all__ = ["RangeParser", "RangeBatch", "UwbAdapter", "parse_wearable", "main"]
 
@@ -123,9 +121,6 @@ class RangeParser:
             else:
                 row[k] = r
         return tag, (self.tag_index[tag], ts, row, raw.received_ts_s)
-
-
-WEARABLE_EVENTS = ("sos", "fall", "battery_low")
 
 
 def parse_wearable(raw: RawMessage, doc: object, tag_index: dict[str, int], rejects: RejectBin,

@@ -16,10 +16,10 @@ import numpy as np
 from config import Site
 from kernels.vibration import features
 
-from . import wire
 from .adapter import ClockWatch, MqttAdapter, adapter_main
 from .mqtt_source import RawMessage
-from .wire import PayloadError
+from .protocol import wire
+from .protocol.wire import PayloadError
 
 __all__ = ["VibrationAdapter", "parse_vibration", "main"]
 
@@ -32,7 +32,7 @@ FEATURES = ("peak_m_s2", "crest", "kurtosis", "dominant_hz", "dominant_mm_s")
 
 def parse_vibration(doc: object, point_index: dict[str, int]) -> tuple[int, float, float, tuple[float, ...], float]:
     """(point index, ts_s, rms_mm_s, the other features in :data:`FEATURES` order (NaN for an overall value),
-    the waveform's length in seconds (0 for an overall value)) from one payload; :class:`~ingest.wire.PayloadError`
+    the waveform's length in seconds (0 for an overall value)) from one payload; :class:`~ingest.protocol.wire.PayloadError`
     with the reason when it is wrong."""
     if not isinstance(doc, dict):
         raise PayloadError("bad_field", "payload is not an object")

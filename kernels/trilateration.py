@@ -56,7 +56,6 @@ block allocates its small work arrays once; nothing is allocated per tag.
 
 from __future__ import annotations
 
-import logging
 import math
 from statistics import NormalDist
 from typing import NamedTuple
@@ -69,7 +68,6 @@ from kernels._linalg import flatness, least_axis_sym3, solve_sym, trace_inv_sym
 
 __all__ = ["Fixes", "trilaterate"]
 
-log = logging.getLogger(__name__)
 
 # Floating-point licences for the hot loops: reassociation and contraction (FMA) but no assumption that
 # values are finite, so NaN / inf checks keep working.

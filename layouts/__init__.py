@@ -5,7 +5,7 @@ Public names: :class:`WallLayout`, :class:`Screen`, :class:`TilePlacement`, :cla
 :class:`TileRegistry`, :class:`TileKind`, :func:`build_page`, :class:`Page`.
 
 The page code knows no tile: tile kinds come from a :class:`TileRegistry` (the console's is
-``console.tiles.WALL_TILES``).
+``console.web.tiles.WALL_TILES``).
 """
 
 from .model import (

@@ -777,7 +777,7 @@ class FakeEngine:
 
 @contextlib.contextmanager
 def console_process(engine: FakeEngine, log_path: Path, *, stop_timeout_s: float = 30.0) -> Iterator[str]:
-    """Run ``python -m console.app`` for the demo site against ``engine`` on a free port; yields the base URL
+    """Run ``python -m console.web.app`` for the demo site against ``engine`` on a free port; yields the base URL
     (``http://127.0.0.1:PORT``). On exit it sends SIGTERM and checks that the console stopped cleanly (exit 0)."""
     from config import DEMO_SITE
     from tests.conftest import free_port, wait_port
@@ -788,7 +788,7 @@ def console_process(engine: FakeEngine, log_path: Path, *, stop_timeout_s: float
             [
                 sys.executable,
                 "-m",
-                "console.app",
+                "console.web.app",
                 "--site",
                 str(DEMO_SITE),
                 "--port",

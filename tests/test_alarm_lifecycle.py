@@ -22,7 +22,6 @@ import pytest
 from alarms.journal import Journal, JournalRow, verify_journal
 from alarms.lifecycle import (
     DEFAULT_MAX_SHELVE_S,
-    STATES,
     AlarmBook,
     AlarmDefinition,
     EscalationPlan,
@@ -31,6 +30,7 @@ from alarms.lifecycle import (
 from config.schema import FenceSettings
 from ingest.bus import Message
 from ingest.engine import Engine, tick_message
+from ingest.protocol.names import ALARM_STATES as STATES
 
 T0 = 1000.0  # engine time of the first activation in most tests, seconds
 GAS_ID = "gas.high:GD-01"
@@ -1186,7 +1186,7 @@ def test_a_shift_of_mixed_actions_journals_one_verifiable_chain(rig):
 
 
 def test_every_state_is_named_in_both_console_languages_and_in_the_docs():
-    from console.i18n import TEXTS
+    from console.web.i18n import TEXTS
 
     doc = (Path(__file__).parents[1] / "docs" / "alarms.md").read_text(encoding="utf-8")
     for s in STATES:

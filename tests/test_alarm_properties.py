@@ -27,7 +27,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from alarms.journal import Journal, JournalRow, verify_journal
-from alarms.lifecycle import PRIORITIES, STATES, AlarmBook, AlarmDefinition, EscalationPlan, Refused
+from alarms.lifecycle import AlarmBook, AlarmDefinition, EscalationPlan, Refused
+from ingest.protocol.names import ALARM_STATES as STATES
+from ingest.protocol.names import PRIORITIES
 
 
 def _define(id: str, priority: str, **behaviour: Any) -> AlarmDefinition:

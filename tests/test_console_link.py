@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from console.link import AlarmRecord, EngineLink
+from console.link import EngineLink
+from ingest.protocol.records import AlarmRecord
 from tests.fake_engine import FakeEngine, alarm_record
 
 

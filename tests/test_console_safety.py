@@ -11,20 +11,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from console.app import build_wall, update_page
-from console.i18n import t
-from console.link import (
-    AlarmRecord,
-    AlarmTable,
-    Frame,
-    LinkCounters,
-    LinkSnapshot,
-    MusterStatus,
-    PermitBoard,
-    PermitInfo,
-)
-from console.theme import BOARD_COLORS, PRIORITY_STYLE, Theme
-from console.tiles import (
+from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
+from console.web.app import build_wall, update_page
+from console.web.i18n import t
+from console.web.theme import BOARD_COLORS, PRIORITY_STYLE, Theme
+from console.web.tiles import (
     WALL_TILES,
     FloorMap,
     MusterTile,
@@ -32,7 +23,8 @@ from console.tiles import (
     TileContext,
     format_elapsed,
 )
-from console.tiles.floor_map import GAS_FIELD_BANDS
+from console.web.tiles.floor_map import GAS_FIELD_BANDS
+from ingest.protocol.records import AlarmRecord, MusterStatus, PermitBoard, PermitInfo
 from layouts import LayoutError, build_page, parse_layout
 from tests.fake_engine import EPOCH_S, alarm_record, default_permits, permit_record
 

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from console.i18n import TEXTS, normalize_language, t
-from console.link import AlarmRecord, AlarmTable, Frame, LinkCounters, LinkSnapshot
-from console.theme import PRIORITY_STYLE, Theme
-from console.tiles import AlarmList, FloorMap, StatusBar, TileContext, format_clock, format_value
+from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
+from console.web.i18n import TEXTS, normalize_language, t
+from console.web.theme import PRIORITY_STYLE, Theme
+from console.web.tiles import AlarmList, FloorMap, StatusBar, TileContext, format_clock, format_value
+from ingest.protocol.records import AlarmRecord
 from tests.fake_engine import EPOCH_S, alarm_record
 
 THEME = Theme()
@@ -430,7 +431,7 @@ def demo_site_zones_only():
 
 
 def test_alarm_list_groups_by_area_and_condition_while_the_engine_reports_a_flood(demo_site):
-    from console.link import FloodState
+    from ingest.protocol.records import FloodState
 
     raw = [
         alarm_record(1, priority="critical", zone="Z-U100", condition="gas.high", ts_s=EPOCH_S + 5),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.gas import GasAdapter
 from tests.conftest import free_port

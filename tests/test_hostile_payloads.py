@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import RecordingReader
 from tests.conftest import Broker

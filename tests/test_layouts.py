@@ -8,7 +8,7 @@ import panel as pn
 import pytest
 import yaml
 
-from console.tiles import WALL_TILES, AlarmList, FloorMap, StatusBar, TileContext
+from console.web.tiles import WALL_TILES, AlarmList, FloorMap, StatusBar, TileContext
 from layouts import (
     LAYOUTS_DIR,
     LayoutError,

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alarms.notify import SIGNATURE_HEADER, MqttSink, Notice, Notifier, WebhookSink, sign
 from config.schema import AlarmRule, EscalationPolicy, EscalationStep, Notifications
 from config.schema import WebhookSink as WebhookConfig
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import EngineProcess, replay
 from tests.builders import positions

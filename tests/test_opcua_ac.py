@@ -24,11 +24,19 @@ from asyncua.ua import uaerrors
 
 from config import DEMO_SITE
 from config.schema import User
-from console.link import AlarmRecord, EngineLink
-from console.opcua_ac import SEVERITY, AlarmsServer, condition_class, condition_state, main, refusal_status
+from console.link import EngineLink
+from console.opcua.server import (
+    SEVERITY,
+    AlarmsServer,
+    condition_class,
+    condition_state,
+    main,
+    refusal_status,
+)
 from ingest import bus
 from ingest.bus import Message
 from ingest.engine import EngineProcess
+from ingest.protocol.records import AlarmRecord
 from tests.conftest import free_port, wait_port
 
 ALARM = "zone.restricted:Z-SUB:T0050"  # worker T0050 is not allowed in restricted zone Z-SUB (x 133..157, y 58..82)
@@ -461,7 +469,7 @@ def test_command_line_server_serves_then_stops_cleanly_on_sigterm(tmp_path):
     args = [
         sys.executable,
         "-m",
-        "console.opcua_ac",
+        "console.opcua.server",
         "--site",
         str(DEMO_SITE),
         "--ack-user",

@@ -16,7 +16,7 @@ import zmq
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.schema import Notifications
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.bus import Message
 from ingest.engine import EngineProcess, RecordingReader

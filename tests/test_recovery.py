@@ -16,7 +16,7 @@ import zmq
 
 from alarms.journal import verify_journal
 from config.schema import AlarmRule, EscalationPolicy, EscalationStep, Notifications
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import replay
 from tests.builders import positions

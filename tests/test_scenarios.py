@@ -15,7 +15,7 @@ import pytest
 
 from alarms.journal import verify_journal
 from config import DEMO_SITE, load_site
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import RecordingReader
 from ingest.simulator import PlantModel

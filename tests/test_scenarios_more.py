@@ -18,7 +18,7 @@ import pytest
 
 from alarms.journal import verify_journal
 from config import DEMO_SITE, load_site
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest.simulator import PlantModel
 from tests.scenario_run import permit_rows, play, raised
 

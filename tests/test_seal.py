@@ -24,7 +24,7 @@ from alarms.seal import Signer, read_seals
 from config import DEMO_SITE
 from config.schema import SigningSettings
 from console.cli import main as cli
-from console.demo import write_site
+from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import EngineProcess, site_from_text
 from ingest.engine.recording import RecordingReader, input_hash, verify_recording

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from console.snapshot import capture_wall, people_xy, wait_for_wall
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.fake_engine import EPOCH_S, FakeEngine, alarm_record, console_process
+from tests.wall_screenshot import capture_wall, people_xy, wait_for_wall
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -36,7 +36,7 @@ class Wall:
 
 @pytest.fixture(scope="module")
 def wall(demo_site, tmp_path_factory):
-    """A fake engine plus `python -m console.app` serving /wall on a free port; stopped with SIGTERM."""
+    """A fake engine plus `python -m console.web.app` serving /wall on a free port; stopped with SIGTERM."""
     log = tmp_path_factory.mktemp("wall") / "console.log"
     with FakeEngine(demo_site) as engine:
         engine.raise_alarm(

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alarms.lifecycle import ROLE_ACTIONS as ENGINE_ROLE_ACTIONS
-from console.actions import (
+from alarms.lifecycle import ROLE_ACTIONS as ENGINE_ROLE_ACTIONS  # the name the engine checks with
+from console.auth import LoginGuard, password_sha256
+from console.link import AlarmTable, LinkCounters, LinkSnapshot
+from console.web.actions import (
     ACTIONS,
     ROLE_ACTIONS,
     command_for,
@@ -20,13 +22,12 @@ from console.actions import (
     format_duration,
     shelve_choices,
 )
-from console.auth import LoginGuard, password_sha256
-from console.flood import flood_view, is_safety_alarm
-from console.link import AlarmRecord, AlarmTable, FloodState, LinkCounters, LinkSnapshot, Notification
-from console.notify import EscalationBanner, banner_html, banner_notifications
-from console.theme import Theme
-from console.tiles import AlarmList
-from console.workstation import GROUP_PREFIX, Workstation, alarm_rows, off_list_rows
+from console.web.banners import EscalationBanner, banner_html, banner_notifications
+from console.web.flood import flood_view, is_safety_alarm
+from console.web.theme import Theme
+from console.web.tiles import AlarmList
+from console.web.workstation import GROUP_PREFIX, Workstation, alarm_rows, off_list_rows
+from ingest.protocol.records import AlarmRecord, FloodState, Notification
 from tests.fake_engine import EPOCH_S, alarm_record
 
 UTC = ZoneInfo("UTC")
@@ -57,9 +58,9 @@ def snapshot(alarms: dict[str, AlarmRecord], *, version: int = 1, notes=(), floo
 
 
 # -- roles and states -------------------------------------------------------------------------------------------
-def test_console_role_table_is_the_engines():
-    assert dict(ROLE_ACTIONS) == ENGINE_ROLE_ACTIONS
-    assert set(ACTIONS) == set().union(*ENGINE_ROLE_ACTIONS.values())
+def test_the_console_and_the_engine_check_one_role_table():
+    assert ROLE_ACTIONS is ENGINE_ROLE_ACTIONS  # one table, in ingest.protocol.names: nothing to drift apart
+    assert set(ACTIONS) == set().union(*ROLE_ACTIONS.values())
 
 
 OP = {"acknowledge", "comment"}
@@ -409,7 +410,7 @@ def test_sessions_keep_their_own_user_and_show_the_engines_refusal(demo_site):
 
 # -- emergency muster -------------------------------------------------------------------------------------------
 def test_only_supervisors_declare_and_end_an_emergency_and_the_commands_match_the_protocol():
-    from console.actions import muster_command, muster_enabled
+    from console.web.actions import muster_command, muster_enabled
 
     assert muster_enabled("supervisor", False) == {"muster_declare"}
     assert muster_enabled("admin", None) == {"muster_declare"}  # not known yet: declaring is offered
@@ -424,7 +425,7 @@ def test_only_supervisors_declare_and_end_an_emergency_and_the_commands_match_th
 
 
 def _muster_snapshot(active: bool) -> LinkSnapshot:
-    from console.link import MusterStatus
+    from ingest.protocol.records import MusterStatus
 
     status = MusterStatus(
         active=active,

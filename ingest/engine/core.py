@@ -22,18 +22,26 @@ from alarms.detections import DetectionFusion
 from alarms.flood import FloodChange, FloodMonitor
 from alarms.gas import GasConditions
 from alarms.journal import Journal
-from alarms.lifecycle import PRIORITY_RANK, AlarmBook, Refused
+from alarms.lifecycle import AlarmBook, Refused
 from alarms.muster import Muster, MusterRefused
 from alarms.notify import Notice
 from alarms.people import PeopleSafety
-from alarms.permits import PERMIT_OPS, PermitBook
+from alarms.permits import PermitBook
 from alarms.rules import CompositeRules, nearest_person
 from alarms.vibration import VibrationConditions
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
+from ingest.protocol.names import (
+    MUSTER_ROLES,
+    PERMIT_OPS,
+    PRIORITY_RANK,
+    QUALITY_BAD,
+    QUALITY_GOOD,
+    QUALITY_NO_DATA,
+)
 
-from .state import QUALITY_BAD, QUALITY_GOOD, QUALITY_NO_DATA, QUALITY_UNCERTAIN, SiteState
+from .state import SiteState
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +495,7 @@ class Engine:
 
     def _muster_command(self, op: str, req: dict[str, Any], user: str, role: str, t: float, seq: int) -> None:
         """A supervisor declares or ends an emergency muster; both journaled."""
-        if role not in ("supervisor", "admin"):
+        if role not in MUSTER_ROLES:
             reason = f"role {role} may not {'declare' if op == 'muster_declare' else 'end'} a muster"
             if self.journal is not None:
                 self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id="muster", state="",
@@ -623,6 +631,3 @@ class Engine:
             "retimed": dict(sorted(self.retimed.items())),
         }
 
-
-# quality codes re-exported for adapters that build gas batches
-QUALITY = {"good": QUALITY_GOOD, "uncertain": QUALITY_UNCERTAIN, "bad": QUALITY_BAD, "no_data": QUALITY_NO_DATA}

@@ -27,8 +27,22 @@ from alarms.journal import Journal
 from alarms.notify import Notifier, sinks_from_site
 from alarms.seal import sealer_from_site
 from config import Site
-from ingest import bus, wire
+from ingest import bus
 from ingest.bus import FramingError, Message
+from ingest.protocol import wire
+from ingest.protocol.names import (
+    TOPIC_ALARM_DELTA,
+    TOPIC_FENCE,
+    TOPIC_FLOOD,
+    TOPIC_GASFIELD,
+    TOPIC_MUSTER,
+    TOPIC_NOTIFY,
+    TOPIC_PERMIT_REPLY,
+    TOPIC_PERMITS,
+    TOPIC_POSITIONS,
+    TOPIC_SENSORS,
+    TOPIC_STATUS,
+)
 from ingest.rejects import RejectBin
 from kernels.gasfield import idw_field
 
@@ -197,7 +211,7 @@ class EngineProcess:
     # -- outputs -----------------------------------------------------------------------------------------
     def _publish_alarms(self, records: list[dict[str, Any]]) -> None:
         self.alarm_seq += 1
-        msg = Message(topic="alarm.delta", source="engine", kind="alarm_delta", event_ts_s=self.engine.now_s
+        msg = Message(topic=TOPIC_ALARM_DELTA, source="engine", kind="alarm_delta", event_ts_s=self.engine.now_s
                       if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
                       meta={"seq": self.alarm_seq, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
@@ -214,7 +228,7 @@ class EngineProcess:
         frac = np.where(o2 | ~(self.engine.gas_quality_now() <= 1), np.nan, v / high)
         xy = np.array([d.position_m[:2] for d in dets], dtype=np.float64)
         field = idw_field(xy, frac, self.site.floor_plan.extent_m, GAS_FIELD_DX_M, radius_m=GAS_FIELD_RADIUS_M)
-        msg = Message(topic="display.gasfield", source="engine", kind="gas_field", event_ts_s=t,
+        msg = Message(topic=TOPIC_GASFIELD, source="engine", kind="gas_field", event_ts_s=t,
                       ingest_ts_s=time.time(), arrays={"field": field},
                       meta={"extent_m": list(self.site.floor_plan.extent_m), "dx_m": GAS_FIELD_DX_M,
                             "unit": "fraction of level 2"})
@@ -223,16 +237,16 @@ class EngineProcess:
     def _publish_muster(self) -> None:
         status = self.engine.muster_status()
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
-        self._publish_meta("muster.status", "muster_status", status or {"active": False, "engine_ts_s": t})
+        self._publish_meta(TOPIC_MUSTER, "muster_status", status or {"active": False, "engine_ts_s": t})
 
     def _publish_board(self) -> None:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
-        self._publish_meta("permit.board", "permit_board", {"permits": self.engine.permits.board(t)})
+        self._publish_meta(TOPIC_PERMITS, "permit_board", {"permits": self.engine.permits.board(t)})
 
     def _publish_fences(self, events) -> None:
         """omlox-style fence events (region_entry / region_exit) on ``zone.fence``."""
         zones, people = self.site.zones, self.site.people
-        self._publish_meta("zone.fence", "fence_events", {"events": [
+        self._publish_meta(TOPIC_FENCE, "fence_events", {"events": [
             {"event_type": e.kind, "fence_id": zones[e.zone].id, "zone_kind": zones[e.zone].kind,
              "provider_id": people[e.person].tag, "person": people[e.person].id, "ts_s": e.ts_s,
              "position_m": [round(e.x_m, 3), round(e.y_m, 3)], "dwell_s": e.dwell_s} for e in events]})
@@ -248,7 +262,7 @@ class EngineProcess:
         t = e.now_s
         self.frame += 1
         age = t - e.state.fix_ts_s
-        pos = Message(topic="display.positions", source="engine", kind="positions", event_ts_s=t,
+        pos = Message(topic=TOPIC_POSITIONS, source="engine", kind="positions", event_ts_s=t,
                       ingest_ts_s=time.time(), seq=self.frame,
                       arrays={"xyz_m": e.state.xyz_m, "age_s": age, "gdop": e.state.gdop,
                               "alarm": e.person_alarm_rank()},
@@ -259,7 +273,7 @@ class EngineProcess:
         if self.frame % 5 == 1 and self.engine.muster.active:  # live headcount about once a second
             self._publish_muster()
         if self.frame % 5 == 1:
-            sens = Message(topic="display.sensors", source="engine", kind="sensors", event_ts_s=t,
+            sens = Message(topic=TOPIC_SENSORS, source="engine", kind="sensors", event_ts_s=t,
                            ingest_ts_s=time.time(), seq=self.frame,
                            arrays={"gas_value": e.state.gas_value, "gas_quality": e.gas_quality_now(),
                                    "gas_level": e.gas_level(), "vib_rms_mm_s": e.state.vib_rms_mm_s,
@@ -268,7 +282,7 @@ class EngineProcess:
                            meta={"engine_ts_s": t})
             self.pub.send_multipart(bus.encode(sens))
             self._publish_gas_field(t)
-            st = Message(topic="engine.status", source="engine", kind="status", event_ts_s=t,
+            st = Message(topic=TOPIC_STATUS, source="engine", kind="status", event_ts_s=t,
                          ingest_ts_s=time.time(), meta=_clean(e.status()))
             self.pub.send_multipart(bus.encode(st))
 
@@ -322,14 +336,14 @@ class EngineProcess:
                 if self.notifier is not None:
                     self.notifier.submit(notice)
                 if notice.kind == "escalate":  # the console sink: a banner and a sound on the pages
-                    self._publish_meta("alarm.notify", "notify", {
+                    self._publish_meta(TOPIC_NOTIFY, "notify", {
                         "alarm": notice.alarm, "notify_role": notice.notify_role, "step": notice.step,
                         "priority": notice.priority, "ts_s": notice.ts_s, "message": notice.message})
             if out.fences:
                 self._publish_fences(out.fences)
             for change in out.floods:
                 m = self.engine.floods[change.position]
-                self._publish_meta("alarm.flood", "flood", {
+                self._publish_meta(TOPIC_FLOOD, "flood", {
                     "position": change.position, "flood": change.flood, "since_ts_s": m.since_ts_s,
                     "first_out": change.first_out, "count_10min": change.count})
             if out.reply is not None:
@@ -338,7 +352,7 @@ class EngineProcess:
                 if ident is not None:
                     self._reply(ident, {**out.reply, "id": rid.split(":", 1)[1]})
                 elif msg.kind == "permit_command":  # from the permits adapter: it relays the reply to MQTT
-                    self._publish_meta("permit.reply", "permit_reply", out.reply)
+                    self._publish_meta(TOPIC_PERMIT_REPLY, "permit_reply", out.reply)
             if self.engine.permits.changed:
                 self.engine.permits.changed = False
                 self._publish_board()

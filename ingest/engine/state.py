@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from config import Site
+from ingest.protocol.names import QUALITY_NO_DATA
 
-__all__ = ["SiteState", "QUALITY_GOOD", "QUALITY_UNCERTAIN", "QUALITY_BAD", "QUALITY_NO_DATA"]
+__all__ = ["SiteState"]
 
-QUALITY_GOOD, QUALITY_UNCERTAIN, QUALITY_BAD, QUALITY_NO_DATA = 0, 1, 2, 3
 
 
 class SiteState:

@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from config.schema import Camera
+from ingest.protocol.names import DETECTION_CLASSES
 
 __all__ = [
     "BOX_ASPECT",
@@ -28,7 +29,6 @@ __all__ = [
 PERSON_HEIGHT_M = 1.75
 #: box width / box height of a standing person
 BOX_ASPECT = 0.41
-DETECTION_CLASSES = ("person", "no_helmet", "no_vest", "no_harness")
 
 
 class CameraView:

@@ -7,8 +7,8 @@ every command again (role and state, ``alarms/lifecycle.py``) and refuses with a
 the page from offering what would be refused. The emergency muster is declared and ended by a shift supervisor
 (or an administrator): :func:`muster_enabled` and :func:`muster_command`.
 
-The console does not import the engine's packages (DESIGN.md, "Imports run one way"), so the role table is
-repeated here as :data:`ROLE_ACTIONS`; a test holds it equal to ``alarms.lifecycle.ROLE_ACTIONS``.
+The role table, the actions and their ops are the wire protocol's (:mod:`ingest.protocol.names`), the same
+table the engine checks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .link import AlarmRecord
+from ingest.protocol.names import (
+    ACTION_OPS,
+    ACTIONS,
+    MUSTER_OPS,
+    MUSTER_ROLES,
+    NEEDS_REASON,
+    ROLE_ACTIONS,
+    UNACK_STATES,
+)
+from ingest.protocol.records import AlarmRecord
 
 __all__ = [
     "ACTIONS",
@@ -36,60 +45,10 @@ __all__ = [
     "shelve_choices",
 ]
 
-#: the emergency muster's commands (docs/protocol.md): declare, then end
-MUSTER_OPS: tuple[str, ...] = ("muster_declare", "muster_end")
-#: who may declare or end an emergency (the engine checks the same, ingest/engine/core.py)
-MUSTER_ROLES: frozenset[str] = frozenset({"supervisor", "admin"})
-
-#: the person actions, in the order of the workstation's buttons
-ACTIONS: tuple[str, ...] = (
-    "acknowledge",
-    "reset",
-    "shelve",
-    "unshelve",
-    "remove_from_service",
-    "return_to_service",
-    "comment",
-)
-
-#: action -> the ``op`` of its engine command (docs/protocol.md, "Console -> engine")
-ACTION_OPS: Mapping[str, str] = {
-    "acknowledge": "ack",
-    "reset": "reset",
-    "shelve": "shelve",
-    "unshelve": "unshelve",
-    "remove_from_service": "remove_from_service",
-    "return_to_service": "return_to_service",
-    "comment": "comment",
-}
-
-#: actions the engine refuses without a text (shelve and out of service need a reason, a comment its text)
-NEEDS_REASON: frozenset[str] = frozenset({"shelve", "remove_from_service", "comment"})
-
-_SUPERVISING = frozenset(
-    {
-        "acknowledge",
-        "reset",
-        "comment",
-        "shelve",
-        "unshelve",
-        "remove_from_service",
-        "return_to_service",
-    }
-)
-#: role -> the actions it may take (the same table as ``alarms.lifecycle.ROLE_ACTIONS``)
-ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
-    "operator": frozenset({"acknowledge", "reset", "comment"}),
-    "supervisor": _SUPERVISING,
-    "safety_manager": frozenset({"comment"}),
-    "admin": _SUPERVISING,
-}
-
 #: shelve durations offered, seconds: 15 min .. 12 h; a priority gets those up to its maximum
 SHELVE_STEPS_S: tuple[float, ...] = (900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0)
 
 _NOTHING_TO_ACK = frozenset({"shelved", "out_of_service", "suppressed"})
-_UNACK_STATES = frozenset({"active_unack", "latched_unack", "rtn_unack"})
 
 
 def action_allowed(action: str, role: str | None) -> bool:
@@ -102,7 +61,7 @@ def _state_allows(action: str, rec: AlarmRecord, max_shelve_s: Mapping[str, floa
     shelved = rec.shelved is not None or state == "shelved"
     out_of_service = rec.out_of_service is not None or state == "out_of_service"
     if action == "acknowledge":
-        unacked = (not rec.acked) if rec.acked is not None else state in _UNACK_STATES
+        unacked = (not rec.acked) if rec.acked is not None else state in UNACK_STATES
         return unacked and state not in _NOTHING_TO_ACK
     if action == "reset":
         return state == "latched_ack"  # latched and acknowledged: a latched_unack is acknowledged first

@@ -8,7 +8,7 @@ and runs one periodic callback (250 ms) that takes the link's latest snapshot an
     watchfloor console --site FILE [--port P] [--address A] [--layout NAME] [--lang en|zh-CN]
 
 URL arguments of ``/wall``: ``lang`` (en, zh-CN), ``screen`` (a screen id of the layout), ``scale`` (1 = sized for
-a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/workstation.py) takes ``lang``, ``scale``
+a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/web/workstation.py) takes ``lang``, ``scale``
 (default 0.5) and ``position``.
 
 The wall also shows escalation banners (every role, with a beep) over the top of the map, and its alarm list
@@ -30,10 +30,10 @@ from panel.io.document import hold
 from config import ConfigError, Site, load_site
 from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
 
-from .auth import LoginGuard
+from ..auth import LoginGuard
+from ..link import EngineLink, LinkSnapshot
+from .banners import EscalationBanner
 from .i18n import LANGUAGES, normalize_language, t
-from .link import EngineLink, LinkSnapshot
-from .notify import EscalationBanner
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
 from .workstation import WORKSTATION_PATH, make_workstation, session_arg

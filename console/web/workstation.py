@@ -36,7 +36,10 @@ import panel as pn
 from panel.io.document import hold
 
 from config import Site
+from ingest.protocol.records import AlarmRecord, FloodState, MusterStatus
 
+from ..auth import LoggedIn, LoginGuard
+from ..link import EngineLink, LinkSnapshot
 from .actions import (
     ACTIONS,
     NEEDS_REASON,
@@ -47,11 +50,9 @@ from .actions import (
     muster_enabled,
     shelve_choices,
 )
-from .auth import LoggedIn, LoginGuard
+from .banners import EscalationBanner
 from .flood import FloodView, alarm_sort_key, flood_view
 from .i18n import TEXTS, condition_label, normalize_language, t
-from .link import AlarmRecord, EngineLink, FloodState, LinkSnapshot, MusterStatus
-from .notify import EscalationBanner
 from .theme import PRIORITY_STYLE, Theme
 from .tiles import StatusBar, StatusBarOptions, TileContext, format_clock, format_elapsed
 

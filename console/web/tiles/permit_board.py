@@ -21,10 +21,12 @@ from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict, Field
 
 from config import Site
+from ingest.protocol.names import PERMIT_BOARDS
+from ingest.protocol.records import PermitBoard
 
+from ...link import LinkSnapshot
 from ..actions import format_duration
 from ..i18n import TEXTS, t
-from ..link import PERMIT_BOARDS, LinkSnapshot, PermitBoard
 from ..theme import BOARD_COLORS, Theme
 from .base import TileContext, format_clock
 

@@ -23,10 +23,11 @@ from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict, Field
 
 from config import Site
+from ingest.protocol.records import MissingPerson, MusterStatus
 
+from ...link import LinkSnapshot
 from ..actions import format_duration
 from ..i18n import t
-from ..link import LinkSnapshot, MissingPerson, MusterStatus
 from ..theme import Theme
 from .base import TileContext, format_clock
 

@@ -43,9 +43,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from config import Site
 from config.vibration import VibrationSettings
+from ingest.protocol.names import QUALITY_BAD, QUALITY_NO_DATA
+from ingest.protocol.records import AlarmRecord, PermitBoard
 
+from ...link import LinkSnapshot
 from ..i18n import TEXTS, t
-from ..link import AlarmRecord, LinkSnapshot, PermitBoard
 from ..theme import BOARD_COLORS, PRIORITY_STYLE, Theme
 from .base import TileContext, format_value
 
@@ -638,7 +640,7 @@ class FloorMap:
         g = len(dets)
         if arrays is None:
             value = np.full(g, np.nan)
-            quality = np.full(g, 3, dtype=np.int64)
+            quality = np.full(g, QUALITY_NO_DATA, dtype=np.int64)
             level = np.zeros(g, dtype=np.int64)
         else:
             value = np.asarray(arrays["gas_value"], dtype=np.float64)
@@ -653,7 +655,7 @@ class FloorMap:
         for i, d in enumerate(dets):
             q, lv, v = int(quality[i]), int(level[i]), float(value[i])
             cols["detector"].append(d.id)
-            if q == 2:
+            if q == QUALITY_BAD:
                 cols["marker"].append("x")
                 cols["fill_color"].append(pal.text)
                 cols["line_color"].append(pal.text)
@@ -661,7 +663,7 @@ class FloorMap:
                 cols["text_color"].append(pal.text)
                 size[i], fill_alpha[i] = theme.px(_GAS_SIZE), 1.0
                 continue
-            if q >= 3 or not math.isfinite(v):
+            if q >= QUALITY_NO_DATA or not math.isfinite(v):
                 cols["marker"].append("hex")
                 cols["fill_color"].append(pal.gas_normal)
                 cols["line_color"].append(pal.text_dim)
@@ -837,7 +839,7 @@ class FloorMap:
                     continue
                 b = settings.boundaries_for(p.id, p.machine_group, p.foundation)
                 zone[i] = 1 + int(rms[i] > b.ab_mm_s) + int(rms[i] > b.bc_mm_s) + int(rms[i] > b.cd_mm_s)
-        return np.where(quality >= 2, 0, zone)
+        return np.where(quality >= QUALITY_BAD, 0, zone)
 
     @staticmethod
     def vibration_columns(
@@ -913,7 +915,7 @@ class FloorMap:
             q = int(quality[i])
             cols["marker"].append("circle_cross")
             cols["fill_color"].append(pal.tile)
-            if q == 2:
+            if q == QUALITY_BAD:
                 word, dim = t("gas.bad", lang), False
             elif z == 0:
                 word, dim = t("gas.no_data", lang), True

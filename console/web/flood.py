@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .link import AlarmRecord, FloodState
+from ingest.protocol.records import AlarmRecord, FloodState
 
 __all__ = [
     "SAFETY_PREFIXES",

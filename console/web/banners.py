@@ -18,8 +18,10 @@ from datetime import tzinfo
 
 from bokeh.models import ColumnDataSource, CustomJS, Div, InlineStyleSheet
 
+from ingest.protocol.records import AlarmRecord, Notification
+
+from ..link import LinkSnapshot
 from .i18n import t
-from .link import AlarmRecord, LinkSnapshot, Notification
 from .theme import PRIORITY_RANK, PRIORITY_STYLE, Theme
 from .tiles.base import format_clock
 

@@ -17,14 +17,14 @@ __all__ = ["main"]
 
 ENTRY = {
     "engine": "ingest.engine:main",
-    "console": "console.app:main",
+    "console": "console.web.app:main",
     "simulate": "ingest.simulator:main",
     "ingest.uwb": "ingest.uwb:main",
     "ingest.gas": "ingest.gas:main",
     "ingest.vibration": "ingest.vibration:main",
     "ingest.camera": "ingest.camera:main",
     "ingest.permits": "ingest.permits:main",
-    "alarms-server": "console.opcua_ac:main",
+    "alarms-server": "console.opcua.server:main",
 }
 
 
@@ -285,14 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "demo":
         from config import DEMO_SITE
 
-        from .demo import parse_duration, run_demo
+        from .launch import parse_duration, run_demo
 
         return run_demo(headless=args.headless, duration_s=parse_duration(args.duration) if args.duration else None,
                         out=Path(args.out) if args.out else None, scenario=args.scenario, seed=args.seed,
                         site_path=Path(args.site) if args.site else DEMO_SITE, console_port=args.port,
                         timing=args.timing)
     if args.cmd == "run":
-        from .demo import run_site
+        from .launch import run_site
 
         return run_site(Path(args.site), Path(args.out) if args.out else None)
     if args.cmd == "replay":

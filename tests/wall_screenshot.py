@@ -140,8 +140,8 @@ def capture_wall(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m console.snapshot URL PATH [--width W --height H]``: save a screenshot of a running wall."""
-    p = argparse.ArgumentParser(prog="python -m console.snapshot", description=capture_wall.__doc__)
+    """``python -m tests.wall_screenshot URL PATH [--width W --height H]``: save a screenshot of a running wall."""
+    p = argparse.ArgumentParser(prog="python -m tests.wall_screenshot", description=capture_wall.__doc__)
     p.add_argument("url", help="e.g. http://127.0.0.1:5006/wall")
     p.add_argument("path", help="PNG file to write")
     p.add_argument("--width", type=int, default=3840)

@@ -19,9 +19,11 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.protocol.records import AlarmRecord
+
+from ...link import LinkSnapshot
 from ..flood import FloodView, alarm_sort_key, flood_view
 from ..i18n import TEXTS, condition_label, t
-from ..link import AlarmRecord, LinkSnapshot
 from ..theme import PRIORITY_STYLE, Theme
 from .base import TileContext, format_clock
 
@@ -222,7 +224,7 @@ class AlarmList:
         synced: bool = True,
         max_rows: int | None = None,
     ) -> str:
-        """Cards for a flood (:func:`console.flood.flood_view`): the first-out alarm tagged, the life-safety
+        """Cards for a flood (:func:`console.web.flood.flood_view`): the first-out alarm tagged, the life-safety
         alarms one by one, then one card per group with its count (a group of one: its alarm's card); at most
         ``max_rows`` cards."""
         cards: list[str] = []

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from config import Site
 
+from ...link import Frame, LinkSnapshot
 from ..i18n import t
-from ..link import Frame, LinkSnapshot
 from .base import TileContext, format_clock
 
 __all__ = ["StatusBar", "StatusBarOptions"]

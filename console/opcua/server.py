@@ -47,7 +47,8 @@ from asyncua.server.user_managers import UserManager
 
 from config import ConfigError, Site, load_site
 from console.auth import LoginGuard
-from console.link import AlarmRecord, EngineLink
+from console.link import EngineLink
+from ingest.protocol.records import AlarmRecord
 
 log = logging.getLogger(__name__)
 
@@ -614,10 +615,6 @@ class AlarmsServer:
     def condition_node_id(self, alarm_id: str) -> ua.NodeId:
         """The ConditionId of an alarm: ``ns=<alarms namespace>;s=<alarm id>``."""
         return ua.NodeId(alarm_id, self.ns)
-
-    @property
-    def alarms_node_id(self) -> ua.NodeId:
-        return self._alarms_id
 
     def conditions(self) -> Mapping[str, ConditionState]:
         """The Part 9 state of every condition in the address space, by alarm id."""

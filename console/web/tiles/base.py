@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config import Site
 
+from ...link import LinkSnapshot
 from ..i18n import normalize_language
-from ..link import LinkSnapshot
 from ..theme import Theme
 
 __all__ = ["Tile", "TileContext", "format_clock", "format_value", "site_timezone"]

@@ -13,7 +13,6 @@ OUT/journal.sqlite --recording OUT/recording.sqlite --site OUT/site.yaml`` then 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import signal
@@ -27,8 +26,6 @@ import yaml
 from config import DEMO_SITE, Site, load_site
 
 from .supervisor import Supervisor, free_port, wait_port
-
-log = logging.getLogger(__name__)
 
 __all__ = ["run_demo", "run_site", "effective_demo_site", "demo_signing", "start_broker_argv", "parse_duration"]
 
