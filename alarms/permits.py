@@ -30,9 +30,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from config import Site
-from config.geometry import distance_to_polygon, point_in_polygon, polygons_overlap, self_intersection
+from config.geometry import distance_to_polygon, polygons_overlap, self_intersection
 from config.schema import PERMIT_GRADES, PERMIT_TYPES
 from ingest.protocol.names import PERMIT_ROLES
+from kernels import geofence
 
 from .definitions import AlarmCatalog
 from .journal import Journal
@@ -135,7 +136,9 @@ class PermitBook:
                 planned.id, planned.type, planned.grade, planned.zone, list(planned.polygon or []),
                 list(planned.workers), planned.watcher, t0.timestamp(), t1.timestamp(), planned.applicant,
                 description=planned.description)
-        self._gas_pos = np.array([d.position_m[:2] for d in site.gas_detectors]).reshape(-1, 2)
+        self._gas_pos = np.array([d.position_m[:2] for d in site.gas_detectors], dtype=np.float64).reshape(-1, 2)
+        #: permit id -> (the permit, its area float64 [M, 2] m, which gas detectors lie in it bool [K])
+        self._areas: dict[str, tuple[Permit, np.ndarray, np.ndarray]] = {}
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _journal(self, permit: Permit | str, event: str, seq: int, ts: float, actor: str, role: str,
@@ -183,11 +186,21 @@ class PermitBook:
     def zone_polygon(self, p: Permit) -> list[tuple[float, float]]:
         return p.polygon if p.polygon else list(self.site.zones[self.zone_index[p.zone_id]].polygon)
 
-    def _inside(self, p: Permit, person: int, xyz: np.ndarray, membership) -> bool:
+    def _area(self, p: Permit) -> tuple[np.ndarray, np.ndarray]:
+        """The permit's area, float64 [M, 2] m, and which gas detectors lie in it, bool [K]. Both are fixed once
+        the permit is requested, so they are worked out on its first check only."""
+        hit = self._areas.get(p.id)
+        if hit is None or hit[0] is not p:
+            poly = np.asarray(self.zone_polygon(p), dtype=np.float64)
+            hit = self._areas[p.id] = (p, poly, geofence.points_in_polygon(self._gas_pos, poly))
+        return hit[1], hit[2]
+
+    def _inside_mask(self, p: Permit, xyz: np.ndarray, membership) -> np.ndarray:
+        """bool [P]: who is inside the permit's area now. A zone permit takes the fences' membership (with their
+        hysteresis); an own polygon tests everyone's latest fix (``xyz`` float64 [P, 3] m) in one kernel call."""
         if p.zone_id is not None:
-            return bool(membership.inside[person, self.zone_index[p.zone_id]])
-        xy = xyz[person]
-        return bool(np.isfinite(xy[0]) and point_in_polygon((xy[0], xy[1]), p.polygon))
+            return membership.inside[:, self.zone_index[p.zone_id]]
+        return geofence.points_in_polygon(xyz, self._area(p)[0])
 
     # -- commands ---------------------------------------------------------------------------------------
     def command(self, op: str, req: dict[str, Any], user: str, role: str, ts: float, seq: int) -> dict[str, Any]:
@@ -446,18 +459,12 @@ class PermitBook:
                 self._check_active(p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out)
         return out
 
-    def _people_inside(self, p: Permit, xyz: np.ndarray, membership) -> list[int]:
-        if p.zone_id is not None:
-            return membership.people_in(self.zone_index[p.zone_id]).tolist()
-        ok = np.isfinite(xyz[:, 0])
-        return [i for i in np.nonzero(ok)[0] if point_in_polygon((xyz[i, 0], xyz[i, 1]), p.polygon)]
-
     def _check_expired_occupied(self, p, now, seq, xyz, membership, out) -> None:
-        inside = self._people_inside(p, xyz, membership)
+        inside = int(np.count_nonzero(self._inside_mask(p, xyz, membership)))
         d = self._alarm("expired_occupied", p.id, p, "high",
-                        f"Permit {p.id} expired with {len(inside)} people still inside",
+                        f"Permit {p.id} expired with {inside} people still inside",
                         f"作业许可 {p.id} 已过期，区域内仍有人员", None)
-        self._cond(d, bool(inside), now, seq, out)
+        self._cond(d, inside > 0, now, seq, out)
 
     def _suspend_by_engine(self, p: Permit, reason: str, now: float, seq: int) -> None:
         p.reason = reason
@@ -465,12 +472,13 @@ class PermitBook:
 
     def _check_active(self, p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out) -> None:
         s = self.s
-        poly = self.zone_polygon(p)
+        poly, gas_inside = self._area(p)
+        inside = self._inside_mask(p, xyz, membership)
         suspend: list[str] = []
         if p.watcher is not None:
             w = self.person_of_tag[p.watcher]
             xy = xyz[w]
-            dist = distance_to_polygon((xy[0], xy[1]), poly) if np.isfinite(xy[0]) else math.inf
+            dist = float(geofence.distance_to_polygon(xyz[w : w + 1], poly)[0])  # inf when not located
             d = self._alarm("watcher_away", p.id, p, "high",
                             f"Watcher {p.watcher} of permit {p.id} is more than {s.watcher_max_distance_m:.0f} m "
                             "from the work",
@@ -489,8 +497,7 @@ class PermitBook:
             if self._cond(d, bool(still_for > s.watcher_max_stationary_s), now, seq, out):
                 suspend.append(f"watcher {p.watcher} has not moved for {still_for / 60:.1f} min")
         for tag in p.workers:
-            i = self.person_of_tag[tag]
-            if self._inside(p, i, xyz, membership):
+            if inside[self.person_of_tag[tag]]:
                 p.outside_since.pop(tag, None)
                 outside_for = 0.0
             else:
@@ -501,7 +508,7 @@ class PermitBook:
             self._cond(d, outside_for > s.worker_outside_grace_s, now, seq, out)
         allowed = set(p.workers) | ({p.watcher} if p.watcher else set())
         inside_now = set()
-        for i in self._people_inside(p, xyz, membership):
+        for i in np.nonzero(inside)[0].tolist():
             tag = self.site.people[i].tag
             if tag in allowed:
                 continue
@@ -520,9 +527,8 @@ class PermitBook:
                         f"作业许可 {p.id} 的气体检测已过期，作业暂停")
         if self._cond(d, gas is not None, now, seq, out):
             suspend.append(gas or "")
-        for k, det in enumerate(self.site.gas_detectors):
-            if not point_in_polygon(tuple(self._gas_pos[k]), poly):
-                continue
+        for k in np.nonzero(gas_inside)[0].tolist():
+            det = self.site.gas_detectors[k]
             d = self._alarm("gas_detector", f"{p.id}:{det.id}", p, "critical",
                             f"Gas detector {det.id} in permit {p.id}'s zone at alarm level: work suspended",
                             f"作业许可 {p.id} 区域内的气体探测器 {det.id} 报警：作业暂停")

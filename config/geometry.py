@@ -1,6 +1,13 @@
-"""Small geometry checks used while validating a site (pure Python: config imports nothing of ours)."""
+"""Small geometry checks used while validating a site and comparing permit areas.
+
+Segment crossings, self-intersection, area and extent are pure Python and live only here. Point in polygon and
+distance to a polygon are the scalar face of :mod:`kernels.geofence` (the one implementation, shared with the
+simulator, the zone fences and the permit checks), so a point on an edge goes the same way everywhere.
+"""
 
 from __future__ import annotations
+
+import numpy as np
 
 __all__ = ["polygon_area", "self_intersection", "inside_extent", "point_in_polygon", "distance_to_polygon",
            "polygons_overlap"]
@@ -59,34 +66,22 @@ def inside_extent(pt: tuple[float, ...], extent: tuple[float, float, float, floa
     return x0 - margin <= pt[0] <= x1 + margin and y0 - margin <= pt[1] <= y1 + margin
 
 
-def point_in_polygon(pt: tuple[float, float], poly: list[tuple[float, float]]) -> bool:
-    """Even-odd rule; a point on an edge may go either way."""
-    x, y = pt[0], pt[1]
-    inside = False
-    j = len(poly) - 1
-    for i in range(len(poly)):
-        xi, yi = poly[i]
-        xj, yj = poly[j]
-        if (yi > y) != (yj > y) and x < xi + (y - yi) * (xj - xi) / (yj - yi):
-            inside = not inside
-        j = i
-    return inside
+def point_in_polygon(pt: tuple[float, ...], poly: list[tuple[float, float]]) -> bool:
+    """Whether ``pt`` (x, y metres) is inside ``poly``: :func:`kernels.geofence.points_in_polygon` on one point
+    (even-odd rule; a point on an edge goes the one fixed way described there)."""
+    # Imported here, not at the top: every process imports config, and only a few ever test a point; this keeps
+    # numba (half a second) out of the console's and the CLI's start-up.
+    from kernels.geofence import points_in_polygon
+
+    return bool(points_in_polygon(np.array([pt[:2]], dtype=np.float64), poly)[0])
 
 
-def distance_to_polygon(pt: tuple[float, float], poly: list[tuple[float, float]]) -> float:
-    """Metres from a point to a polygon: 0 inside, else the distance to the nearest edge."""
-    if point_in_polygon(pt, poly):
-        return 0.0
-    best = float("inf")
-    n = len(poly)
-    for i in range(n):
-        ax, ay = poly[i]
-        bx, by = poly[(i + 1) % n]
-        dx, dy = bx - ax, by - ay
-        ll = dx * dx + dy * dy
-        t = 0.0 if ll == 0 else max(0.0, min(1.0, ((pt[0] - ax) * dx + (pt[1] - ay) * dy) / ll))
-        best = min(best, ((ax + t * dx - pt[0]) ** 2 + (ay + t * dy - pt[1]) ** 2) ** 0.5)
-    return best
+def distance_to_polygon(pt: tuple[float, ...], poly: list[tuple[float, float]]) -> float:
+    """Metres from ``pt`` (x, y) to ``poly``: 0 inside, else the distance to the nearest edge; inf if ``pt`` is not
+    finite. :func:`kernels.geofence.distance_to_polygon` on one point."""
+    from kernels.geofence import distance_to_polygon  # lazily, as in point_in_polygon
+
+    return float(distance_to_polygon(np.array([pt[:2]], dtype=np.float64), poly)[0])
 
 
 def polygons_overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:

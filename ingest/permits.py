@@ -44,6 +44,8 @@ def parse_permit_command(payload: bytes, users: set[str]) -> dict:
     user = wire.text(doc, "user", 64)
     if user not in users:
         raise PayloadError("unknown_id", f"unknown user {user!r}")
+    if len(json.dumps(doc)) > 32 << 10:  # it travels on in a bus header (64 KiB, non-ASCII escaped 6-fold)
+        raise PayloadError("too_large", "command too large once escaped for the bus")
     return doc
 
 

@@ -1,7 +1,22 @@
-"""Geofence kernels: which points lie in which polygons (numba, pure functions over arrays).
+"""The site's one plane geometry: which points lie in which polygons, and how far they are from an edge.
 
-Polygons are packed: ``vertices`` float64 [V, 2] for all polygons back to back, ``starts`` int64 [Z + 1]
-(polygon z owns vertices[starts[z]:starts[z+1]]), ``bbox`` float64 [Z, 4] (x0, y0, x1, y1).
+Numba kernels, pure functions over arrays. Config (permit-overlap checks), the simulator's walkways, the zone
+fences and the permit checks all use these; nothing else tests a point against a polygon.
+
+Conventions, everywhere (so the zones, the permits and the simulator agree on a point):
+
+- **inside** is the even-odd (crossing-number) rule with half-open edges: an edge counts when exactly one of
+  its ends lies strictly above the point's y, and it is crossed when the point lies strictly left of it. A
+  point exactly on an edge therefore goes one fixed way (deterministic, so replay agrees): for an
+  axis-aligned rectangle [x0, x1] x [y0, y1] the inside is x0 <= x < x1, y0 <= y < y1; on a slanted edge it
+  depends on rounding. Callers that must not depend on that (the fences) keep a border band instead.
+- **distance to the edges** is the Euclidean distance in metres to the nearest point of any edge (the
+  closing edge included), on either side; **distance to the polygon** is 0 inside, else that distance.
+- A point with a non-finite x or y is inside nothing and infinitely far from everything.
+
+Polygons are float64 [M, 2] vertex arrays (x, y metres; not closed: the last vertex joins the first) or,
+for many polygons at once, packed: ``vertices`` float64 [V, 2] for all polygons back to back, ``starts``
+int64 [Z + 1] (polygon z owns vertices[starts[z]:starts[z+1]]), ``bbox`` float64 [Z, 4] (x0, y0, x1, y1).
 """
 
 from __future__ import annotations
@@ -9,7 +24,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["pack_polygons", "points_in_polygons", "fence_update"]
+__all__ = [
+    "pack_polygons",
+    "points_in_polygons",
+    "points_in_polygon",
+    "distance_to_edges",
+    "distance_to_polygon",
+    "fence_update",
+]
 
 
 def pack_polygons(polygons: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,6 +50,8 @@ def pack_polygons(polygons: list[list[tuple[float, float]]]) -> tuple[np.ndarray
 
 @njit(cache=True)
 def _inside(x: float, y: float, vertices, s: int, e: int) -> bool:
+    """(x, y) inside the polygon vertices[s:e] by the even-odd rule with half-open edges (module docstring).
+    The one point-in-polygon test of the code base: every other function here calls it."""
     inside = False
     j = e - 1
     for i in range(s, e):
@@ -41,26 +65,10 @@ def _inside(x: float, y: float, vertices, s: int, e: int) -> bool:
     return inside
 
 
-@njit(cache=True, parallel=True)
-def points_in_polygons(points, vertices, starts, bbox):
-    """bool [N, Z]: point n (float64 [N, 2+]) strictly inside polygon z (even-odd rule). NaN points: False."""
-    n = points.shape[0]
-    z = starts.shape[0] - 1
-    out = np.zeros((n, z), dtype=np.bool_)
-    for i in prange(n):
-        x, y = points[i, 0], points[i, 1]
-        if not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        for k in range(z):
-            if x < bbox[k, 0] or x > bbox[k, 2] or y < bbox[k, 1] or y > bbox[k, 3]:
-                continue
-            out[i, k] = _inside(x, y, vertices, starts[k], starts[k + 1])
-    return out
-
-
 @njit(cache=True)
 def _edge_distance(x: float, y: float, vertices, s: int, e: int) -> float:
-    """Distance (m) from (x, y) to the nearest edge of the polygon vertices[s:e]."""
+    """Distance (m) from (x, y) to the nearest edge of the polygon vertices[s:e]. The one distance-to-edge
+    computation of the code base."""
     best = np.inf
     j = e - 1
     for i in range(s, e):
@@ -76,6 +84,83 @@ def _edge_distance(x: float, y: float, vertices, s: int, e: int) -> float:
             best = d
         j = i
     return np.sqrt(best)
+
+
+@njit(cache=True)
+def _points_in_polygon(points, vertices, out) -> None:
+    m = vertices.shape[0]
+    for i in range(points.shape[0]):
+        x, y = points[i, 0], points[i, 1]
+        out[i] = np.isfinite(x) and np.isfinite(y) and _inside(x, y, vertices, 0, m)
+
+
+@njit(cache=True)
+def _distances(points, vertices, zero_inside: bool, out) -> None:
+    m = vertices.shape[0]
+    for i in range(points.shape[0]):
+        x, y = points[i, 0], points[i, 1]
+        if not (np.isfinite(x) and np.isfinite(y)):
+            out[i] = np.inf
+        elif zero_inside and _inside(x, y, vertices, 0, m):
+            out[i] = 0.0
+        else:
+            out[i] = _edge_distance(x, y, vertices, 0, m)
+
+
+def _as_points(points_m) -> np.ndarray:
+    pts = np.ascontiguousarray(points_m, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] < 2:
+        raise ValueError(f"points must be [N, 2+], got shape {pts.shape}")
+    return pts
+
+
+def _as_polygon(polygon_m) -> np.ndarray:
+    return np.ascontiguousarray(polygon_m, dtype=np.float64).reshape(-1, 2)
+
+
+def points_in_polygon(points_m: np.ndarray, polygon_m: np.ndarray) -> np.ndarray:
+    """bool [N]: which of ``points_m`` (float64 [N, 2+], x y metres first) are inside ``polygon_m``
+    ([M, 2] vertices, array or list of (x, y)); non-finite points are outside."""
+    pts = _as_points(points_m)
+    out = np.zeros(pts.shape[0], dtype=np.bool_)
+    _points_in_polygon(pts, _as_polygon(polygon_m), out)
+    return out
+
+
+def distance_to_edges(points_m: np.ndarray, polygon_m: np.ndarray) -> np.ndarray:
+    """float64 [N]: metres from each of ``points_m`` ([N, 2+]) to the nearest edge of ``polygon_m`` ([M, 2]),
+    on either side of it; inf for non-finite points."""
+    pts = _as_points(points_m)
+    out = np.empty(pts.shape[0], dtype=np.float64)
+    _distances(pts, _as_polygon(polygon_m), False, out)
+    return out
+
+
+def distance_to_polygon(points_m: np.ndarray, polygon_m: np.ndarray) -> np.ndarray:
+    """float64 [N]: metres from each of ``points_m`` ([N, 2+]) to the area of ``polygon_m`` ([M, 2]): 0 inside,
+    else the distance to the nearest edge; inf for non-finite points."""
+    pts = _as_points(points_m)
+    out = np.empty(pts.shape[0], dtype=np.float64)
+    _distances(pts, _as_polygon(polygon_m), True, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def points_in_polygons(points, vertices, starts, bbox):
+    """bool [N, Z]: point n (float64 [N, 2+]) inside packed polygon z (even-odd rule, half-open edges, as
+    :func:`points_in_polygon`; the bounding boxes only skip work). Non-finite points: False."""
+    n = points.shape[0]
+    z = starts.shape[0] - 1
+    out = np.zeros((n, z), dtype=np.bool_)
+    for i in prange(n):
+        x, y = points[i, 0], points[i, 1]
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        for k in range(z):
+            if x < bbox[k, 0] or x > bbox[k, 2] or y < bbox[k, 1] or y > bbox[k, 3]:
+                continue
+            out[i, k] = _inside(x, y, vertices, starts[k], starts[k + 1])
+    return out
 
 
 @njit(cache=True, parallel=True)

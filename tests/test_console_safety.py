@@ -26,7 +26,7 @@ from console.web.tiles import (
 from console.web.tiles.floor_map import GAS_FIELD_BANDS
 from ingest.protocol.records import AlarmRecord, MusterStatus, PermitBoard, PermitInfo
 from layouts import LayoutError, build_page, parse_layout
-from tests.fake_engine import EPOCH_S, alarm_record, default_permits, permit_record
+from tests.records import EPOCH_S, alarm_record, default_permits, permit_record
 
 THEME = Theme()
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # EPOCH_S is 16:00:00 there

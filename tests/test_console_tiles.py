@@ -17,7 +17,7 @@ from console.web.i18n import TEXTS, normalize_language, t
 from console.web.theme import PRIORITY_STYLE, Theme
 from console.web.tiles import AlarmList, FloorMap, StatusBar, TileContext, format_clock, format_value
 from ingest.protocol.records import AlarmRecord
-from tests.fake_engine import EPOCH_S, alarm_record
+from tests.records import EPOCH_S, alarm_record
 
 THEME = Theme()
 SHANGHAI = ZoneInfo("Asia/Shanghai")

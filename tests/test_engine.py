@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
-import zmq
 
 from alarms.journal import verify_journal
 from config import DEMO_SITE
 from ingest import bus
 from ingest.bus import Message
-from ingest.engine import Engine, EngineProcess, RecordingReader, replay, tick_message
+from ingest.engine import Engine, RecordingReader, replay, tick_message
 from tests.builders import positions
+from tests.engine_stack import EngineStack
 
 
 def test_worker_entering_restricted_zone_raises_then_clears_alarm(demo_site):
@@ -90,34 +89,17 @@ def test_bad_gas_status_shows_as_bad_not_as_last_value(demo_site):
 
 @pytest.mark.slow
 def test_live_engine_records_before_applying_and_replay_gives_same_journal_bytes(demo_site, tmp_path):
-    site = demo_site.model_copy(update={"bus": demo_site.bus.model_copy(update={
-        "ingest": f"ipc://{tmp_path}/in.ipc", "publish": f"ipc://{tmp_path}/pub.ipc",
-        "command": f"ipc://{tmp_path}/cmd.ipc"})})
-    ctx = zmq.Context()
-    proc = EngineProcess(site, DEMO_SITE.read_text(), tmp_path / "live", ctx=ctx, notify=False)
-    stop = threading.Event()
-    th = threading.Thread(target=proc.run, args=(stop,))
-    th.start()
-    push = bus.push_socket(ctx, site.bus.ingest)
-    sender = bus.Sender(push, "uwb")
-    dealer = bus.dealer_socket(ctx, site.bus.command)
-    t0 = time.time()
-    path = [(120.0 + 2.0 * k, 70.0) for k in range(30)]  # walks east through Z-SUB (x 133..157)
-    for k, xy in enumerate(path):
-        m = positions(site, {"T0050": xy, "T0002": (10.0 + k, 150.0)}, t0 + 0.25 * k)
-        sender.send(m.topic, m.kind, m.event_ts_s, m.arrays, timeout_s=5)
-        time.sleep(0.02)
-    push.send_multipart([b"garbage"])  # framing error: recorded as rejected, never fatal
-    dealer.send_json({"id": "a1", "op": "ack", "alarm": "zone.restricted:Z-SUB:T0050", "user": "sup1"})
-    assert dealer.poll(5000), "no reply to the acknowledgement"
-    assert dealer.recv_json() == {"id": "a1", "ok": True}
-    time.sleep(0.3)
-    stop.set()
-    th.join(10)
-    summary = proc.close()
-    for s in (push, dealer):
-        s.close(linger=0)
-    ctx.term()
+    with EngineStack(demo_site, tmp_path, site_text=DEMO_SITE.read_text()) as stack:
+        t0 = time.time()
+        path = [(120.0 + 2.0 * k, 70.0) for k in range(30)]  # walks east through Z-SUB (x 133..157)
+        for k, xy in enumerate(path):
+            stack.send(positions(stack.site, {"T0050": xy, "T0002": (10.0 + k, 150.0)}, t0 + 0.25 * k))
+            time.sleep(0.02)
+        stack.push.send_multipart([b"garbage"])  # framing error: recorded as rejected, never fatal
+        reply = stack.command(id="a1", op="ack", alarm="zone.restricted:Z-SUB:T0050", user="sup1")
+        assert reply == {"id": "a1", "ok": True}
+        time.sleep(0.3)
+        summary = stack.stop()
     assert summary["rejected"] == {"engine: bad_frame": 1}
     assert summary["alarms_raised"] == 1 and summary["positions"] == 60
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from ingest import bus
 from ingest.engine import Engine, EngineProcess, RecordingReader, replay, tick_message
 from ingest.engine.core import decode_recorded
 from tests.builders import positions
+from tests.engine_stack import EngineStack
 
 pytestmark = pytest.mark.slow
 
@@ -66,29 +66,8 @@ KILLERS = {
 
 @pytest.fixture
 def live_engine(demo_site, tmp_path):
-    site = demo_site.model_copy(update={"bus": demo_site.bus.model_copy(update={
-        "ingest": f"ipc://{tmp_path}/in.ipc", "publish": f"ipc://{tmp_path}/pub.ipc",
-        "command": f"ipc://{tmp_path}/cmd.ipc"})})
-    ctx = zmq.Context()
-    proc = EngineProcess(site, DEMO_SITE.read_text(), tmp_path / "live", ctx=ctx, notify=False)
-    stop = threading.Event()
-    th = threading.Thread(target=proc.run, args=(stop,))
-    th.start()
-    assert proc.ready.wait(10)
-    push = bus.push_socket(ctx, site.bus.ingest)
-    sender = bus.Sender(push, "uwb")
-    closed = []
-
-    def close() -> dict:
-        stop.set()
-        th.join(20)
-        closed.append(True)
-        return proc.close()
-
-    yield site, proc, push, sender, th, close
-    push.close(linger=0)
-    if not closed:
-        close()
+    with EngineStack(demo_site, tmp_path, site_text=DEMO_SITE.read_text()) as stack:
+        yield stack.site, stack.proc, stack.push, stack.sender("uwb"), stack.thread, stack.stop
 
 
 def recorded(path) -> tuple[list[bus.Message], list[tuple]]:

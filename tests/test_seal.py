@@ -25,19 +25,20 @@ from config import DEMO_SITE
 from config.schema import SigningSettings
 from console.cli import main as cli
 from console.cli.launch import write_site
-from ingest import bus
 from ingest.engine import EngineProcess, site_from_text
 from ingest.engine.recording import RecordingReader, input_hash, verify_recording
 from tests.builders import positions
+from tests.engine_stack import EngineStack, ipc_site
 
 AID = "zone.restricted:Z-SUB:T0050"
 
 
+def _signing(keys, fp, interval_s=0.2) -> dict:
+    return {"signing": SigningSettings(key_dir=str(keys), fingerprint=fp, seal_interval_s=interval_s)}
+
+
 def _site(demo_site, folder, keys, fp, interval_s=0.2):
-    return demo_site.model_copy(update={
-        "bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{folder}/in.ipc", "publish": f"ipc://{folder}/pub.ipc",
-                                                "command": f"ipc://{folder}/cmd.ipc"}),
-        "signing": SigningSettings(key_dir=str(keys), fingerprint=fp, seal_interval_s=interval_s)})
+    return ipc_site(demo_site, folder, **_signing(keys, fp, interval_s))
 
 
 @pytest.fixture(scope="module")
@@ -47,44 +48,21 @@ def signed_run(demo_site, tmp_path_factory):
     base = tmp_path_factory.mktemp("signed")
     keys = base / "keys"
     fp = init_key_dir(keys)
-    site = _site(demo_site, base, keys, fp)
-    ctx = zmq.Context()
-    proc = EngineProcess(site, DEMO_SITE.read_text(), base / "run", ctx=ctx, notify=False)
-    stop = threading.Event()
-    th = threading.Thread(target=proc.run, args=(stop,))
-    th.start()
-    push = bus.push_socket(ctx, site.bus.ingest)
-    sender = bus.Sender(push, "uwb")
-    dealer = bus.dealer_socket(ctx, site.bus.command)
-
-    def command(rid, **req):
-        dealer.send_json({"id": rid, **req})
-        assert dealer.poll(5000), f"no reply to {rid}"
-        return dealer.recv_json()
-
-    t0 = time.time()
-    for k in range(12):  # into Z-SUB (x 133..157) and stay past the 2 s dwell: the alarm activates
-        m = positions(site, {"T0050": (135.0 + k, 70.0)}, t0 + 0.25 * k)
-        sender.send(m.topic, m.kind, m.event_ts_s, m.arrays, timeout_s=5)
-        time.sleep(0.03)
-    push.send_multipart([b"garbage"])  # a dead letter
-    deadline = time.monotonic() + 5
-    while command("s", op="snapshot")["alarms"] == [] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert command("a1", op="ack", alarm=AID, user="sup1") == {"id": "a1", "ok": True}
-    for i in range(5):  # refused: journaled with the claimed user as actor
-        assert command(f"r{i}", op="ack", alarm=f"no.such.{i}", user="op2")["ok"] is False
-        time.sleep(0.1)
-    for k in range(3):  # out again (the alarm clears after the fences' dwell, if the run lasts)
-        m = positions(site, {"T0050": (170.0 + k, 70.0)}, time.time())
-        sender.send(m.topic, m.kind, m.event_ts_s, m.arrays, timeout_s=5)
-    time.sleep(0.5)
-    stop.set()
-    th.join(10)
-    proc.close()
-    for s in (push, dealer):
-        s.close(linger=0)
-    ctx.term()
+    with EngineStack(demo_site, base, out="run", site_text=DEMO_SITE.read_text(), **_signing(keys, fp)) as stack:
+        site = stack.site
+        t0 = time.time()
+        for k in range(12):  # into Z-SUB (x 133..157) and stay past the 2 s dwell: the alarm activates
+            stack.send(positions(site, {"T0050": (135.0 + k, 70.0)}, t0 + 0.25 * k))
+            time.sleep(0.03)
+        stack.push.send_multipart([b"garbage"])  # a dead letter
+        stack.wait_for(lambda: stack.command(op="snapshot")["alarms"], what="the alarm on T0050", timeout_s=5)
+        assert stack.command(id="a1", op="ack", alarm=AID, user="sup1") == {"id": "a1", "ok": True}
+        for i in range(5):  # refused: journaled with the claimed user as actor
+            assert stack.command(id=f"r{i}", op="ack", alarm=f"no.such.{i}", user="op2")["ok"] is False
+            time.sleep(0.1)
+        for k in range(3):  # out again (the alarm clears after the fences' dwell, if the run lasts)
+            stack.send(positions(site, {"T0050": (170.0 + k, 70.0)}, time.time()))
+        time.sleep(0.5)
     site_file = base / "site.yaml"
     write_site(site, site_file)
     return {"out": base / "run", "fp": fp, "keys": keys, "site": site, "site_file": site_file}

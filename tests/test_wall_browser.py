@@ -1,19 +1,21 @@
-"""The wall page in Debian's Chromium: a real console process served against the fake engine."""
+"""The wall page in Debian's Chromium: a real console process served against the real engine, fed by a scripted
+plant (tests/engine_stack.py)."""
 
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.builders import wearable_events
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.fake_engine import EPOCH_S, FakeEngine, alarm_record, console_process
+from tests.engine_stack import EngineStack, Plant, PublishRelay, console_process
 from tests.wall_screenshot import capture_wall, people_xy, wait_for_wall
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-FIRST_ALARM = "P0050 entered restricted zone Substation"
 
 _MOVED_JS = """([name, before]) => {
   const src = window.Bokeh.documents[0].get_model_by_name(name);
@@ -22,7 +24,7 @@ _MOVED_JS = """([name, before]) => {
 }"""
 _MODEL_VISIBLE_JS = "(name) => window.Bokeh.documents[0].get_model_by_name(name).visible === true"
 _MODEL_HIDDEN_JS = "(name) => window.Bokeh.documents[0].get_model_by_name(name).visible === false"
-# the gas cloud's source holds one row per iso-band; the fake engine's plume peaks at 1.3 x level 2: all five
+# the gas cloud's source holds one row per iso-band; the plant's plume peaks at 1.3 x level 2 (GD07): all five
 _GAS_BANDS_JS = """(name) => {
   const src = window.Bokeh.documents[0].get_model_by_name(name);
   return src !== null && src.data.band !== undefined && src.data.band.length === 5 ? Array.from(src.data.band) : null;
@@ -30,20 +32,39 @@ _GAS_BANDS_JS = """(name) => {
 
 
 class Wall:
-    def __init__(self, engine: FakeEngine, url: str, log: Path) -> None:
-        self.engine, self.url, self.log = engine, url, log
+    def __init__(self, stack: EngineStack, relay: PublishRelay, url: str, log: Path, first_alarm: str) -> None:
+        self.stack, self.relay, self.url, self.log, self.first_alarm = stack, relay, url, log, first_alarm
+
+
+def sos(stack: EngineStack, tag: str) -> str:
+    """Press SOS on a wearable; the English text of the engine's alarm."""
+    stack.send(wearable_events([(tag, "sos")], time.time()))
+    return stack.wait_alarm(f"person.sos:{tag}")["message"]["en"]
 
 
 @pytest.fixture(scope="module")
 def wall(demo_site, tmp_path_factory):
-    """A fake engine plus `python -m console.web.app` serving /wall on a free port; stopped with SIGTERM."""
-    log = tmp_path_factory.mktemp("wall") / "console.log"
-    with FakeEngine(demo_site) as engine:
-        engine.raise_alarm(
-            alarm_record(50, person="P0050", priority="critical", ts_s=EPOCH_S + 30, en=FIRST_ALARM)
-        )
-        with console_process(engine, log) as base:
-            yield Wall(engine, f"{base}/wall", log)
+    """The engine fed by a plant (people walking, a gas plume over Unit 200, VP04 in zone C, hot work HW-1
+    active, confined-space entry CS-1 suspended, an SOS) plus `python -m console.web.app` serving /wall on a
+    free port (its publish channel through a relay that can go quiet); stopped with SIGTERM."""
+    folder = tmp_path_factory.mktemp("wall")
+    with EngineStack(demo_site, folder) as stack, Plant(stack) as plant:
+        others = {d.id: (20.9 if d.gas == "O2" else 0.0) for d in stack.site.gas_detectors}
+        plant.gas.update({**others, "GD07": 1.3 * 40.0})  # 1.3 x its level 2 (40 %LEL)
+        plant.vibration.update({"VP04": 3.6})  # ISO 20816-3 zone C
+        hw = {"watcher": "T0187", "workers": ["T0101", "T0102"]}
+        cs = {"watcher": "T0186", "workers": ["T0185"]}
+        for zone, tags in (("Z-HW1", hw), ("Z-V205", cs)):
+            x, y = stack.zone_centre(zone)
+            plant.place({t: (x + 3.0 * k, y) for k, t in enumerate([tags["watcher"], *tags["workers"]])})
+        assert stack.activate_permit("HW-1", zone="Z-HW1", **hw)["ok"]
+        assert stack.activate_permit("CS-1", zone="Z-V205", type_="confined_space", grade=None, **cs)["ok"]
+        suspend = {"op": "permit_suspend", "permit": "CS-1", "user": "op1"}
+        assert stack.command(**suspend, reason="watcher away from the permit area")["ok"]
+        first = sos(stack, "T0050")
+        with PublishRelay(stack.ctx, stack.site.bus.publish, f"ipc://{folder}/relay-pub.ipc") as relay:
+            with console_process(stack, folder / "console.log", publish=relay.endpoint) as base:
+                yield Wall(stack, relay, f"{base}/wall", folder / "console.log", first)
 
 
 @pytest.fixture
@@ -73,11 +94,9 @@ def test_wall_people_move_and_alarms_reach_the_page(wall, page):
         if x1[i] is not None and x2[i] is not None and (x1[i], y1[i]) != (x2[i], y2[i])
     ]
     assert len(moved) > 100  # people walk on circles: nearly all of them moved between two reads
-    page.get_by_text(FIRST_ALARM).wait_for(timeout=20_000)
-    wall.engine.raise_alarm(
-        alarm_record(51, priority="high", en="Second alarm raised while the page is open")
-    )
-    page.get_by_text("Second alarm raised while the page is open").wait_for(timeout=20_000)
+    page.get_by_text(wall.first_alarm).wait_for(timeout=20_000)
+    second = sos(wall.stack, "T0051")  # raised while the page is open
+    page.get_by_text(second).wait_for(timeout=20_000)
 
 
 def test_wall_screenshot_at_4k(wall, tmp_path):
@@ -89,14 +108,14 @@ def test_wall_screenshot_at_4k(wall, tmp_path):
 
 def test_wall_shows_link_lost_banner_when_engine_goes_quiet(wall, page, tmp_path):
     page.get_by_text("Engine link OK").wait_for(timeout=20_000)
-    wall.engine.pause()
+    wall.relay.silence()  # the engine's frames stop reaching the console
     try:
         page.get_by_text("ENGINE LINK LOST").wait_for(timeout=20_000)
         # the map's own warning is drawn on the canvas: read it from the Bokeh document
         page.wait_for_function(_MODEL_VISIBLE_JS, arg="wall-map-link-lost", timeout=10_000, polling=100)
         page.screenshot(path=str(tmp_path / "wall-link-lost.png"))
     finally:
-        wall.engine.pause(False)
+        wall.relay.resume()
     page.get_by_text("Engine link OK").wait_for(timeout=20_000)
 
 
@@ -116,18 +135,14 @@ def test_wall_shows_the_permit_board_gas_cloud_and_machines(wall, page):
     vib = page.evaluate(
         "(name) => Array.from(window.Bokeh.documents[0].get_model_by_name(name).data.text)", "wall-vibration"
     )
-    assert vib[3] == "VP04\nC 3.60 mm/s"  # the fake engine's VP04 is in zone C
+    assert vib[3] == "VP04\nC 3.60 mm/s"  # the plant's VP04 is in zone C
 
 
 def test_muster_tile_replaces_the_permit_board_while_an_emergency_is_declared(wall, page):
     from console.link import EngineLink
 
     page.get_by_text("Permits to work").wait_for(timeout=20_000)
-    with EngineLink(
-        wall.engine.site,
-        publish_endpoint=wall.engine.publish_endpoint,
-        command_endpoint=wall.engine.command_endpoint,
-    ) as link:
+    with EngineLink(wall.stack.site) as link:
         assert link.command({"op": "muster_declare", "user": "sup1", "area": "all"}, timeout_s=10)["ok"]
         try:
             page.get_by_text("EMERGENCY MUSTER").wait_for(timeout=20_000)

@@ -1,53 +1,57 @@
 """The workstation page (and the wall's banners and flood view) in Debian's Chromium: a real console process
-served against the fake engine, which checks roles and states like the engine."""
+served against the real engine (tests/engine_stack.py), which checks roles and states itself."""
 
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 
+from config.schema import AlarmRule, EscalationPolicy, EscalationStep
+from tests.builders import wearable_events
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.fake_engine import EPOCH_S, FakeEngine, alarm_record, console_process
+from tests.engine_stack import EngineStack, Plant, console_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-RESTRICTED = alarm_record(
-    61, priority="high", zone="Z-U200", ts_s=EPOCH_S + 40, en="Wang Fang (T0061) in restricted zone Unit 200"
-)
-LATCHED = alarm_record(
-    62,
-    priority="medium",
-    state="latched_ack",
-    zone="Z-R101",
-    ts_s=EPOCH_S + 20,
-    en="Chen Jing (T0062) left confined space R-101 without sign-out",
-)
-GAS = alarm_record(
-    70,
-    priority="critical",
-    zone="Z-U100",
-    condition="gas.high",
-    ts_s=EPOCH_S + 50,
-    en="GD07 H2S 15.2 ppm above high alarm in Unit 100",
-)
-TANK_FARM = [
-    alarm_record(
-        80 + i, priority="low", zone="Z-TF", ts_s=EPOCH_S + 60 + i, en=f"Worker T{80 + i:04d} in Tank farm"
-    )
-    for i in range(4)
-]
+RESTRICTED = "zone.restricted:Z-R101:T0061"  # a worker in restricted zone R-101 (high)
+LATCHED = "person.sos:T0062"  # an SOS, held 0.5 s here, then latched until acknowledged and reset (critical)
+GAS = "gas.high:GD07"  # level 2 in Unit 200 (critical); escalates to the supervisor 3 s after it is raised
+SUBSTATION = ["T0081", "T0082", "T0083", "T0084"]  # four workers in restricted zone Substation: one group
 _BEEPS_JS = "(n) => (window.wfBeeps || 0) >= n"
+
+
+class Console:
+    def __init__(self, stack: EngineStack, plant: Plant, base: str) -> None:
+        self.stack, self.plant, self.base = stack, plant, base
+
+    def text(self, alarm_id: str) -> str:
+        """The English text of one of the engine's alarms (waits until it is raised)."""
+        return self.stack.wait_alarm(alarm_id)["message"]["en"]
+
+
+def _rules(site) -> dict:
+    gas = EscalationPolicy(id="test-gas", steps=[EscalationStep(after_s=3.0, notify_role="supervisor"),
+                                                 EscalationStep(after_s=7200.0, notify_role="safety_manager")])
+    return {"alarm_rules": [AlarmRule(condition="gas.high", match=GAS, escalation="test-gas"), *site.alarm_rules],
+            "escalation_policies": [*site.escalation_policies, gas],
+            "people_safety": site.people_safety.model_copy(update={"sos_hold_s": 0.5})}
 
 
 @pytest.fixture(scope="module")
 def console(demo_site, tmp_path_factory):
-    """A fake engine with a few alarms and a console process serving /wall and /workstation."""
-    log = tmp_path_factory.mktemp("workstation") / "console.log"
-    with FakeEngine(demo_site) as engine:
-        engine.publish_delta([RESTRICTED, LATCHED])
-        with console_process(engine, log) as base:
-            yield engine, base
+    """The engine fed by a plant, with a worker in restricted zone R-101 (active, unacknowledged) and an SOS
+    latched and acknowledged by op1, and a console process serving /wall and /workstation."""
+    folder = tmp_path_factory.mktemp("workstation")
+    with EngineStack(demo_site, folder, **_rules(demo_site)) as stack, Plant(stack) as plant:
+        plant.place({"T0061": stack.zone_centre("Z-R101")})
+        stack.send(wearable_events([("T0062", "sos")], time.time()))
+        stack.wait_alarm(LATCHED, "latched_unack")
+        assert stack.command(op="ack", alarm=LATCHED, user="op1")["ok"]
+        stack.wait_alarm(RESTRICTED)
+        with console_process(stack, folder / "console.log") as base:
+            yield Console(stack, plant, base)
 
 
 @pytest.fixture(scope="module")
@@ -81,28 +85,29 @@ def _button(page, name: str):
 def test_operator_acknowledges_cannot_shelve_and_supervisor_shelves_with_a_reason(console, browser):
     from playwright.sync_api import expect
 
-    engine, base = console
+    stack, base = console.stack, console.base
+    restricted, latched = console.text(RESTRICTED), console.text(LATCHED)
     page = _open(browser, f"{base}/workstation")
     try:
         _login(page, "op1", "not-the-password")
         page.get_by_text("Login refused: wrong user id or password").wait_for(timeout=30_000)
         _login(page, "op1")
         page.get_by_text("Operator 1 (op1), Operator").wait_for(timeout=20_000)
-        page.get_by_text(RESTRICTED["message"]["en"]).click()
+        page.get_by_text(restricted).click()
         expect(_button(page, "Acknowledge")).to_be_enabled(timeout=10_000)
         expect(_button(page, "Shelve")).to_be_disabled()  # an operator may not shelve
         expect(_button(page, "Out of service")).to_be_disabled()
         _button(page, "Acknowledge").click()
         page.get_by_text("acknowledged by op1").wait_for(timeout=10_000)  # the engine's delta came back
-        assert engine.alarms[RESTRICTED["id"]]["state"] == "active_ack"
+        assert stack.alarms()[RESTRICTED]["state"] == "active_ack"
         expect(_button(page, "Acknowledge")).to_be_disabled()
-        page.get_by_text(LATCHED["message"]["en"]).click()
+        page.get_by_text(latched).click()
         expect(_button(page, "Reset")).to_be_enabled(timeout=10_000)  # latched and acknowledged: reset
 
         _button(page, "Log out").click()
         _login(page, "sup1")
         page.get_by_text("Shift supervisor (sup1), Shift supervisor").wait_for(timeout=20_000)
-        page.get_by_text(RESTRICTED["message"]["en"]).click()
+        page.get_by_text(restricted).click()
         expect(_button(page, "Shelve")).to_be_enabled(timeout=10_000)
         page.get_by_placeholder("why").fill("Hot-work permit being renewed")
         page.locator("select").select_option(label="1 h")
@@ -112,49 +117,20 @@ def test_operator_acknowledges_cannot_shelve_and_supervisor_shelves_with_a_reaso
         row = page.locator(".tabulator-row", has_text="Hot-work permit being renewed")
         row.wait_for(timeout=10_000)
         assert "sup1" in row.inner_text() and "SHELVED" in row.inner_text()
-        shelved = engine.alarms[RESTRICTED["id"]]["shelved"]
+        record = stack.alarms()[RESTRICTED]
+        shelved = record["shelved"]
         assert (shelved["by"], shelved["reason"]) == ("sup1", "Hot-work permit being renewed")
-        sent = [c for c in engine.commands if c.get("op") == "shelve"]
-        assert sent[-1]["duration_s"] == 3600.0 and sent[-1]["user"] == "sup1"
+        assert shelved["until_ts_s"] - record["changed_ts_s"] == pytest.approx(3600.0)  # the "1 h" chosen
     finally:
         page.close()
 
 
-def test_escalation_banner_beeps_and_the_flood_view_groups_on_workstation_and_wall(console, browser):
-    engine, base = console
-    engine.publish_delta([GAS, *TANK_FARM])
-    desk = _open(browser, f"{base}/workstation")
-    wall = _open(browser, f"{base}/wall?scale=0.5")
-    try:
-        _login(desk, "sup1")
-        desk.get_by_text(GAS["message"]["en"]).wait_for(timeout=20_000)
-        wall.get_by_text(GAS["message"]["en"]).wait_for(timeout=20_000)
-        engine.notify(GAS["id"], "supervisor", step=1)
-        for page in (desk, wall):
-            page.get_by_text("ESCALATION to Shift supervisor (step 1)").wait_for(timeout=20_000)
-            page.wait_for_function(_BEEPS_JS, arg=1, timeout=20_000, polling=100)
-        engine.flood(True, first_out=GAS["id"], count_10min=12)
-        wall.get_by_text("FLOOD: grouped by area").wait_for(timeout=20_000)
-        wall.get_by_text("4 \u00d7 Restricted zone").wait_for(timeout=20_000)  # the tank farm, one card
-        wall.get_by_text("FIRST OUT").wait_for(timeout=20_000)
-        desk.get_by_text("ALARM FLOOD since").wait_for(timeout=20_000)
-        desk.get_by_text("4 \u00d7 Restricted zone, Tank farm").click()  # a group row opens when selected
-        desk.get_by_text(TANK_FARM[0]["message"]["en"]).wait_for(timeout=20_000)
-        engine.flood(False)
-        wall.get_by_text("FLOOD: grouped by area").wait_for(state="detached", timeout=20_000)
-    finally:
-        engine.flood(False)
-        desk.close()
-        wall.close()
-
-
 def test_workstation_screenshot_at_4k(console, browser, tmp_path):
     """1920 x 1080 CSS px at device scale 2 (a 4K desktop monitor at 200 %): 3840 x 2160 pixels."""
-    _engine, base = console
-    page = _open(browser, f"{base}/workstation", device_scale_factor=2)
+    page = _open(browser, f"{console.base}/workstation", device_scale_factor=2)
     try:
         _login(page, "sup1")
-        page.get_by_text(LATCHED["message"]["en"]).click()
+        page.get_by_text(console.text(LATCHED)).click()
         page.get_by_text("LATCHED", exact=True).first.wait_for(timeout=10_000)
         page.evaluate("() => document.fonts.ready.then(() => true)")
         shot = tmp_path / "workstation-4k.png"
@@ -167,14 +143,18 @@ def test_workstation_screenshot_at_4k(console, browser, tmp_path):
 
 
 def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, browser):
-    engine, base = console
-    page = _open(browser, f"{base}/workstation")
+    stack = console.stack
+    page = _open(browser, f"{console.base}/workstation")
+
+    def muster_rows():
+        return [(event, actor) for event, alarm, actor, _ in stack.journal_rows() if alarm == "muster"]
+
     try:
         _login(page, "sup1")
         page.get_by_text("Emergency muster: none declared.").wait_for(timeout=20_000)
         _button(page, "Declare emergency (whole site)\u2026").click()
         page.get_by_text("Declare a site-wide emergency?", exact=False).wait_for(timeout=10_000)
-        assert not [c for c in engine.commands if c.get("op") == "muster_declare"]  # nothing sent yet
+        assert muster_rows() == []  # nothing sent yet
         _button(page, "Confirm").click()
         page.get_by_text("Declare emergency: accepted by the engine").wait_for(timeout=10_000)
         page.get_by_text("EMERGENCY MUSTER since", exact=False).wait_for(timeout=10_000)
@@ -182,8 +162,40 @@ def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, bro
         _button(page, "Confirm").click()
         page.get_by_text("End emergency: accepted by the engine").wait_for(timeout=10_000)
         page.get_by_text("Emergency muster: none declared.").wait_for(timeout=10_000)
-        sent = [c for c in engine.commands if c.get("op", "").startswith("muster_")]
-        assert [(c["op"], c["user"]) for c in sent] == [("muster_declare", "sup1"), ("muster_end", "sup1")]
+        assert muster_rows() == [("muster_declare", "sup1"), ("muster_end", "sup1")]  # as the engine journaled
     finally:
-        engine.end_muster()
+        if stack.command(op="snapshot")["muster"] is not None:
+            stack.command(op="muster_end", user="sup1")
         page.close()
+
+
+# last in the module: a flood, once begun, lasts until the last 10 min of engine time calm down
+def test_escalation_banner_beeps_and_the_flood_view_groups_on_workstation_and_wall(console, browser):
+    stack, plant, base = console.stack, console.plant, console.base
+    desk = _open(browser, f"{base}/workstation")
+    wall = _open(browser, f"{base}/wall?scale=0.5")
+    try:
+        _login(desk, "sup1")
+        plant.gas["GD07"] = 45.0  # above level 2 (40 %LEL): gas.low and gas.high
+        gas = console.text(GAS)
+        # its row (the escalation banner, 3 s later, repeats the text: whichever comes first will do)
+        desk.get_by_role("gridcell", name=gas).wait_for(timeout=20_000)
+        wall.get_by_text(gas).first.wait_for(timeout=20_000)
+        for page in (desk, wall):  # the engine escalates 3 s after the alarm
+            page.get_by_text("ESCALATION to Shift supervisor (step 1)").wait_for(timeout=20_000)
+            page.wait_for_function(_BEEPS_JS, arg=1, timeout=20_000, polling=100)
+        x, y = stack.zone_centre("Z-SUB")
+        plant.place({tag: (x - 6.0 + 4.0 * k, y) for k, tag in enumerate(SUBSTATION)})
+        low = ["T0091", "T0092", "T0093", "T0094", "T0095"]  # five low battery alarms: with the rest, a flood
+        stack.send(wearable_events([(tag, "battery_low") for tag in low], time.time()))
+        wall.get_by_text("FLOOD: grouped by area").wait_for(timeout=20_000)
+        wall.get_by_text("4 \u00d7 Restricted zone").wait_for(timeout=20_000)  # the substation, one card
+        wall.get_by_text("FIRST OUT").wait_for(timeout=20_000)
+        desk.get_by_text("ALARM FLOOD since").wait_for(timeout=20_000)
+        desk.get_by_text("4 \u00d7 Restricted zone, Substation").click()  # a group row opens when selected
+        desk.get_by_text(console.text(f"zone.restricted:Z-SUB:{SUBSTATION[0]}")).wait_for(timeout=20_000)
+        (flood,) = stack.command(op="snapshot")["floods"]
+        assert flood["flood"] is True and flood["first_out"] is not None
+    finally:
+        desk.close()
+        wall.close()

@@ -28,7 +28,7 @@ from console.web.theme import Theme
 from console.web.tiles import AlarmList
 from console.web.workstation import GROUP_PREFIX, Workstation, alarm_rows, off_list_rows
 from ingest.protocol.records import AlarmRecord, FloodState, Notification
-from tests.fake_engine import EPOCH_S, alarm_record
+from tests.records import EPOCH_S, alarm_record
 
 UTC = ZoneInfo("UTC")
 DEMO_MAX_SHELVE_S = {"critical": 3600.0, "high": 14400.0, "medium": 28800.0, "low": 43200.0}

@@ -2,13 +2,14 @@
 
 One :class:`~console.link.EngineLink` per console process receives everything from the engine, and one
 :class:`~console.auth.LoginGuard` counts failed workstation logins; every browser session builds its own page
-and runs one periodic callback (250 ms) that takes the link's latest snapshot and updates the page inside one
-``hold()``, so a tick reaches the browser as one message. The callback stops when the session is destroyed.
+and runs one periodic callback (250 ms, :class:`~console.web.session.PageSession`) that takes the link's latest
+snapshot and updates the page inside one ``hold()``, so a tick reaches the browser as one message. The callback
+stops when the session is destroyed.
 
     watchfloor console --site FILE [--port P] [--address A] [--layout NAME] [--lang en|zh-CN]
 
 URL arguments of ``/wall``: ``lang`` (en, zh-CN), ``screen`` (a screen id of the layout), ``scale`` (1 = sized for
-a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/web/workstation.py) takes ``lang``, ``scale``
+a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/web/workstation/) takes ``lang``, ``scale``
 (default 0.5) and ``position``.
 
 The wall also shows escalation banners (every role, with a beep) over the top of the map, and its alarm list
@@ -25,7 +26,6 @@ import sys
 from typing import Any
 
 import panel as pn
-from panel.io.document import hold
 
 from config import ConfigError, Site, load_site
 from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
@@ -34,9 +34,10 @@ from ..auth import LoginGuard
 from ..link import EngineLink, LinkSnapshot
 from .banners import EscalationBanner
 from .i18n import LANGUAGES, normalize_language, t
+from .session import TICK_MS, PageSession, session_arg, session_scale
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
-from .workstation import WORKSTATION_PATH, make_workstation, session_arg
+from .workstation import WORKSTATION_PATH, make_workstation
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 WALL_PATH = "/wall"
-TICK_MS = 250  # one session update every 250 ms: 4 Hz, above the 2 Hz the wall needs, below the 5 Hz frames
 _configured = False
 
 
@@ -99,7 +99,6 @@ def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) 
     page.refresh_stacks()
 
 
-
 def make_wall(
     site: Site,
     link: EngineLink,
@@ -116,44 +115,23 @@ def make_wall(
     """
     lang = session_arg("lang") or lang
     screen = session_arg("screen") or screen
-    try:
-        scale = float(session_arg("scale") or scale)
-    except ValueError:
-        pass
-    scale = min(4.0, max(0.2, scale))
-    _configure_panel(Theme(scale=scale))
+    scale = session_scale(scale)
+    theme = Theme(scale=scale)
+    _configure_panel(theme)
     page = build_wall(site, layout_name, lang=lang, screen=screen, scale=scale)
     shown = normalize_language(lang or site.console.language)
-    theme = Theme(scale=scale)
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
-    overlay = pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0)
-    page.root.append(overlay)
-    snap = link.snapshot()
-    update_page(page, snap)
-    banner.update(snap)
-    doc = pn.state.curdoc
+    page.root.append(pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0))
     failed: set[int] = set()
 
-    def tick() -> None:
-        snap = link.snapshot()
-        with hold(doc):
-            update_page(page, snap, failed)
-            try:
-                banner.update(snap)
-            except Exception:
-                if -1 not in failed:
-                    log.exception("escalation banner failed to update")
-                    failed.add(-1)
+    def update(snap: LinkSnapshot) -> None:
+        update_page(page, snap, failed)
+        banner.update(snap)
 
-    if doc is not None and doc.session_context is not None:
-        callback = pn.state.add_periodic_callback(tick, period=period_ms)
-
-        def stop(_ctx: Any) -> None:
-            callback.stop()
-
-        pn.state.on_session_destroyed(stop)
-        doc.title = f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
+    PageSession(link, update, name="wall", period_ms=period_ms).start(
+        title=f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
+    )
     return page.root
 
 

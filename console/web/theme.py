@@ -1,4 +1,4 @@
-"""The wall's look: an ISA-101 high-performance HMI on a dark control-room background.
+"""The look of the wall and the workstation: an ISA-101 high-performance HMI on a dark control-room background.
 
 Grey and calm when all is well; colour (red, amber, yellow, magenta) only for abnormal states and always
 paired with a shape and a text, never colour alone; blinking only for unacknowledged alarms.
@@ -90,6 +90,11 @@ class Palette:
 
 PALETTE = Palette()
 
+#: blinking is only for unacknowledged alarms (class ``wf-blink``)
+_BLINK_CSS = """@keyframes wf-blink { 0%, 49% { opacity: 1; } 50%, 100% { opacity: 0.35; } }
+.wf-blink { animation: wf-blink 1s infinite; }
+"""
+
 
 @dataclass(frozen=True)
 class Theme:
@@ -170,6 +175,83 @@ html, body {{
 .wf-status.wf-lost {{ background: {p.link_lost_background}; color: {p.link_lost_text}; }}
 .wf-status.wf-lost .wf-label {{ color: {p.link_lost_text}; }}
 .wf-banner {{ font-size: {self.huge_px}px; font-weight: bold; }}
-@keyframes wf-blink {{ 0%, 49% {{ opacity: 1; }} 50%, 100% {{ opacity: 0.35; }} }}
-.wf-blink {{ animation: wf-blink 1s infinite; }}
+{_BLINK_CSS}"""
+
+    # -- the workstation (console/web/workstation/) ---------------------------------------------------------
+    def workstation_css(self) -> str:
+        """Stylesheet for the workstation's HTML panes (priorities, tags, group rows, the blink)."""
+        p = self.palette
+        return f"""
+:host {{ font-family: {self.font_family}; color: {p.text}; font-size: {self.text_px}px; }}
+.wf-pri {{ font-weight: bold; white-space: nowrap; }}
+.wf-tag {{ font-weight: bold; border: {self.px(2)}px solid; padding: 0 {self.px(8)}px; margin-right: {self.px(6)}px;
+  font-size: {self.small_px}px; }}
+.wf-indent {{ padding-left: {self.px(48)}px; display: inline-block; }}
+.wf-group {{ font-weight: bold; }}
+{_BLINK_CSS}"""
+
+    def workstation_table_css(self) -> str:
+        """Stylesheet for the workstation's alarm tables (Tabulator), on top of :meth:`workstation_css`."""
+        p = self.palette
+        # !important: the Tabulator theme's own sheet is added after ours
+        return (
+            self.workstation_css()
+            + f"""
+.tabulator {{ font-size: {self.text_px}px !important; background-color: {p.tile} !important;
+  border: {self.px(2)}px solid {p.tile_border} !important; }}
+.tabulator .tabulator-header, .tabulator .tabulator-header .tabulator-col {{
+  background-color: {p.page} !important; color: {p.text_dim} !important; border-color: {p.tile_border} !important; }}
+.tabulator .tabulator-tableholder, .tabulator .tabulator-tableholder .tabulator-table {{
+  background-color: {p.tile} !important; color: {p.text} !important; }}
+.tabulator-row, .tabulator-row.tabulator-row-even, .tabulator-row.tabulator-row-odd {{
+  background-color: {p.tile} !important; color: {p.text} !important;
+  border-bottom: 1px solid {p.tile_border} !important; }}
+.tabulator-row .tabulator-cell {{ border-right: none !important; padding: {self.px(10)}px {self.px(12)}px !important;
+  text-align: left !important; }}
+.tabulator-row.tabulator-selectable:hover {{ background-color: {p.structure_fill} !important; cursor: pointer; }}
+.tabulator-row.tabulator-selected, .tabulator-row.tabulator-selected:hover {{
+  background-color: #34495e !important; box-shadow: inset {self.px(10)}px 0 0 {p.text}; }}
+.tabulator .tabulator-placeholder span {{ color: {p.text_dim} !important; font-size: {self.text_px}px; }}
+"""
+        )
+
+    def workstation_panel_css(self) -> str:
+        """Stylesheet for the workstation's panels (login, user line, action card, muster line, flood banner)."""
+        p = self.palette
+        return (
+            self.workstation_css()
+            + f"""
+.wf-card {{ background: {p.tile}; border: {self.px(2)}px solid {p.tile_border}; padding: {self.px(16)}px {self.px(20)}px; }}
+.wf-sel-line {{ display: flex; gap: {self.px(20)}px; align-items: baseline; flex-wrap: wrap; }}
+.wf-sel-msg {{ font-size: {self.large_px}px; margin: {self.px(8)}px 0; line-height: 1.25; }}
+.wf-sel-facts {{ color: {p.text_dim}; }}
+.wf-dim {{ color: {p.text_dim}; }}
+.wf-status-ok {{ color: {p.text}; }}
+.wf-status-refused {{ color: #ff9a1f; font-weight: bold; }}
+.wf-status-busy {{ color: {p.text_dim}; }}
+.wf-user {{ font-size: {self.large_px}px; }}
+.wf-user .wf-role {{ font-weight: bold; }}
+.wf-flood {{ background: {p.link_lost_background}; color: {p.link_lost_text}; font-weight: bold;
+  font-size: {self.large_px}px; padding: {self.px(10)}px {self.px(20)}px; }}
+.wf-login-title {{ font-size: {self.large_px}px; font-weight: bold; }}
+.wf-muster-on {{ background: {p.emergency_background}; color: {p.emergency_text}; font-weight: bold;
+  font-size: {self.large_px}px; padding: {self.px(10)}px {self.px(20)}px; }}
+.wf-muster-quiet {{ color: {p.text_dim}; padding: {self.px(10)}px {self.px(8)}px; }}
+.wf-confirm {{ font-weight: bold; padding: {self.px(10)}px {self.px(8)}px; }}
+.wf-login-msg {{ color: #ff9a1f; font-weight: bold; min-height: 1.3em; }}
+"""
+        )
+
+    def widget_css(self) -> str:
+        """Stylesheet for the workstation's widgets (buttons, inputs, selects), sized to be read at arm's length."""
+        p = self.palette
+        return f"""
+:host {{ --font-size: {self.text_px}px; font-size: {self.text_px}px; }}
+.bk-btn, .bk-input, select, input {{ font-size: {self.text_px}px; }}
+.bk-btn {{ padding: {self.px(14)}px {self.px(20)}px; }}
+.bk-btn[disabled] {{ opacity: 0.4; background-color: {p.tile} !important; color: {p.text_dim} !important;
+  border-color: {p.tile_border} !important; }}
+.bk-btn-group .bk-btn.bk-active {{ background-color: #34495e; color: {p.text}; box-shadow: inset 0 -{self.px(6)}px 0 {p.text}; }}
+.bk-input {{ padding: {self.px(10)}px {self.px(12)}px; height: auto; }}
+label {{ font-size: {self.small_px}px; color: {p.text_dim}; }}
 """

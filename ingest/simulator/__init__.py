@@ -1,7 +1,8 @@
 """The plant simulator: a deterministic model of the demo plant published over the real field protocols.
 
 - :class:`PlantModel` (model.py): people walking the site, wearables, the gas field, machine vibration,
-  all pure functions of (site, seed, scenario, timing, t_s).
+  all pure functions of (site, seed, scenario, timing, t_s). People follow the walking model (walking.py);
+  each scenario that scripts people or permits has its story in stories/ (one module per scenario).
 - :class:`Simulator` (run.py): serves the model on MQTT (UWB ranges, truth, vibration, camera detections,
   wearable events) and OPC UA (gas detectors) until stopped; :func:`main` is ``watchfloor simulate``.
 - :class:`PermitDesk` (permits.py): the plant's permit office, sending the stories' permit commands

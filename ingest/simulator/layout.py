@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.schema import Site
+from kernels.geofence import distance_to_edges, distance_to_polygon, points_in_polygon
 
 __all__ = [
     "AVOID_KINDS",
@@ -170,37 +171,17 @@ DEMO_ZONE_ACCESS: dict[str, tuple[str, tuple[Point, ...], Point]] = {
 
 
 # --- geometry ------------------------------------------------------------------------------------------
-
-
-def points_in_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd test: bool [N] for points ``pts`` [N, 2] inside polygon ``poly`` [M, 2] (metres)."""
-    x, y = pts[:, 0:1], pts[:, 1:2]
-    x0, y0 = poly[:, 0][None, :], poly[:, 1][None, :]
-    x1, y1 = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
-    crosses = (y0 > y) != (y1 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xc = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    return np.count_nonzero(crosses & (x < xc), axis=1) % 2 == 1
-
-
-def distance_to_edges(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Distance float64 [N] (metres) of points ``pts`` [N, 2] to the nearest edge of polygon ``poly`` [M, 2]."""
-    a = poly[None, :, :]
-    b = np.roll(poly, -1, axis=0)[None, :, :]
-    p = pts[:, None, :]
-    ab = b - a
-    t = np.clip(np.sum((p - a) * ab, axis=2) / np.maximum(np.sum(ab * ab, axis=2), 1e-12), 0.0, 1.0)
-    d = p - (a + t[..., None] * ab)
-    return np.sqrt(np.min(np.sum(d * d, axis=2), axis=1))
+# Point in polygon and distance to edges are kernels.geofence's (re-exported here for the walking model).
 
 
 def near_polygons(pts: np.ndarray, polys: list[np.ndarray], margin_m: float) -> np.ndarray:
     """bool [N]: point inside any polygon or within ``margin_m`` metres of its edges."""
     hit = np.zeros(len(pts), dtype=bool)
     for poly in polys:
-        hit |= points_in_polygon(pts, poly)
         if margin_m > 0:
-            hit |= distance_to_edges(pts, poly) < margin_m
+            hit |= distance_to_polygon(pts, poly) < margin_m  # 0 inside
+        else:
+            hit |= points_in_polygon(pts, poly)
     return hit
 
 

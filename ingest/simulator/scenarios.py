@@ -38,7 +38,8 @@ SCENARIOS: dict[str, str] = {
     "is requested, gas-tested and approved, but its activation is refused: P0042's hot-work certificate has "
     "expired. The welder never starts; the office cancels HW-2 and both go back to other work.",
     "incompatible_jobs": "With HW-1 active (brings hot_work), a second hot-work permit HW-3 in Z-HW1 for the "
-    "same hours is requested; its approval is refused as a conflict and the office cancels it.",
+    "same hours (welder P0103, watcher P0189) is requested; its approval is refused as a conflict and the office "
+    "cancels it.",
     "worker_outside": "Working-at-height permit WH-1 (own polygon west of the main road, workers P0005 and P0029): "
     "once it is active the crew goes in; stray_after_s after the entry P0029 steps out ~5 m west of the work and "
     "keeps working there, outside the permit zone (permit.worker_outside after worker_outside_grace_s).",

@@ -1,0 +1,184 @@
+"""The workstation's emergency muster line: whether an emergency is declared (since when, by whom, the headcount)
+and, for a shift supervisor, a button to declare one for the whole site or to end it, each asking for a
+confirmation first, with the engine's reply."""
+
+from __future__ import annotations
+
+import html
+from datetime import tzinfo
+from typing import Any
+
+import panel as pn
+
+from ingest.protocol.records import MusterStatus
+
+from ...auth import LoggedIn
+from ...link import LinkSnapshot
+from ..actions import muster_command, muster_enabled
+from ..i18n import t
+from ..tiles import TileContext, format_clock, format_elapsed
+from .commands import CommandSink, Status, send_command, status_html
+
+__all__ = ["MusterPanel", "muster_line_html"]
+
+
+def muster_line_html(status: MusterStatus | None, now_s: float | None, lang: str, tz: tzinfo) -> str:
+    """The workstation's muster line: a red banner with the time since the declaration, who declared it and the
+    headcount while an emergency is declared; a quiet line otherwise."""
+    if status is None or not status.active:
+        return f'<div class="wf-muster-quiet">{html.escape(t("ws.muster.inactive", lang))}</div>'
+    text = t(
+        "ws.muster.active",
+        lang,
+        time=format_clock(status.declared_ts_s, tz),
+        elapsed=format_elapsed(status.elapsed_at(now_s)),
+        user=status.declared_by or "?",
+        mustered=status.mustered,
+        roster=status.roster,
+        missing=status.missing_count,
+    )
+    return f'<div class="wf-muster-on" data-muster="active">{html.escape(text)}</div>'
+
+
+class MusterPanel:
+    """``root`` to lay out; ``update(snap)`` once per tick; declare / end through ``ask``, then ``confirm`` or
+    ``cancel``. Who may send is the logged-in user's role (``set_user``); replies are awaited at most
+    ``command_timeout_s``."""
+
+    def __init__(self, link: CommandSink, ctx: TileContext, *, command_timeout_s: float = 5.0) -> None:
+        self.link, self.lang, self.tz = link, ctx.lang, ctx.tz
+        self.command_timeout_s = float(command_timeout_s)
+        self.user: LoggedIn | None = None
+        self.pending: str | None = None  # a muster command waiting for its confirmation
+        self.busy = False
+        self._reply: Status = ("", "ok")
+        self._snap: LinkSnapshot | None = None
+        th, lang = ctx.theme, self.lang
+        wcss, pcss = [th.widget_css()], [th.workstation_panel_css()]
+
+        self.line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.buttons: dict[str, pn.widgets.Button] = {}
+        for op, key, color in (
+            ("muster_declare", "ws.muster.declare", "danger"),
+            ("muster_end", "ws.muster.end", "default"),
+        ):
+            b = pn.widgets.Button(
+                label=t(key, lang), color=color, width=th.px(820), visible=False, stylesheets=wcss
+            )
+            b.on_click(lambda _e, op=op: self.ask(op))
+            self.buttons[op] = b
+        self.question = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.confirm_button = pn.widgets.Button(
+            label=t("ws.muster.confirm", lang), color="danger", width=th.px(360), stylesheets=wcss
+        )
+        self.confirm_button.on_click(self._confirm_click)
+        self.cancel_button = pn.widgets.Button(
+            label=t("ws.muster.cancel", lang), color="default", width=th.px(360), stylesheets=wcss
+        )
+        self.cancel_button.on_click(lambda _e: self.cancel())
+        self.confirm_row = pn.Row(
+            self.question,
+            self.confirm_button,
+            self.cancel_button,
+            sizing_mode="stretch_width",
+            visible=False,
+        )
+        self.reply_line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8))
+        self.root = pn.Column(
+            pn.Row(self.line, *self.buttons.values(), sizing_mode="stretch_width"),
+            self.confirm_row,
+            self.reply_line,
+            sizing_mode="stretch_width",
+            margin=0,
+        )
+
+    def set_user(self, user: LoggedIn | None) -> None:
+        """A new user (None: logged out): no question pending, no reply shown."""
+        self.user = user
+        self.pending = None
+        self._reply = ("", "ok")
+
+    def enabled(self) -> frozenset[str]:
+        """The muster commands the logged-in user may send now (none while one is in flight)."""
+        if self.user is None or self.busy:
+            return frozenset()
+        status = self._snap.muster if self._snap is not None else None
+        return muster_enabled(self.user.role, None if status is None else status.active)
+
+    def ask(self, op: str) -> None:
+        """First click on declare / end: ask for the confirmation (nothing is sent yet)."""
+        if op in self.enabled():
+            self.pending = op
+            self._reply = ("", "ok")
+        self.refresh()
+
+    def cancel(self) -> None:
+        """The confirmation was declined: nothing is sent."""
+        self.pending = None
+        self.refresh()
+
+    async def _confirm_click(self, _event: Any) -> None:
+        await self.confirm()
+
+    async def confirm(self) -> dict[str, Any] | None:
+        """Send the confirmed muster command and show the engine's reply; returns it (None: not sent)."""
+        op, user = self.pending, self.user
+        self.pending = None
+        if op is None or user is None or op not in self.enabled():
+            self.refresh()
+            return None
+        label = t(f"action.{op}", self.lang)
+        self.busy = True
+        self._reply = (t("reply.sending", self.lang, action=label), "busy")
+        self.refresh()
+        reply: dict[str, Any] | None = None
+        try:
+            reply, self._reply = await send_command(
+                self.link,
+                muster_command(op, user.id),
+                timeout_s=self.command_timeout_s,
+                label=label,
+                ok_text=t("ws.muster.ok", self.lang, action=label),
+                lang=self.lang,
+                what=f"{op} by {user.id}",
+            )
+        finally:
+            self.busy = False
+            self.refresh()
+        return reply
+
+    def update(self, snap: LinkSnapshot) -> None:
+        """Take one link snapshot: the muster line and the buttons; only what changed is sent."""
+        self._snap = snap
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the last snapshot's muster status, the buttons the user may press, the question and the reply."""
+        snap = self._snap
+        status = snap.muster if snap is not None else None
+        line = muster_line_html(status, snap.engine_ts_s if snap is not None else None, self.lang, self.tz)
+        if line != self.line.object:
+            self.line.object = line
+        supervising = self.user is not None and bool(muster_enabled(self.user.role, False))
+        on = self.enabled()
+        active = status is not None and status.active
+        for op, button in self.buttons.items():
+            show = supervising and (op == "muster_end") == active
+            if button.visible != show:
+                button.visible = show
+            disabled = op not in on or self.pending is not None
+            if button.disabled != disabled:
+                button.disabled = disabled
+        pending = self.pending
+        if pending is not None and pending not in on:
+            pending = self.pending = None  # the state changed under the question (another supervisor)
+        if pending is not None:
+            key = "ws.muster.confirm_declare" if pending == "muster_declare" else "ws.muster.confirm_end"
+            question = f'<div class="wf-confirm">{html.escape(t(key, self.lang))}</div>'
+            if question != self.question.object:
+                self.question.object = question
+        if self.confirm_row.visible != (pending is not None):
+            self.confirm_row.visible = pending is not None
+        reply = status_html(self._reply)
+        if reply != self.reply_line.object:
+            self.reply_line.object = reply

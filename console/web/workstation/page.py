@@ -1,0 +1,213 @@
+"""The workstation page: the status bar and escalation banner over the login form, or, logged in, over the user
+line, the muster panel, the flood banner, the alarm tables and the action panel."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import panel as pn
+
+from config import Site
+from ingest.protocol.records import AlarmRecord
+
+from ...auth import LoggedIn, LoginGuard
+from ...link import EngineLink, LinkSnapshot
+from ..banners import EscalationBanner
+from ..i18n import normalize_language, t
+from ..session import TICK_MS, PageSession, session_arg, session_scale
+from ..theme import Theme
+from ..tiles import StatusBar, StatusBarOptions, TileContext
+from .action_panel import ActionPanel
+from .alarm_tables import AlarmTables
+from .login import LoginView
+from .muster_panel import MusterPanel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_SCALE", "WORKSTATION_PATH", "Workstation", "make_workstation"]
+
+WORKSTATION_PATH = "/workstation"
+#: the workstation is read at arm's length on a desktop monitor: wall sizes x 0.5 fit 1920 CSS px
+DEFAULT_SCALE = 0.5
+
+
+class Workstation:
+    """One session's workstation page: ``root`` to serve, ``update(snap)`` once per tick.
+
+    Composes :class:`LoginView`, :class:`AlarmTables`, :class:`ActionPanel` and :class:`MusterPanel` and keeps who
+    is logged in (per session). ``position`` is the operator position whose flood state groups the table
+    (``alarm.flood`` meta ``position``). Actions wait at most ``command_timeout_s`` for the engine's reply.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        link: EngineLink,
+        guard: LoginGuard,
+        *,
+        lang: str = "en",
+        theme: Theme | None = None,
+        position: str = "main",
+        command_timeout_s: float = 5.0,
+    ) -> None:
+        self.site, self.link, self.guard = site, link, guard
+        self.lang = normalize_language(lang)
+        self.theme = th = theme or Theme(scale=DEFAULT_SCALE)
+        self.ctx = TileContext(site=site, lang=self.lang, theme=th)
+        self.user: LoggedIn | None = None
+        self._snap: LinkSnapshot | None = None
+
+        self.status_bar = StatusBar(self.ctx, StatusBarOptions(show_clock_skew=True))
+        self.status_bar.root.sizing_mode = "stretch_width"
+        self.status_bar.root.height = th.px(90)
+        self.banner = EscalationBanner(th, self.lang, self.ctx.tz, name="ws-escalation")
+        self.login_view = LoginView(
+            site, guard, th, self.lang, on_login=self._set_user, on_logout=self.logout
+        )
+        self.tables = AlarmTables(self.ctx, position=position, on_select=lambda: self.actions.refresh())
+        self.actions = ActionPanel(
+            link,
+            self.ctx,
+            self.tables.selection,
+            max_shelve_s=site.max_shelve_s,
+            command_timeout_s=command_timeout_s,
+        )
+        self.muster = MusterPanel(link, self.ctx, command_timeout_s=command_timeout_s)
+        self.main_view = pn.Column(
+            self.login_view.user_row,
+            self.banner.root,
+            self.muster.root,
+            self.tables.flood_banner,
+            pn.Row(self.tables.root, self.actions.root, sizing_mode="stretch_both"),
+            sizing_mode="stretch_both",
+            margin=0,
+        )
+        # the login form or the alarm view: swapped, not hidden (a Tabulator laid out while hidden keeps
+        # zero-width columns)
+        self.body = pn.Column(self.login_view.form, sizing_mode="stretch_both", margin=0)
+        self.root = pn.Column(
+            pn.pane.Bokeh(self.status_bar.root, sizing_mode="stretch_width", height=th.px(90), margin=0),
+            self.body,
+            sizing_mode="stretch_both",
+            margin=0,
+            styles={
+                "background": th.palette.page,
+                "height": "100vh",
+                "width": "100vw",
+                "padding": f"{th.px(12)}px",
+                "box-sizing": "border-box",
+            },
+        )
+        # the widgets tests and callers reach for, under the names they have always had
+        self.login_message = self.login_view.message
+        self.buttons, self.text = self.actions.buttons, self.actions.text
+        self.duration, self.status_line = self.actions.duration, self.actions.status_line
+        self.muster_line, self.muster_buttons = self.muster.line, self.muster.buttons
+        self.muster_question, self.muster_confirm_row = self.muster.question, self.muster.confirm_row
+        self.muster_reply_line = self.muster.reply_line
+
+    # -- who is logged in -----------------------------------------------------------------------------------
+    def login(self, user_id: str | None = None, password: str | None = None) -> bool:
+        """Check the form's (or the given) user id and password; on success show the alarm view."""
+        return self.login_view.submit(user_id, password)
+
+    def logout(self) -> None:
+        """Forget the session's user and show the login form again."""
+        if self.user is not None:
+            log.info("logout: %s", self.user.id)
+        self._set_user(None)
+
+    def _set_user(self, user: LoggedIn | None) -> None:
+        self.user = user
+        self.login_view.show_user(user)
+        self.tables.reset()
+        self.actions.set_user(user)
+        self.muster.set_user(user)
+        if self._snap is not None:
+            self.update(self._snap)  # fill the tables before they are shown
+        self.actions.refresh()
+        want = self.login_view.form if user is None else self.main_view
+        if self.body.objects != [want]:
+            self.body.objects = [want]
+
+    # -- the selection, the actions and the muster, as the components have them -----------------------------
+    @property
+    def selected(self) -> str | None:
+        """The selected row's key: an alarm id, or ``GROUP_PREFIX`` + a group key (None: nothing)."""
+        return self.tables.selected
+
+    @selected.setter
+    def selected(self, key: str | None) -> None:
+        self.tables.selected = key
+
+    def selected_record(self) -> AlarmRecord | None:
+        """The selected alarm as the link last had it (None: nothing, a group, or the alarm has gone)."""
+        return self.tables.selected_record()
+
+    def enabled(self) -> frozenset[str]:
+        """The actions enabled now (none while a command is in flight)."""
+        return self.actions.enabled()
+
+    async def act(self, action: str) -> dict[str, Any] | None:
+        """Send ``action`` on the selected alarm and show the engine's reply; returns the reply (None: not sent)."""
+        return await self.actions.act(action)
+
+    @property
+    def muster_pending(self) -> str | None:
+        """The muster command waiting for its confirmation (None: none)."""
+        return self.muster.pending
+
+    def muster_enabled(self) -> frozenset[str]:
+        """The muster commands the logged-in user may send now."""
+        return self.muster.enabled()
+
+    def ask_muster(self, op: str) -> None:
+        """First click on declare / end: ask for the confirmation (nothing is sent yet)."""
+        self.muster.ask(op)
+
+    def cancel_muster(self) -> None:
+        """The confirmation was declined: nothing is sent."""
+        self.muster.cancel()
+
+    async def confirm_muster(self) -> dict[str, Any] | None:
+        """Send the confirmed muster command and show the engine's reply; returns it (None: not sent)."""
+        return await self.muster.confirm()
+
+    # -- the tick -------------------------------------------------------------------------------------------
+    def update(self, snap: LinkSnapshot) -> None:
+        """Take one link snapshot: status bar, banners, tables and buttons; only what changed is sent."""
+        self._snap = snap
+        self.status_bar.update(snap)
+        role = self.user.role if self.user is not None else None
+        self.banner.update(snap, role, enabled=self.user is not None)
+        if self.user is None:
+            return
+        self.tables.update(snap)
+        self.actions.refresh()
+        self.muster.update(snap)
+
+
+def make_workstation(
+    site: Site,
+    link: EngineLink,
+    guard: LoginGuard,
+    *,
+    lang: str | None = None,
+    scale: float = DEFAULT_SCALE,
+    period_ms: int = TICK_MS,
+) -> pn.viewable.Viewable:
+    """The workstation page for one browser session, with its periodic callback (stopped with the session).
+
+    URL arguments: ``lang`` (en, zh-CN), ``scale`` (1 = wall sizes for 3840 CSS px; default 0.5 for a
+    1920 px desktop), ``position`` (operator position of the flood state, default ``main``).
+    """
+    lang = normalize_language(session_arg("lang") or lang or site.console.language)
+    theme = Theme(scale=session_scale(scale))
+    # the login form shows no table: load Tabulator's JS with the page, or the table would not render later
+    pn.extension("tabulator")
+    ws = Workstation(site, link, guard, lang=lang, theme=theme, position=session_arg("position") or "main")
+    PageSession(link, ws.update, name="workstation", period_ms=period_ms).start(
+        title=f"{site.name.get(lang)} \u2014 {t('ws.title', lang)}"
+    )
+    return ws.root
