@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["report", "available", "run", "best_time"]
+__all__ = ["report", "available", "run", "best_time", "write_bench_site"]
 
 
 def report(figure: str, value: float, unit: str) -> None:
@@ -22,6 +22,22 @@ def report(figure: str, value: float, unit: str) -> None:
     else:
         text = f"{value:.3g}"
     print(f"bench: {figure} {text} {unit}", flush=True)
+
+
+def write_bench_site(site, tmp):
+    """Write ``site`` to ``tmp/site.yaml`` without its floor-plan image (benchmarks serve no page); return the
+    site as loaded back from that file, and the path."""
+    import yaml
+
+    from config import load_site
+    from console.cli.launch import write_site
+
+    path = tmp / "site.yaml"
+    write_site(site, path)
+    data = yaml.safe_load(path.read_text())
+    data["floor_plan"].pop("image", None)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return load_site(path), path
 
 
 def best_time(fn, repeat: int) -> float:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench import report
+from bench import report, write_bench_site
 from config import DEMO_SITE, load_site
-from console.cli.launch import effective_demo_site, start_broker_argv, write_site
+from console.cli.launch import effective_demo_site, start_broker_argv
 from console.cli.supervisor import Supervisor, wait_port
 from ingest import bus
 from ingest.engine import RecordingReader
@@ -38,12 +37,7 @@ def _site_with_tags(n: int, tmp: Path):
     site = base.model_copy(update={"people": people, "zones": [z for z in base.zones if z.kind != "restricted"],
                                    "uwb": base.uwb.model_copy(update={"publish_locations": False,
                                                                       "slice_s": 0.1})})
-    path = tmp / "site.yaml"
-    write_site(site, path)
-    data = yaml.safe_load(path.read_text())
-    data["floor_plan"].pop("image", None)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_site(path), path
+    return write_bench_site(site, tmp)
 
 
 def _templates(site, rng) -> list[str]:

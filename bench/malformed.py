@@ -42,13 +42,12 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
-import yaml
 import zmq
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench import report
+from bench import report, write_bench_site
 from config import DEMO_SITE, load_site
-from console.cli.launch import demo_signing, effective_demo_site, start_broker_argv, write_site
+from console.cli.launch import demo_signing, effective_demo_site, start_broker_argv
 from console.cli.supervisor import Supervisor, wait_port
 from ingest import bus
 from ingest.engine import RecordingReader
@@ -339,12 +338,7 @@ def _log_time(line: str) -> float:
 def _site(tmp: Path):
     site = effective_demo_site(load_site(DEMO_SITE), console_port=5006)
     site = demo_signing(site, tmp)
-    path = tmp / "site.yaml"
-    write_site(site, path)
-    data = yaml.safe_load(path.read_text())
-    data["floor_plan"].pop("image", None)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_site(path), path
+    return write_bench_site(site, tmp)
 
 
 def run(args: list[str]) -> None:

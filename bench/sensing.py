@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench import report
+from bench import report, write_bench_site
 from config import DEMO_SITE, load_site
 from console.cli.launch import effective_demo_site, start_broker_argv, write_site
 from console.cli.supervisor import Supervisor, wait_port
@@ -49,12 +49,7 @@ def _site(tmp: Path, n_gas: int, n_vib: int):
            for i in range(n_vib)]
     site = base.model_copy(update={"gas_detectors": gas, "vibration_points": vib,
                                    "uwb": base.uwb.model_copy(update={"publish_locations": False})})
-    path = tmp / "site.yaml"
-    write_site(site, path)
-    data = yaml.safe_load(path.read_text())
-    data["floor_plan"].pop("image", None)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_site(path), path
+    return write_bench_site(site, tmp)
 
 
 def _latency(rec_path: Path, kind: str) -> tuple[int, float, np.ndarray]:
