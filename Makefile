@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 demo: install
 	$(VENV)/bin/watchfloor demo
 
+# two workers (one test file each at a time): most of the suite waits on real-time peers, not on the CPU
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 install: system-deps $(STAMP)
 

@@ -449,6 +449,7 @@ class PermitBook:
     def tick(self, now: float, seq: int, xyz: np.ndarray, fix_ts: np.ndarray, stationary_s: np.ndarray,
              membership, gas_level: np.ndarray) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        raised = self._raised_unauthorized()
         for p in self.permits.values():
             if p.state in ("active", "suspended") and now >= p.valid_to_s:
                 self._set_state(p, "expired", "permit_expire", seq, now, "engine", "")
@@ -456,8 +457,18 @@ class PermitBook:
             if p.state == "expired":
                 self._check_expired_occupied(p, now, seq, xyz, membership, out)
             if p.state in ("active", "suspended"):  # a suspended permit's conditions must be able to clear
-                self._check_active(p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out)
+                self._check_active(p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out,
+                                   raised.get(p.id, ()))
         return out
+
+    def _raised_unauthorized(self) -> dict[str, list[AlarmDefinition]]:
+        """Active ``permit.unauthorized`` conditions by permit id: one pass over the alarm book per tick (not
+        one per permit), read from the book so a restored engine clears what its predecessor raised."""
+        raised: dict[str, list[AlarmDefinition]] = {}
+        for a in self.book.alarms.values():
+            if a.condition and a.definition.condition == "permit.unauthorized":
+                raised.setdefault(a.definition.source, []).append(a.definition)
+        return raised
 
     def _check_expired_occupied(self, p, now, seq, xyz, membership, out) -> None:
         inside = int(np.count_nonzero(self._inside_mask(p, xyz, membership)))
@@ -470,7 +481,8 @@ class PermitBook:
         p.reason = reason
         self._set_state(p, "suspended", "permit_suspend", seq, now, "engine", "", {"reason": reason})
 
-    def _check_active(self, p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out) -> None:
+    def _check_active(self, p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out,
+                      raised_unauthorized) -> None:
         s = self.s
         poly, gas_inside = self._area(p)
         inside = self._inside_mask(p, xyz, membership)
@@ -517,10 +529,8 @@ class PermitBook:
                             f"{self.site.people[i].name} ({tag}) is inside permit {p.id}'s zone without being on it",
                             f"{self.site.people[i].name}（{tag}）未列入作业许可 {p.id} 却进入作业区域", tag)
             self._cond(d, True, now, seq, out, (float(xyz[i, 0]), float(xyz[i, 1])))
-        for a in list(self.book.alarms.values()):
-            dd = a.definition
-            if dd.condition == "permit.unauthorized" and dd.source == p.id and a.condition \
-                    and dd.id.rsplit(":", 1)[1] not in inside_now:
+        for dd in raised_unauthorized:
+            if dd.id.rsplit(":", 1)[1] not in inside_now:
                 self._cond(dd, False, now, seq, out)
         gas = self._gas_test_problem(p, now)
         d = self._alarm("gas_test_expired", p.id, p, "high", f"Permit {p.id}: {gas or 'gas test'}; work suspended",

@@ -47,9 +47,12 @@ def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], ru
         args += ["--timing", f"{k}={v}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
-    while not (out / "site.yaml").exists() and time.monotonic() < deadline:
+    site = None
+    while not isinstance(site, dict) and time.monotonic() < deadline:  # the demo may be writing it right now
         time.sleep(0.1)
-    site = yaml.safe_load((out / "site.yaml").read_text())
+        if (out / "site.yaml").exists():
+            site = yaml.safe_load((out / "site.yaml").read_text())
+    assert isinstance(site, dict), f"the demo wrote no site file in {out}"
     listener = None
     deadline = time.monotonic() + 30
     while listener is None and time.monotonic() < deadline:  # the demo starts its broker first

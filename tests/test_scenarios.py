@@ -19,7 +19,7 @@ from console.cli.launch import write_site
 from ingest import bus
 from ingest.engine import RecordingReader
 from ingest.simulator import PlantModel
-from ingest.simulator.layout import points_in_polygon
+from kernels.geofence import points_in_polygon
 from tests.scenario_run import permit_rows, play, raised
 
 pytestmark = pytest.mark.slow

@@ -36,10 +36,11 @@ from ingest.simulator.gas import (
     STATUS_UNCERTAIN_EU_EXCEEDED,
     STATUS_UNCERTAIN_SENSOR_CALIBRATION,
 )
-from ingest.simulator.layout import AVOID_KINDS, distance_to_edges, near_polygons, points_in_polygon
+from ingest.simulator.layout import AVOID_KINDS, near_polygons
 from ingest.simulator.stories import STORIES
 from ingest.simulator.vibration import FS_HZ, N_SAMPLES, NOISE_ACC_M_S2, bearing_defect_frequencies
 from ingest.tracker import TagTracker
+from kernels.geofence import distance_to_edges, points_in_polygon
 
 
 def _closed_zones(site) -> list[np.ndarray]:

@@ -30,7 +30,7 @@ from types import MappingProxyType
 
 from asyncua import Server, ua
 
-from config import ConfigError, Site, load_site
+from config import Site
 from console.link import EngineLink
 from console.opcua.address_space import AddressSpace
 from console.opcua.callers import AttributedInternalServer, SiteUsers
@@ -43,6 +43,7 @@ from console.opcua.mapping import (
     refusal_status,
 )
 from console.opcua.methods import ConditionMethods
+from console.startup import load_site_or_report, start_logging
 from ingest.protocol.records import AlarmRecord
 
 log = logging.getLogger(__name__)
@@ -317,14 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     """``watchfloor alarms-server``: serve the live alarms over OPC UA until SIGTERM or Ctrl-C. Returns the exit
     code (2 for a bad site file or option)."""
     args = _parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    try:
-        site = load_site(args.site)
-    except ConfigError as e:
-        print(str(e), file=sys.stderr)
+    start_logging(args.log_level)
+    site = load_site_or_report(args.site)
+    if site is None:
         return 2
     users = {u.id for u in site.users}
     if args.ack_user is not None and args.ack_user not in users:

@@ -27,11 +27,12 @@ from typing import Any
 
 import panel as pn
 
-from config import ConfigError, Site, load_site
+from config import Site
 from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
 
 from ..auth import LoginGuard
 from ..link import EngineLink, LinkSnapshot
+from ..startup import load_site_or_report, start_logging
 from .banners import EscalationBanner
 from .i18n import LANGUAGES, normalize_language, t
 from .session import TICK_MS, PageSession, session_arg, session_scale
@@ -194,14 +195,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``watchfloor console``: serve ``/wall`` and ``/workstation`` until SIGTERM or Ctrl-C. Returns the exit code."""
     args = _parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    start_logging(args.log_level)
+    site = load_site_or_report(args.site)
+    if site is None:
+        return 2
     try:
-        site = load_site(args.site)
         layout = load_layout(args.layout or site.console.layout, WALL_TILES)
-    except (ConfigError, LayoutError) as e:
+    except LayoutError as e:
         print(str(e), file=sys.stderr)
         return 2
     port = args.port if args.port is not None else site.console.port

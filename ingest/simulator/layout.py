@@ -30,9 +30,7 @@ __all__ = [
     "WalkwayNetwork",
     "ZoneAccess",
     "build_network",
-    "distance_to_edges",
     "near_polygons",
-    "points_in_polygon",
 ]
 
 log = logging.getLogger(__name__)

@@ -33,10 +33,8 @@ from .stories import Stage, WearableEvent
 from .vibration import VibrationBank
 from .walking import WALK_SPEED_M_S, Crowd, new_itinerary
 
-__all__ = ["WALK_SPEED_M_S", "WEARABLE_EVENTS", "PlantModel", "WearableEvent"]
+__all__ = ["WALK_SPEED_M_S", "PlantModel", "WearableEvent"]
 
-#: what a wearable can report
-WEARABLE_EVENTS = ("sos", "fall", "battery_low")
 #: battery_low events across the whole site, per second
 _BATTERY_LOW_RATE_HZ = 1.0 / 1200.0
 _BATTERY_CHUNK_S = 600.0

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.schema import Site
+from kernels.geofence import distance_to_edges, points_in_polygon
 
-from .layout import Place, WalkwayNetwork, distance_to_edges, points_in_polygon
+from .layout import Place, WalkwayNetwork
 
 __all__ = [
     "FOREVER_S",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import points_in_polygon
+from kernels.geofence import points_in_polygon
+
 from .stage import Stage
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.schema import Site
+from kernels.geofence import distance_to_edges, points_in_polygon
 
 from ..camera import CameraView
-from ..layout import Place, WalkwayNetwork, distance_to_edges, points_in_polygon
+from ..layout import Place, WalkwayNetwork
 from ..permits import PermitCommand, paperwork
 from ..walking import Itinerary, Point
 
@@ -33,7 +34,7 @@ HOT_WORK_GAS: Mapping[str, float] = {"LEL": 0.0, "O2": 20.9}
 
 @dataclass(frozen=True)
 class WearableEvent:
-    """A wearable's report: ``t_s`` simulation seconds, ``tag`` id, ``event`` in WEARABLE_EVENTS."""
+    """A wearable's report: ``t_s`` simulation seconds, ``tag`` id, ``event`` in :data:`ingest.protocol.names.WEARABLE_EVENTS`."""
 
     t_s: float
     tag: str

@@ -7,15 +7,16 @@ command ROUTER; ZeroMQ sockets are not thread-safe, so no other thread touches t
   ``engine.status``): display frames are conflated, latest wins;
 - the latest permit board (``permit.board``) and emergency muster status (``muster.status``): each message is
   the whole state, so they are conflated too; a snapshot reply fills them for a console that joins late;
-- the live alarm table, built from a snapshot and then sequence-numbered ``alarm.delta`` messages. A gap in
-  the sequence, an engine restart (the sequence going back) or a link that comes back after being lost
-  makes the link ask for a fresh snapshot and replace its table (DESIGN principle 3: the alarm channel is
-  never silently lossy);
+- the live alarm table (:class:`~console.link.alarm_mirror.AlarmMirror`), built from a snapshot and then
+  sequence-numbered ``alarm.delta`` messages; on a gap, an engine restart or a link that comes back after
+  being lost the link asks for a fresh snapshot (DESIGN principle 3: the alarm channel is never silently
+  lossy);
 - counters of everything received, ignored, refused or lost.
 
 Sessions read it through :meth:`EngineLink.snapshot`, which returns immutable objects (frozen dataclasses,
-read-only numpy arrays, read-only mappings) so a Bokeh callback can use them without locks. The thread never
-touches a Bokeh model.
+read-only numpy arrays, read-only mappings; :mod:`console.link.views`) so a Bokeh callback can use them without
+locks. The thread never touches a Bokeh model. Display frames that do not fit the site are refused
+(:mod:`console.link.frame_checks`).
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-import numpy as np
 import zmq
 
 from config import Site
+from console.link.alarm_mirror import AlarmMirror
+from console.link.frame_checks import check_display_arrays
+from console.link.views import MAX_NOTIFICATIONS, AlarmTable, Frame, LinkCounters, LinkSnapshot, LinkState
 from ingest import bus
 from ingest.protocol.names import (
     TOPIC_ALARM_DELTA,
@@ -51,7 +54,6 @@ from ingest.protocol.names import (
     TOPIC_STATUS,
 )
 from ingest.protocol.records import (
-    AlarmRecord,
     FloodState,
     MusterStatus,
     Notification,
@@ -62,7 +64,7 @@ from ingest.protocol.records import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AlarmTable", "EngineLink", "Frame", "LinkCounters", "LinkSnapshot", "LinkState", "MAX_NOTIFICATIONS"]
+__all__ = ["EngineLink"]
 
 #: conflated display topics -> the counter of frames taken in
 _DISPLAY_COUNTERS = {
@@ -72,107 +74,6 @@ _DISPLAY_COUNTERS = {
     TOPIC_GASFIELD: "gasfield_frames",
 }
 _DISPLAY_TOPICS = tuple(_DISPLAY_COUNTERS)
-
-LinkState = Literal["waiting", "ok", "lost"]
-
-#: escalation notifications kept for sessions to show (newest last); older ones are counted, not kept
-MAX_NOTIFICATIONS = 64
-
-#: a delta whose seq is this far behind the table's is taken as an engine restart, not a late duplicate
-_RESTART_WINDOW = 1000
-
-
-@dataclass(frozen=True)
-class Frame:
-    """The latest message of one display topic. ``arrays`` are read-only numpy arrays."""
-
-    topic: str
-    arrays: Mapping[str, np.ndarray]
-    meta: Mapping[str, Any]
-    event_ts_s: float
-    received_s: float  # time.monotonic() when the link took it in
-    number: int  # how many frames of this topic the link has taken in, this one included
-
-
-@dataclass(frozen=True)
-class AlarmTable:
-    """The live alarm list: every alarm not back to normal, by id.
-
-    ``seq`` is the last ``alarm.delta`` sequence number applied; ``version`` grows on every change, so a tile
-    can skip a redraw when it has not moved; ``synced`` is False until the first snapshot has arrived and while
-    a resync is in flight.
-    """
-
-    seq: int = 0
-    version: int = 0
-    synced: bool = False
-    alarms: Mapping[str, AlarmRecord] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class LinkCounters:
-    """Everything the link took in, ignored, refused or lost since it started."""
-
-    frames: int = 0  # bus messages received on the SUB socket, all topics
-    positions_frames: int = 0
-    sensors_frames: int = 0
-    status_frames: int = 0
-    gasfield_frames: int = 0
-    permit_boards: int = 0  # permit.board messages taken in
-    muster_updates: int = 0  # muster.status messages taken in
-    bad_frames: int = 0  # framing errors, unknown topics, arrays that do not match the site
-    deltas: int = 0  # alarm.delta messages received
-    deltas_applied: int = 0
-    deltas_ignored: int = 0  # older than the table (already in the snapshot)
-    gaps: int = 0  # a delta's seq was not the next one
-    restarts: int = 0  # the delta seq went back: the engine started again
-    resyncs: int = 0  # snapshots applied to repair a gap, restart or lost link (the first one is not counted)
-    snapshots: int = 0  # snapshots applied, the first one included
-    snapshot_requests: int = 0
-    snapshot_failures: int = 0  # replies with ok = false, or no reply in time
-    pending_overflow: int = 0  # deltas that did not fit in the buffer while a snapshot was awaited
-    bad_alarms: int = 0  # alarm records that failed their check
-    alarms_dropped: int = 0  # alarms evicted because the table was full
-    commands: int = 0
-    command_timeouts: int = 0
-    replies_unmatched: int = 0
-    link_lost: int = 0  # times the link went from ok to lost
-    notifications: int = 0  # alarm.notify messages taken in
-    floods: int = 0  # alarm.flood messages taken in
-
-
-@dataclass(frozen=True)
-class LinkSnapshot:
-    """What one session tick sees: the latest frames, the alarm table, the counters and the link health."""
-
-    positions: Frame | None
-    sensors: Frame | None
-    status: Frame | None
-    alarms: AlarmTable
-    counters: LinkCounters
-    state: LinkState
-    last_frame_age_s: float | None  # seconds since the last message from the engine; None: never
-    #: the latest escalation notifications, oldest first (at most ``MAX_NOTIFICATIONS``)
-    notifications: tuple[Notification, ...] = ()
-    #: the latest flood state per operator position
-    floods: Mapping[str, FloodState] = field(default_factory=lambda: MappingProxyType({}))
-    #: the latest ``display.gasfield`` frame (array ``field`` float32 [ny, nx]; meta ``extent_m``, ``dx_m``)
-    gasfield: Frame | None = None
-    #: the latest permit board (None until the engine said anything about permits)
-    permits: PermitBoard | None = None
-    #: the latest emergency muster status (None until known; ``active`` False when no emergency)
-    muster: MusterStatus | None = None
-
-    def flood(self, position: str = "main") -> FloodState | None:
-        """The flood state of ``position`` (None until the engine said anything about it)."""
-        return self.floods.get(position)
-
-    @property
-    def engine_ts_s(self) -> float | None:
-        """The newest engine time heard (status or positions frame), seconds since the epoch; None: none yet."""
-        times = [f.meta.get("engine_ts_s") for f in (self.status, self.positions) if f is not None]
-        times = [float(v) for v in times if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return max(times) if times else None
 
 
 class EngineLink:
@@ -226,12 +127,7 @@ class EngineLink:
 
         # owned by the receiver thread
         self._count: dict[str, int] = {f.name: 0 for f in fields(LinkCounters)}
-        self._alarms: dict[str, AlarmRecord] = {}
-        self._seq = 0
-        self._version = 0
-        self._synced = False
-        self._pending: deque[tuple[int, list[Any]]] = deque(maxlen=max_pending_deltas)
-        self._need_snapshot = True
+        self._mirror = AlarmMirror(self._count, max_alarms=max_alarms, max_pending=max_pending_deltas)
         self._snapshot_id: str | None = None
         self._snapshot_deadline = 0.0  # reply due by then
         self._snapshot_retry_at = 0.0  # no new request before then
@@ -443,15 +339,7 @@ class EngineLink:
     def _publish(self) -> None:
         """Hand the thread's state to readers: new immutable objects, swapped under the lock."""
         counters = LinkCounters(**self._count)
-        t = self._table
-        table = None
-        if (t.seq, t.version, t.synced) != (self._seq, self._version, self._synced):
-            table = AlarmTable(
-                seq=self._seq,
-                version=self._version,
-                synced=self._synced,
-                alarms=MappingProxyType(dict(self._alarms)),
-            )
+        table = self._mirror.table(self._table)
         with self._lock:
             if table is not None:
                 self._table = table
@@ -499,7 +387,7 @@ class EngineLink:
             now = self._clock()
             new_frames: dict[str, Frame] = {}
             for topic, msg in latest.items():
-                problem = self._check_arrays(msg)
+                problem = check_display_arrays(msg, self._n_people, self._n_gas, self._n_vib)
                 if problem:
                     self._bump("bad_frames")
                     self._log_bad(f"{topic}: {problem}")
@@ -517,58 +405,6 @@ class EngineLink:
                 with self._lock:
                     self._frames = {**self._frames, **new_frames}
         return changed
-
-    def _check_arrays(self, msg: bus.Message) -> str | None:
-        """Arrays that do not match this console's site would draw the wrong people: refuse them."""
-        p, g, v = self._n_people, self._n_gas, self._n_vib
-        expected: dict[str, tuple[int, ...]] = {}
-        if msg.topic == TOPIC_POSITIONS:
-            expected = {"xyz_m": (p, 3), "age_s": (p,), "gdop": (p,), "alarm": (p,)}
-        elif msg.topic == TOPIC_SENSORS:
-            expected = {
-                "gas_value": (g,),
-                "gas_quality": (g,),
-                "gas_level": (g,),
-                "vib_rms_mm_s": (v,),
-                "vib_quality": (v,),
-            }
-            if "vib_zone" in msg.arrays:  # ISO 20816-3 zone per point, when the engine sends it
-                expected["vib_zone"] = (v,)
-        elif msg.topic == TOPIC_GASFIELD:
-            return self._check_gasfield(msg)
-        for name, shape in expected.items():
-            a = msg.arrays.get(name)
-            if a is None:
-                if msg.topic == TOPIC_SENSORS and name.startswith("vib"):
-                    continue  # vibration is optional in a sensors frame
-                return f"array {name!r} missing"
-            if a.shape != shape:
-                return f"array {name!r} has shape {a.shape}, this site needs {shape} (site files differ?)"
-        return None
-
-    @staticmethod
-    def _check_gasfield(msg: bus.Message) -> str | None:
-        """A gas field must be a float grid whose shape matches its extent and cell size (else it would be
-        drawn stretched over the wrong place)."""
-        a = msg.arrays.get("field")
-        if a is None:
-            return "array 'field' missing"
-        if a.ndim != 2 or a.dtype.kind != "f":
-            return f"array 'field' must be a 2-D float grid, got {a.dtype} {a.shape}"
-        extent, dx = msg.meta.get("extent_m"), msg.meta.get("dx_m")
-        if (
-            not isinstance(extent, list)
-            or len(extent) != 4
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in extent)
-            or not isinstance(dx, (int, float))
-            or not dx > 0
-        ):
-            return f"gas field without a valid extent_m / dx_m (got {extent!r:.60}, {dx!r:.20})"
-        x0, y0, x1, y1 = (float(v) for v in extent)
-        want = (math.ceil((y1 - y0) / dx - 1e-9), math.ceil((x1 - x0) / dx - 1e-9))
-        if a.shape != want:
-            return f"array 'field' has shape {a.shape}, its extent and {dx} m cells need {want}"
-        return None
 
     def _log_bad(self, what: str) -> None:
         n = self._count["bad_frames"]
@@ -673,76 +509,18 @@ class EngineLink:
 
     # alarm table
     def _on_delta(self, msg: bus.Message) -> None:
-        self._bump("deltas")
         seq, records = msg.meta.get("seq"), msg.meta.get("alarms")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not isinstance(records, list):
+            self._bump("deltas")
             self._bump("bad_frames")
             self._log_bad(f"alarm.delta without a valid seq / alarms list (seq={seq!r})")
             return
-        if not self._synced:
-            self._queue_pending(seq, records)
-            return
-        if seq <= self._seq:
-            if seq == 1 or self._seq - seq > _RESTART_WINDOW:
-                self._bump("restarts")
-                log.warning(
-                    "engine link: alarm seq went back from %d to %d: engine restarted, resyncing",
-                    self._seq,
-                    seq,
-                )
-                self._request_resync()
-                self._queue_pending(seq, records)
-            else:
-                self._bump("deltas_ignored")
-            return
-        if seq != self._seq + 1:
-            self._bump("gaps")
-            log.warning("engine link: alarm delta gap (expected %d, got %d): resyncing", self._seq + 1, seq)
-            self._request_resync()
-            self._queue_pending(seq, records)
-            return
-        self._apply(records)
-        self._seq = seq
-        self._bump("deltas_applied")
-
-    def _queue_pending(self, seq: int, records: list[Any]) -> None:
-        if len(self._pending) == self._pending.maxlen:
-            self._bump("pending_overflow")  # the oldest goes; continuity is checked when the snapshot lands
-        self._pending.append((seq, records))
+        if self._mirror.on_delta(seq, records):
+            self._snapshot_id = None  # a reply still in flight may predate the restart: ask again
 
     def _request_resync(self) -> None:
-        self._synced = False
-        self._need_snapshot = True
+        self._mirror.request_resync()
         self._snapshot_id = None
-        self._version += 1
-
-    def _apply(self, records: list[Any]) -> None:
-        for raw in records:
-            try:
-                rec = AlarmRecord.from_json(raw)
-            except ValueError as e:
-                self._bump("bad_alarms")
-                log.warning("engine link: bad alarm record: %s", e)
-                continue
-            if rec.state == "normal":
-                self._alarms.pop(rec.id, None)
-            else:
-                self._alarms[rec.id] = rec
-        self._evict()
-        self._version += 1
-
-    def _evict(self) -> None:
-        over = len(self._alarms) - self.max_alarms
-        if over <= 0:
-            return
-        # keep what matters most: the highest priority, then the newest
-        order = sorted(self._alarms.values(), key=lambda r: (r.rank, r.changed_ts_s))
-        for rec in order[:over]:
-            del self._alarms[rec.id]
-        self._bump("alarms_dropped", over)
-        log.warning(
-            "engine link: alarm table full (%d): %d lowest-priority alarms dropped", self.max_alarms, over
-        )
 
     def _on_snapshot(self, reply: dict[str, Any]) -> None:
         self._snapshot_id = None
@@ -757,7 +535,6 @@ class EngineLink:
             log.warning("engine link: snapshot refused or malformed: %.200s", reply)
             self._snapshot_retry_at = self._clock() + self.snapshot_timeout_s  # retry later, not at once
             return
-        first = self._count["snapshots"] == 0
         ts = float_or_nan(reply.get("engine_ts_s"))
         if "permits" in reply:
             self._on_permits(reply["permits"], ts, from_snapshot=True)
@@ -765,33 +542,7 @@ class EngineLink:
             muster = reply["muster"]
             meta = muster if isinstance(muster, dict) else {"active": False}
             self._on_muster({**meta, "engine_ts_s": meta.get("engine_ts_s", ts)}, from_snapshot=True)
-        self._alarms = {}
-        self._apply(records)
-        self._seq = seq
-        self._synced = True
-        self._need_snapshot = False
-        self._bump("snapshots")
-        if not first:
-            self._bump("resyncs")
-        log.info("engine link: alarm snapshot at seq %d with %d alarms", seq, len(self._alarms))
-        pending = sorted(self._pending, key=lambda p: p[0])
-        self._pending.clear()
-        for i, (s, recs) in enumerate(pending):
-            if s <= self._seq:
-                self._bump("deltas_ignored")
-                continue
-            if s != self._seq + 1:
-                self._bump("gaps")
-                log.warning(
-                    "engine link: gap after snapshot (expected %d, got %d): resyncing", self._seq + 1, s
-                )
-                self._request_resync()
-                for item in pending[i:]:
-                    self._queue_pending(*item)
-                return
-            self._apply(recs)
-            self._seq = s
-            self._bump("deltas_applied")
+        self._mirror.on_snapshot(seq, records)
 
     # DEALER side
     def _drain_dealer(self, dealer: zmq.Socket, max_messages: int = 1000) -> bool:
@@ -870,7 +621,12 @@ class EngineLink:
             self._snapshot_id = None
             changed = True
         # ask only while the engine is heard from, so requests do not pile up in a dead connection
-        if self._need_snapshot and self._snapshot_id is None and alive and now >= self._snapshot_retry_at:
+        if (
+            self._mirror.need_snapshot
+            and self._snapshot_id is None
+            and alive
+            and now >= self._snapshot_retry_at
+        ):
             rid = f"snap-{uuid.uuid4().hex}"
             if self._send(dealer, {"id": rid, "op": "snapshot"}):
                 self._snapshot_id = rid
