@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from pydantic import ValidationError
 from .cameras import check_camera_references
 from .geometry import inside_extent, polygon_area, self_intersection
 from .rules import check_rule_references
-from .schema import Site
+from .schema import Site, User
+from .users import USERS_FILE_ENV, UsersFileError, load_users_file, verify_secret
 from .vibration import check_vibration_references
 
-__all__ = ["ConfigIssue", "ConfigError", "load_site", "parse_site", "format_path", "site_summary"]
+__all__ = ["ConfigIssue", "ConfigError", "load_site", "parse_site", "format_path", "site_summary", "users_file_of",
+           "inline_secrets", "weak_accounts", "dump_site"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,8 @@ def _check_permits(site: Site) -> list[ConfigIssue]:
     tags = {p.tag for p in site.people}
     zones = {z.id for z in site.zones}
     users = {u.id for u in site.users}
+    # with a users file, applicants are checked once its roster is read (load_site)
+    users_later = not users and bool(site.access.users_file or os.environ.get(USERS_FILE_ENV))
     ext = site.floor_plan.extent_m
     issues += _duplicates(site.permits, "id", "permits")
     for i, p in enumerate(site.permits):
@@ -174,7 +179,7 @@ def _check_permits(site: Site) -> list[ConfigIssue]:
                 issues.append(ConfigIssue(f"{where}.workers[{j}]", f"unknown tag {w!r}"))
         if p.watcher is not None and p.watcher not in tags:
             issues.append(ConfigIssue(f"{where}.watcher", f"unknown tag {p.watcher!r}"))
-        if p.applicant not in users:
+        if p.applicant not in users and not users_later:
             issues.append(ConfigIssue(f"{where}.applicant", f"unknown user {p.applicant!r}"))
     return issues
 
@@ -215,9 +220,10 @@ def parse_site(data: Any, file: str = "<memory>") -> Site:
     return site
 
 
-def load_site(path: str | Path) -> Site:
-    """Read and validate a site file. The floor plan image, the camera model and the signing key directory are
-    resolved against the file's folder."""
+def load_site(path: str | Path, *, users: bool = True) -> Site:
+    """Read and validate a site file. The floor plan image, the camera model, the signing key directory and the
+    users file are resolved against the file's folder; the users file's roster becomes ``users`` (``users=False``:
+    not read, for ``watchfloor users`` making its first account)."""
     p = Path(path)
     file = str(path)
     try:
@@ -243,11 +249,115 @@ def load_site(path: str | Path) -> Site:
         # a model path is relative to the site file; a missing model is reported by the camera adapter
         ci = ci.model_copy(update={"model_path": str((p.parent / ci.model_path).resolve())})
         site = site.model_copy(update={"camera_inference": ci})
+    site = _attach_users(site, p, file) if users else _resolve_users_file(site, p)
     sg = site.signing
     if sg.key_dir and not Path(sg.key_dir).is_absolute():  # the engine checks that the key is there
         sg = sg.model_copy(update={"key_dir": str((p.parent / sg.key_dir).resolve())})
         site = site.model_copy(update={"signing": sg})
     return site
+
+
+def users_file_of(site: Site) -> Path | None:
+    """The users file this site's processes read (``$WATCHFLOOR_USERS_FILE`` over ``access.users_file``)."""
+    path = os.environ.get(USERS_FILE_ENV) or site.access.users_file
+    return Path(path) if path else None
+
+
+def _resolve_users_file(site: Site, site_path: Path) -> Site:
+    given = os.environ.get(USERS_FILE_ENV) or site.access.users_file
+    if not given:
+        return site
+    path = Path(given) if Path(given).is_absolute() else (site_path.parent / given).resolve()
+    return site.model_copy(update={"access": site.access.model_copy(update={"users_file": str(path)})})
+
+
+def _attach_users(site: Site, site_path: Path, file: str) -> Site:
+    """The roster comes from the users file named by the site (resolved against the site file's folder)."""
+    site = _resolve_users_file(site, site_path)
+    if not site.access.users_file:
+        return site
+    path = Path(site.access.users_file)
+    if site.users:
+        raise ConfigError(file, [ConfigIssue("users", "users are listed inline and in the users file "
+                                                      f"{path}: keep them in the users file only")])
+    try:
+        accounts = load_users_file(path)
+    except UsersFileError as e:
+        raise ConfigError(file, [ConfigIssue("access.users_file", str(e))]) from None
+    roster = [User(id=a.id, name=a.name, role=a.role, team=a.team, enabled=a.enabled, tag=a.tag) for a in accounts]
+    site = site.model_copy(update={"users": roster})
+    issues = [ConfigIssue(f"users file {path}: users[{i}].tag", f"unknown tag {u.tag!r}")
+              for i, u in enumerate(roster) if u.tag is not None and u.tag not in {p.tag for p in site.people}]
+    issues += _check_permits(site)  # applicants are users
+    if issues:
+        raise ConfigError(file, issues)
+    return site
+
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key_pem", "pin")
+
+
+def inline_secrets(path: str | Path) -> list[ConfigIssue]:
+    """Secret-looking values written in the site file itself (they travel with it, into every recording): each
+    should come from a file or an environment variable named in the config (``*_env``, ``*_file``)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    found: list[ConfigIssue] = []
+
+    def walk(o: Any, where: list[Any]) -> None:
+        if isinstance(o, dict):
+            for k, v in o.items():
+                key = str(k).lower()
+                secretish = any(w in key for w in _SECRET_WORDS) and not key.endswith(("_env", "_file", "_dir"))
+                if secretish and isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip():
+                    found.append(ConfigIssue(format_path([*where, k]), "a secret written in the site file: give it "
+                                             "from a file or an environment variable (e.g. "
+                                             f"{k}_env: NAME) instead"))
+                else:
+                    walk(v, [*where, k])
+        elif isinstance(o, list):
+            for i, v in enumerate(o):
+                walk(v, [*where, i])
+
+    walk(data, [])
+    return found
+
+
+#: what a careless administrator would set; checked against every hash of a non-demo site (~25 ms each)
+_GUESSES = ("demo", "password", "changeme", "123456", "12345678", "admin", "watchfloor", "qwerty", "welcome")
+_PIN_GUESSES = ("1234", "0000", "123456", "000000", "111111", "654321")
+
+
+def weak_accounts(site: Site) -> list[ConfigIssue]:
+    """Accounts of a non-demo site whose password (or PIN) is a default, demo or guessable one."""
+    path = users_file_of(site)
+    if site.access.demo or path is None or not path.exists():
+        return []
+    try:
+        accounts = load_users_file(path)
+    except UsersFileError:
+        return []
+    issues = []
+    for i, a in enumerate(accounts):
+        if a.enabled and a.password_hash and any(verify_secret(a.password_hash, g) for g in (*_GUESSES, a.id)):
+            issues.append(ConfigIssue(f"users file {path}: users[{i}] ({a.id})", "a default or guessable password "
+                                      f"on a site that is not a demo: set a new one with `watchfloor users passwd "
+                                      f"{a.id} --site SITE`"))
+        if a.enabled and a.pin_hash and any(verify_secret(a.pin_hash, g) for g in _PIN_GUESSES):
+            issues.append(ConfigIssue(f"users file {path}: users[{i}] ({a.id})", "a default or guessable PIN on a "
+                                      "site that is not a demo: set a new one with `watchfloor users passwd`"))
+    return issues
+
+
+def dump_site(site: Site) -> str:
+    """``site`` as the text of a site file (YAML). With a users file the roster stays there: the file is named
+    (absolute, as load_site resolved it), its users are not written in."""
+    data = site.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if site.access.users_file:
+        data.pop("users", None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
 def site_summary(site: Site) -> str:

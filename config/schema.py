@@ -31,6 +31,7 @@ __all__ = [
     "Certificate",
     "Person",
     "User",
+    "AccessSettings",
     "EscalationStep",
     "EscalationPolicy",
     "Shift",
@@ -121,11 +122,23 @@ class BusEndpoints(_Strict):
 
 
 class MqttBroker(_Strict):
+    """The plant's MQTT broker. A ``username`` logs in with the password from the environment variable
+    ``password_env`` (``password`` inline still works, and ``config check`` warns about it)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     topic_prefix: str = Field(default="watchfloor/site", pattern=r"^[^#+]+$")
     username: str | None = None
     password: str | None = None
+    password_env: str | None = None
+
+    def login_password(self) -> str | None:
+        """The broker password: from ``password_env`` when named, else the inline one (None: none)."""
+        import os
+
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
 
 
 class OpcUaServer(_Strict):
@@ -268,10 +281,45 @@ class Person(_Strict):
 
 
 class User(_Strict):
+    """One person who may log in, as the site knows them: the roster of the users file (``access.users_file``)
+    without its hashes. A recording keeps this roster inline (``users:``), never a secret."""
+
     id: Id
     name: str
-    role: Literal["operator", "supervisor", "safety_manager", "admin"]
-    password_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    role: Literal["operator", "supervisor", "safety_manager", "admin", "field_worker"]
+    team: str = ""
+    enabled: bool = True
+    tag: str | None = Field(default=None, description="a field worker's UWB tag")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: object) -> object:
+        if isinstance(data, dict):
+            if "password_sha256" in data:
+                raise ValueError("password_sha256 (unsalted SHA-256) is no longer accepted: keep users in a users "
+                                 "file (access.users_file) and set a new password with `watchfloor users passwd "
+                                 f"{data.get('id', 'ID')} --site SITE`")
+            for key in ("password", "password_hash", "pin", "pin_hash"):
+                if key in data:
+                    raise ValueError(f"{key}: secrets never go in the site file; keep them in the users file "
+                                     "(access.users_file), set with `watchfloor users passwd`")
+        return data
+
+
+class AccessSettings(_Strict):
+    """Who may log in, and for how long. ``users_file`` (relative to the site file; ``$WATCHFLOOR_USERS_FILE``
+    overrides it) holds the accounts and their argon2id hashes; it is never the site file. ``demo`` marks a
+    demonstration site: its documented demo credentials are accepted and the login page says so."""
+
+    users_file: str | None = None
+    demo: bool = False
+    idle_logout_s: float = Field(default=900.0, gt=0, le=86400,
+                                 description="a workstation or OPC UA login with no action for this long ends")
+    field_idle_logout_s: float = Field(default=300.0, gt=0, le=86400, description="the same for a field PIN login")
+    free_login_failures: int = Field(default=5, ge=1, le=100,
+                                     description="failed logins from one address (or for one id from one address) "
+                                                 "before each further try must wait")
+    max_login_wait_s: float = Field(default=300.0, gt=0, le=3600, description="the longest wait asked of a source")
 
 
 class EscalationStep(_Strict):
@@ -486,6 +534,7 @@ class Site(_Strict):
     clock: ClockSettings = ClockSettings()
     engine: EngineSettings = EngineSettings()
     signing: SigningSettings = SigningSettings()
+    access: AccessSettings = AccessSettings()
     fences: FenceSettings = FenceSettings()
     floor_plan: FloorPlan
     anchors: list[Anchor] = Field(min_length=3)

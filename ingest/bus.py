@@ -233,9 +233,13 @@ def router_socket(ctx: zmq.Context, endpoint: str, hwm: int = DEFAULT_HWM) -> zm
     return s
 
 
-def dealer_socket(ctx: zmq.Context, endpoint: str, hwm: int = DEFAULT_HWM) -> zmq.Socket:
-    """A console's command sender (connects)."""
+def dealer_socket(ctx: zmq.Context, endpoint: str, hwm: int = DEFAULT_HWM, routing_id: bytes | None = None
+                  ) -> zmq.Socket:
+    """A console's command sender (connects). ``routing_id``: how the engine's ROUTER knows this connection across
+    reconnects (session tokens are bound to it); ZeroMQ draws one per connection when None."""
     s = _socket(ctx, zmq.DEALER, hwm)
+    if routing_id is not None:
+        s.setsockopt(zmq.ROUTING_ID, routing_id)
     s.connect(endpoint)
     return s
 

@@ -40,7 +40,7 @@ class MqttSource:
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if site.mqtt.username:
-            self.client.username_pw_set(site.mqtt.username, site.mqtt.password)
+            self.client.username_pw_set(site.mqtt.username, site.mqtt.login_password())
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

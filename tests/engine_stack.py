@@ -25,18 +25,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
 import zmq
 
 from config import Site
+from config.loader import dump_site
 from ingest import bus
 from ingest.bus import Message
 from ingest.engine import EngineProcess
 
 __all__ = ["EngineStack", "PublishRelay", "CommandRelay", "console_process", "ipc_site", "site_yaml", "quick_rules",
-           "positions_at", "Plant"]
+           "positions_at", "Plant", "Logins", "DEMO_PASSWORD", "DEMO_PIN", "reply_without_token"]
 
 REPO = Path(__file__).resolve().parents[1]
+#: the password of every demo user (config/sites/demo-plant-users.yaml), and the field workers' PIN
+DEMO_PASSWORD = "demo"
+DEMO_PIN = "1234"
 
 
 def ipc_site(site: Site, folder: Path, **update: Any) -> Site:
@@ -48,8 +51,7 @@ def ipc_site(site: Site, folder: Path, **update: Any) -> Site:
 
 def site_yaml(site: Site) -> str:
     """The site as a site file (what the engine records and a console process reads)."""
-    data = site.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return dump_site(site)
 
 
 class EngineStack:
@@ -73,6 +75,7 @@ class EngineStack:
         self._send_lock = threading.Lock()  # a Plant thread and the test both send: one socket, one at a time
         self._dealer: zmq.Socket | None = None
         self._requests = 0
+        self._tokens: dict[str, str] = {}
 
     # -- lifetime -------------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -100,6 +103,7 @@ class EngineStack:
         sequence starts again from 1, as after an engine restart without its recording."""
         self.stop()
         self.out_dir = self.folder / out
+        self._tokens.clear()  # a new engine without a key directory draws a new token key
         self.start()
 
     def close(self) -> None:
@@ -128,9 +132,26 @@ class EngineStack:
             self.sender(msg.source).send(msg.topic, msg.kind, msg.event_ts_s, msg.arrays, msg.meta, timeout_s=5)
 
     def command(self, timeout_s: float = 5.0, **req: Any) -> dict[str, Any]:
-        """One request on the engine's ROUTER from a DEALER of the stack's own; the reply."""
+        """One request on the engine's ROUTER from a DEALER of the stack's own, as ``req["user"]`` logged in with
+        the demo password (the stack logs each user in once, as a workstation would); the reply."""
+        user = req.get("user")
+        if user is not None and req.get("op") not in ("snapshot", "login") and "token" not in req:
+            req["token"] = self.token(user)
+        return self.raw_command(timeout_s, **req)
+
+    def token(self, user: str, password: str = DEMO_PASSWORD) -> str:
+        """A session token of ``user`` for the stack's own DEALER (logged in once, renewed by each reply)."""
+        if user not in self._tokens:
+            reply = self.raw_command(op="login", user=user, password=password, console="test-stack",
+                                     address="127.0.0.1")
+            assert reply.get("ok"), f"login of {user}: {reply}"
+            self._tokens[user] = reply["token"]
+        return self._tokens[user]
+
+    def raw_command(self, timeout_s: float = 5.0, **req: Any) -> dict[str, Any]:
+        """One request exactly as given (no token added); the reply."""
         if self._dealer is None:
-            self._dealer = bus.dealer_socket(self.ctx, self.site.bus.command)
+            self._dealer = bus.dealer_socket(self.ctx, self.site.bus.command, routing_id=b"test-stack-dealer")
         self._requests += 1
         rid = req.pop("id", f"stack-{self._requests}")
         self._dealer.send_json({"id": rid, **req})
@@ -139,6 +160,8 @@ class EngineStack:
                 raise TimeoutError(f"no reply to {req.get('op')!r} within {timeout_s} s")
             reply = self._dealer.recv_json()
             if reply.get("id") == rid:
+                if isinstance(reply.get("token"), str) and req.get("user") in self._tokens:
+                    self._tokens[req["user"]] = reply["token"]
                 return reply
 
     def alarms(self) -> dict[str, dict[str, Any]]:
@@ -279,6 +302,36 @@ class Plant:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class Logins:
+    """Demo users logged in at the engine through a console's :class:`~console.link.EngineLink`, as a workstation
+    logs them in: ``logins.command({"op": "ack", "alarm": a, "user": "op1"})`` sends it with op1's token (logging
+    op1 in with the demo password the first time) and keeps the fresh token of the reply."""
+
+    def __init__(self, link: Any, password: str = DEMO_PASSWORD) -> None:
+        self.link, self.password = link, password
+        self.credentials: dict[str, Any] = {}
+
+    def credential(self, user: str) -> Any:
+        from console.auth import engine_login
+
+        if user not in self.credentials:
+            result = engine_login(self.link, user, self.password, console="test", address="127.0.0.1")
+            assert result.credential is not None, f"login of {user}: {result}"
+            self.credentials[user] = result.credential
+        return self.credentials[user]
+
+    def command(self, request: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        cred = self.credential(str(request["user"]))
+        reply = self.link.command(cred.sign(request), timeout_s=timeout_s)
+        cred.take(reply)
+        return reply
+
+
+def reply_without_token(reply: dict[str, Any]) -> dict[str, Any]:
+    """An engine reply without the fresh session token (and its expiry) every signed command's reply carries."""
+    return {k: v for k, v in reply.items() if k not in ("token", "expires_s")}
 
 
 def quick_rules(site: Site) -> dict[str, Any]:

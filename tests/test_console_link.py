@@ -16,7 +16,14 @@ from ingest import bus
 from ingest.bus import Message
 from ingest.protocol.records import AlarmRecord
 from tests.builders import gas_values, positions, wearable_events
-from tests.engine_stack import CommandRelay, EngineStack, PublishRelay, quick_rules
+from tests.engine_stack import (
+    CommandRelay,
+    EngineStack,
+    Logins,
+    PublishRelay,
+    quick_rules,
+    reply_without_token,
+)
 from tests.records import alarm_record, permit_record
 
 RESTRICTED = "zone.restricted:Z-SUB:T0050"  # T0050 is a worker, not on Z-SUB's allowed list
@@ -216,14 +223,15 @@ def test_link_command_returns_the_engine_reply_and_times_out_without_one(demo_si
     (aid,) = net.sos("T0041")
     with net.link() as link:
         link.wait_until(lambda s: s.alarms.synced and aid in s.alarms.alarms)
-        reply = link.command({"op": "ack", "alarm": aid, "user": "op1", "comment": ""})
+        logins = Logins(link)
+        reply = logins.command({"op": "ack", "alarm": aid, "user": "op1", "comment": ""})
         assert reply["ok"] is True and reply["id"].startswith("cmd-")
-        refused = link.command({"op": "ack", "alarm": "no-such-alarm", "user": "op1"})
+        refused = reply_without_token(logins.command({"op": "ack", "alarm": "no-such-alarm", "user": "op1"}))
         assert refused == {"id": refused["id"], "ok": False, "reason": "no such alarm"}  # the engine's words
         net.cmd.answer_commands = False
         try:
             with pytest.raises(TimeoutError):
-                link.command({"op": "ack", "alarm": aid, "user": "op1"}, timeout_s=0.3)
+                logins.command({"op": "ack", "alarm": aid, "user": "op1"}, timeout_s=0.3)
         finally:
             net.cmd.answer_commands = True
 
@@ -246,8 +254,8 @@ def test_link_waits_without_engine_and_stops_cleanly(demo_site):
 
 
 # -- person commands, escalations and floods through the engine --------------------------------------------------
-def _cmd(link: EngineLink, op: str, alarm: str, user: str, **kw) -> dict:
-    return link.command({"op": op, "alarm": alarm, "user": user, **kw}, timeout_s=5)
+def _cmd(logins: Logins, op: str, alarm: str, user: str, **kw) -> dict:
+    return logins.command({"op": op, "alarm": alarm, "user": user, **kw}, timeout_s=5)
 
 
 @pytest.mark.slow
@@ -262,36 +270,38 @@ def test_person_commands_round_trip_with_the_engines_reply_and_change(demo_site,
     assert stack.command(op="ack", alarm=latched, user="op1")["ok"]
     high = stack.wait_alarm(RESTRICTED)["id"]
     with net.link() as link:
+        logins = Logins(link)
         link.wait_until(lambda s: s.alarms.synced and {high, latched} <= set(s.alarms.alarms))
         assert link.alarms().alarms[high].priority == "high"
-        assert _cmd(link, "ack", high, "op1", comment="radioed him")["ok"] is True
+        assert _cmd(logins, "ack", high, "op1", comment="radioed him")["ok"] is True
         snap = link.wait_until(lambda s: s.alarms.alarms[high].state == "active_ack")
         assert snap.alarms.alarms[high].acked_by == "op1"
-        again = _cmd(link, "ack", high, "op1", comment="")
+        again = _cmd(logins, "ack", high, "op1", comment="")
         assert again["reason"] == "alarm is active_ack: nothing to acknowledge"
-        refused = _cmd(link, "shelve", high, "op1", reason="x", duration_s=900)
+        refused = _cmd(logins, "shelve", high, "op1", reason="x", duration_s=900)
         assert (refused["ok"], refused["reason"]) == (False, "role operator may not shelve")
-        too_long = _cmd(link, "shelve", high, "sup1", reason="permit", duration_s=14401)
+        too_long = _cmd(logins, "shelve", high, "sup1", reason="permit", duration_s=14401)
         assert too_long["reason"] == "a high alarm may be shelved for at most 14400 s"
-        assert _cmd(link, "shelve", high, "sup1", reason="permit renewal", duration_s=3600)["ok"]
+        assert _cmd(logins, "shelve", high, "sup1", reason="permit renewal", duration_s=3600)["ok"]
         snap = link.wait_until(lambda s: s.alarms.alarms[high].state == "shelved")
         shelved = snap.alarms.alarms[high].shelved
         assert (shelved.by, shelved.reason) == ("sup1", "permit renewal")
         assert shelved.until_ts_s - snap.alarms.alarms[high].changed_ts_s == pytest.approx(3600.0)
-        assert _cmd(link, "unshelve", high, "sup1")["ok"]
+        assert _cmd(logins, "unshelve", high, "sup1")["ok"]
         link.wait_until(lambda s: s.alarms.alarms[high].state == "active_ack")
-        assert _cmd(link, "remove_from_service", high, "sup1", reason="")["reason"] == (
+        assert _cmd(logins, "remove_from_service", high, "sup1", reason="")["reason"] == (
             "taking an alarm out of service needs a reason"
         )
-        assert _cmd(link, "remove_from_service", high, "sup1", reason="detector swap")["ok"]
+        assert _cmd(logins, "remove_from_service", high, "sup1", reason="detector swap")["ok"]
         snap = link.wait_until(lambda s: s.alarms.alarms[high].state == "out_of_service")
         assert snap.alarms.alarms[high].out_of_service.reason == "detector swap"
-        assert _cmd(link, "return_to_service", high, "sup1")["ok"]
+        assert _cmd(logins, "return_to_service", high, "sup1")["ok"]
         link.wait_until(lambda s: s.alarms.alarms[high].state == "active_unack")  # seen again
-        assert _cmd(link, "comment", high, "safety1", comment="reviewed")["ok"]
-        assert _cmd(link, "reset", latched, "op1")["ok"]
+        assert _cmd(logins, "comment", high, "safety1", comment="reviewed")["ok"]
+        assert _cmd(logins, "reset", latched, "op1")["ok"]
         snap = link.wait_until(lambda s: latched not in s.alarms.alarms)  # reset: back to normal
-        assert _cmd(link, "ack", high, "nobody")["reason"] == "unknown user 'nobody'"
+        # nobody logged in as "nobody": the engine refuses before the alarm book sees it
+        assert link.command({"op": "ack", "alarm": high, "user": "nobody"})["reason"] == "no token: log in first"
         assert snap.counters.gaps == 0 and snap.counters.command_timeouts == 0
     assert (high, "safety1", {"text": "reviewed"}) in stack.journal("comment")
 
@@ -340,8 +350,9 @@ def test_link_keeps_escalations_and_flood_state_and_a_late_joiner_gets_the_flood
 def test_link_takes_permits_and_muster_from_the_snapshot_then_follows_their_messages(demo_site, net):
     stack = net.stack
     reply = stack.activate_permit("HW-7", zone="Z-HW1", workers=["T0101", "T0102"], watcher="T0187")
-    assert reply == {"id": reply["id"], "ok": True, "permit": "HW-7", "state": "active"}
+    assert reply_without_token(reply) == {"id": reply["id"], "ok": True, "permit": "HW-7", "state": "active"}
     with net.link() as link:
+        logins = Logins(link)
         # a console that joins with no emergency gets the board and "no muster" from its snapshot
         snap = link.wait_until(
             lambda s: s.permits is not None and s.muster is not None and s.gasfield is not None
@@ -351,31 +362,31 @@ def test_link_takes_permits_and_muster_from_the_snapshot_then_follows_their_mess
         assert set(permit_record("HW-7")) == set(board["HW-7"])  # tests/records.py builds what the engine sends
         assert not snap.muster.active
         assert snap.gasfield.arrays["field"].shape == (100, 150)  # 300 m x 200 m in 2 m cells
-        refused = link.command({"op": "muster_declare", "user": "op1", "area": "all"})
+        refused = reply_without_token(logins.command({"op": "muster_declare", "user": "op1", "area": "all"}))
         assert refused == {
             "id": refused["id"],
             "ok": False,
             "reason": "role operator may not declare a muster",
         }
-        assert link.command({"op": "muster_declare", "user": "sup1", "area": "all"})["ok"]
+        assert logins.command({"op": "muster_declare", "user": "sup1", "area": "all"})["ok"]
         try:
             snap = link.wait_until(lambda s: s.muster.active, timeout_s=5)
             engine_muster = stack.command(op="snapshot")["muster"]
             assert snap.muster.declared_by == "sup1"
             assert snap.muster.roster == engine_muster["counts"]["roster"] >= 3  # everyone with a fix
-            again = link.command({"op": "muster_declare", "user": "sup1", "area": "all"})
+            again = logins.command({"op": "muster_declare", "user": "sup1", "area": "all"})
             assert again["reason"].startswith("an emergency is already declared (since ")
             suspend = {"op": "permit_suspend", "user": "op1", "permit": "HW-7", "reason": "emergency"}
-            assert link.command(suspend)["ok"]
+            assert logins.command(suspend)["ok"]
             snap = link.wait_until(lambda s: [p.state for p in s.permits.permits] == ["suspended"], timeout_s=5)
             assert (snap.permits.permits[0].reason, snap.permits.permits[0].board) == ("emergency", "amber")
-            assert link.command(suspend)["reason"] == "permit is suspended: only an active permit is suspended"
-            resume = link.command({"op": "permit_resume", "user": "op1", "permit": "HW-7"})
+            assert logins.command(suspend)["reason"] == "permit is suspended: only an active permit is suspended"
+            resume = logins.command({"op": "permit_resume", "user": "op1", "permit": "HW-7"})
             assert resume["reason"] == "role operator may not resume permits"
         finally:
-            assert link.command({"op": "muster_end", "user": "sup1"})["ok"]
+            assert logins.command({"op": "muster_end", "user": "sup1"})["ok"]
         link.wait_until(lambda s: not s.muster.active, timeout_s=5)
-        assert link.command({"op": "muster_end", "user": "sup1"})["reason"] == "no emergency is declared"
+        assert logins.command({"op": "muster_end", "user": "sup1"})["reason"] == "no emergency is declared"
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ journaled by the real engine."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import signal
 import sqlite3
@@ -24,6 +23,7 @@ from asyncua.ua import uaerrors
 
 from config import DEMO_SITE
 from config.schema import User
+from config.users import Account, hash_secret, load_users_file, save_users_file
 from console.link import EngineLink
 from console.opcua.server import (
     SEVERITY,
@@ -229,16 +229,20 @@ class LivePlant:
 
 @pytest.fixture
 def plant(demo_site, tmp_path):
-    """The live engine, with a DCS operator account and a safety manager who log in with a password."""
-    digest = hashlib.sha256(PASSWORD.encode()).hexdigest()
-    users = [
-        *demo_site.users,
-        User(id="dcs1", name="DCS operator", role="operator", password_sha256=digest),
-        User(id="viewer1", name="Safety manager", role="safety_manager", password_sha256=digest),
+    """The live engine, with the demo users and a DCS operator and a safety manager who log in with a password of
+    their own (a users file of the test's; the engine checks the logins)."""
+    digest = hash_secret(PASSWORD)
+    accounts = [
+        *load_users_file(demo_site.access.users_file),
+        Account(id="dcs1", name="DCS operator", role="operator", password_hash=digest),
+        Account(id="viewer1", name="Safety manager", role="safety_manager", password_hash=digest),
     ]
+    save_users_file(tmp_path / "users.yaml", accounts)
+    roster = [*demo_site.users, *(User(id=a.id, name=a.name, role=a.role) for a in accounts[-2:])]
     site = demo_site.model_copy(
         update={
-            "users": users,
+            "users": roster,
+            "access": demo_site.access.model_copy(update={"users_file": str(tmp_path / "users.yaml")}),
             # a quick zone entry (same hysteresis logic, shorter dwell)
             "fences": demo_site.fences.model_copy(update={"min_dwell_s": 0.3}),
             "bus": demo_site.bus.model_copy(
@@ -303,7 +307,10 @@ async def _serving(plant: LivePlant, scenario: Callable[[AlarmsServer, str], Any
 @pytest.mark.slow
 def test_dcs_sees_the_alarm_acknowledges_it_and_the_engine_journals_who(plant):
     async def scenario(server: AlarmsServer, url: str) -> None:
-        async with Client(url, timeout=10) as client:
+        client = Client(url, timeout=10)
+        client.set_user("op1")  # the engine checks the password and hands the session its token
+        client.set_password("demo")
+        async with client:
             ns = await client.get_namespace_index(f"{plant.site.opcua.namespace_uri}:alarms")
             cond_id = ua.NodeId(ALARM, ns)
             events = Events()
@@ -388,7 +395,11 @@ def test_dcs_sees_the_alarm_acknowledges_it_and_the_engine_journals_who(plant):
             with pytest.raises(uaerrors.BadNodeIdUnknown):
                 await (client.get_node(ua.NodeId(f"{ALARM}.Severity", ns))).read_value()
 
-    asyncio.run(_serving(plant, scenario, ack_user="op1"))
+    asyncio.run(_serving(plant, scenario))
+    logins = plant.journal_rows("login")
+    assert [(r["actor"], r["detail"]["console"]) for r in logins] == [("op1", "opcua-alarms")]
+    logouts = plant.journal_rows("logout")  # the session closed: its login ended at the engine
+    assert [(r["actor"], r["detail"]["reason"]) for r in logouts] == [("op1", "user")]
 
 
 @pytest.mark.slow
@@ -443,6 +454,9 @@ def test_username_login_attributes_the_acknowledgement_anonymous_may_only_watch_
             assert rows[0]["detail"]["comment"].startswith("via OPC UA from ")
             refused = [r for r in plant.journal_rows("refused") if r["alarm"] == ALARM]
             assert [r["actor"] for r in refused] == ["viewer1"]
+            failed = plant.journal_rows("login_failed")  # the wrong password, with where it came from
+            assert [(r["actor"], r["detail"]["address"], r["detail"]["reason"]) for r in failed] == [
+                ("dcs1", "127.0.0.1", "wrong password")]
 
             # the engine goes away: the condition stays, its Quality says the state may be stale (fail visible)
             n = len(events.events)
@@ -458,9 +472,9 @@ def test_username_login_attributes_the_acknowledgement_anonymous_may_only_watch_
 
 
 # -- the command line --------------------------------------------------------------------------------------------
-def test_command_line_refuses_an_ack_user_the_site_does_not_know(capsys):
-    assert main(["--site", str(DEMO_SITE), "--ack-user", "nobody"]) == 2
-    assert "nobody" in capsys.readouterr().err
+def test_command_line_refuses_an_endpoint_that_is_not_opc_tcp(capsys):
+    assert main(["--site", str(DEMO_SITE), "--endpoint", "http://127.0.0.1:4841/"]) == 2
+    assert "opc.tcp://" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -472,8 +486,6 @@ def test_command_line_server_serves_then_stops_cleanly_on_sigterm(tmp_path):
         "console.opcua.server",
         "--site",
         str(DEMO_SITE),
-        "--ack-user",
-        "op1",
         "--endpoint",
         f"opc.tcp://127.0.0.1:{port}/watchfloor/alarms/",
         "--publish-endpoint",

@@ -1,6 +1,7 @@
 """Permit commands over MQTT from the plant's permit system, through a real mosquitto broker, the permits
-adapter and the live engine: replies come back on MQTT, every change is journaled with its user, and a
-malformed command is rejected with its reason."""
+adapter and the live engine: the permit office logs each person in (the engine checks the password and answers
+with a token on MQTT), replies come back on MQTT, every change is journaled with its verified user, a command
+without a valid token is refused and journaled, and a malformed command is rejected with its reason."""
 
 from __future__ import annotations
 
@@ -68,13 +69,28 @@ def test_permit_lifecycle_over_mqtt(demo_site, mosquitto, tmp_path):
         "person_index": np.array([i], np.int32), "xyz_m": np.array([[150.0, 160.0, 1.2]]), "ts_s": np.array([now]),
         "valid": np.array([True]), "gdop": np.array([1.0]), "rms_m": np.array([0.1])})))
     topic = f"{prefix}/permits/commands"
+
+    def ask(doc: dict) -> dict:
+        c.publish(topic, json.dumps(doc), qos=1)
+        deadline = time.monotonic() + 10
+        while doc["id"] not in replies and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return replies.get(doc["id"], {})
+
     c.publish(topic, b"{broken", qos=1)
     c.publish(topic, json.dumps({"id": "x", "op": "ack", "user": "sup1"}), qos=1)
+    # an anonymous client suspending a permit "as sup1": refused by the engine, journaled
+    anonymous = ask({"id": "anon", "op": "permit_suspend", "user": "sup1", "permit": "HW-7", "reason": "prank"})
+    tokens = {}
+    for user in ("sup1", "op1", "op2"):
+        login = ask({"id": f"login-{user}", "op": "login", "user": user, "password": "demo"})
+        assert login["ok"] and login["role"], login
+        tokens[user] = login["token"]
+    wrong = ask({"id": "login-bad", "op": "login", "user": "sup2", "password": "guess"})
+    forged = ask({"id": "forged", "op": "permit_suspend", "user": "sup1", "token": tokens["op1"], "permit": "HW-7",
+                  "reason": "x"})
     for cmd in commands:
-        c.publish(topic, json.dumps(cmd), qos=1)
-        deadline = time.monotonic() + 10
-        while cmd["id"] not in replies and time.monotonic() < deadline:
-            time.sleep(0.02)
+        ask({**cmd, "token": tokens[cmd["user"]]})
     c.loop_stop()
     c.disconnect()
     adapter_stop.set()
@@ -85,16 +101,31 @@ def test_permit_lifecycle_over_mqtt(demo_site, mosquitto, tmp_path):
     push.close(linger=0)
     ctx.term()
 
+    assert anonymous == {"id": "anon", "ok": False, "reason": "no token: log in first"}
+    assert (wrong["ok"], wrong["reason"]) == (False, "wrong user id or password") and "token" not in wrong
+    assert forged == {"id": "forged", "ok": False, "reason": "user 'sup1' is not the one logged in (op1)"}
     assert replies["c1"] == {"id": "c1", "ok": True, "permit": "HW-7", "state": "requested"}
     assert replies["c3"] == {"id": "c3", "ok": False, "reason": "role operator may not approve permits"}
     assert replies["c5"] == {"id": "c5", "ok": True, "permit": "HW-7", "state": "active"}
     db = sqlite3.connect(tmp_path / "run" / "journal.sqlite")
-    rows = db.execute("SELECT event, actor, state FROM journal WHERE alarm_id = 'permit:HW-7'").fetchall()
+    rows = db.execute("SELECT event, actor, state FROM journal WHERE alarm_id = 'permit:HW-7' "
+                      "AND state != 'unknown'").fetchall()  # unknown: refused before the permit was looked at
+    refused = db.execute("SELECT actor, detail FROM journal WHERE event = 'refused' AND alarm_id = 'permit:HW-7' "
+                         "AND state = 'unknown'").fetchall()
+    sessions = db.execute("SELECT event, actor, detail FROM journal WHERE alarm_id = 'access'").fetchall()
     db.close()
+    assert [(a, json.loads(d)["reason"]) for a, d in refused] == [
+        ("sup1", "no token: log in first"), ("sup1", "user 'sup1' is not the one logged in (op1)")]
+    assert [(e, a) for e, a, _ in sessions] == [("login", "sup1"), ("login", "op1"), ("login", "op2"),
+                                                ("login_failed", "sup2")]
+    assert {json.loads(d)["console"] for _, _, d in sessions} == {"permit-office"}
     assert rows == [("permit_request", "sup1", "requested"), ("permit_gas_test", "op1", "requested"),
                     ("refused", "op2", "requested"), ("permit_approve", "sup1", "approved"),
                     ("permit_activate", "sup1", "active")]
     rec = RecordingReader(tmp_path / "run" / "recording.sqlite")
     dead = {r[2] for r in rec.dead_letters()}
+    recorded = b"".join(b"".join(frames) for _, frames in rec.inputs())
     rec.close()
+    assert b'"password":' not in recorded and b"guess" not in recorded  # no password kept, nor any token:
+    assert not any(t.encode() in recorded or t.split(".")[2].encode() in recorded for t in tokens.values())
     assert dead == {"not_json", "unknown_id"}  # the reason codes (the detail is kept beside them)

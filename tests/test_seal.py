@@ -28,7 +28,7 @@ from console.cli.launch import write_site
 from ingest.engine import EngineProcess, site_from_text
 from ingest.engine.recording import RecordingReader, input_hash, verify_recording
 from tests.builders import positions
-from tests.engine_stack import EngineStack, ipc_site
+from tests.engine_stack import EngineStack, ipc_site, reply_without_token
 
 AID = "zone.restricted:Z-SUB:T0050"
 
@@ -56,7 +56,7 @@ def signed_run(demo_site, tmp_path_factory):
             time.sleep(0.03)
         stack.push.send_multipart([b"garbage"])  # a dead letter
         stack.wait_for(lambda: stack.command(op="snapshot")["alarms"], what="the alarm on T0050", timeout_s=5)
-        assert stack.command(id="a1", op="ack", alarm=AID, user="sup1") == {"id": "a1", "ok": True}
+        assert reply_without_token(stack.command(id="a1", op="ack", alarm=AID, user="sup1")) == {"id": "a1", "ok": True}
         for i in range(5):  # refused: journaled with the claimed user as actor
             assert stack.command(id=f"r{i}", op="ack", alarm=f"no.such.{i}", user="op2")["ok"] is False
             time.sleep(0.1)
@@ -151,10 +151,12 @@ def test_the_recording_keeps_no_secrets_and_still_parses(run):
     rec = RecordingReader(run["recording"])
     text = rec.meta["site_yaml"]
     rec.close()
-    assert "password_sha256" in DEMO_SITE.read_text() and "password_sha256" not in text
+    users_file = (DEMO_SITE.parent / "demo-plant-users.yaml").read_text()
+    assert "$argon2id$" in users_file and "$argon2id$" not in text and "_hash" not in text
+    assert "users_file" not in text  # the roster is written in: the recording replays with nothing else
     site = site_from_text(text)
-    assert [u.id for u in site.users] == [u.id for u in run["site"].users]
-    assert all(u.password_sha256 is None for u in site.users)
+    assert [(u.id, u.role) for u in site.users] == [(u.id, u.role) for u in run["site"].users]
+    assert {"op1", "sup1", "sup2", "P0186"} <= {u.id for u in site.users}
 
 
 # -- tampering with the journal ------------------------------------------------------------------------------------
@@ -410,6 +412,7 @@ def test_the_site_file_names_the_key_dir_relative_to_itself(tmp_path, demo_site)
     data = yaml.safe_load(DEMO_SITE.read_text())
     data["signing"] = {"key_dir": "keys", "fingerprint": fp}
     data["floor_plan"].pop("image", None)
+    data["access"]["users_file"] = str(DEMO_SITE.parent / data["access"]["users_file"])
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(data))
     site = load_site(tmp_path / "site.yaml")
     assert site.signing.key_dir == str((tmp_path / "keys").resolve())

@@ -711,12 +711,24 @@ def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unan
         PermitCommand(2.0, "permit_close", "sup1", {"permit": "P1"}, id="c"),
     ]
     sent: list[dict] = []
-    desk = PermitDesk(cmds, lambda p: sent.append(json.loads(p)) or True, lambda: 1000.0, reply_timeout_s=0.0,
-                      attempts=2)
+    logins: list[dict] = []
+
+    def publish(payload: bytes) -> bool:
+        doc = json.loads(payload)
+        if doc["op"] == "login":  # each person signs at the desk once: the engine's answer, with the token
+            logins.append(doc)
+            desk.on_reply(json.dumps({"id": doc["id"], "ok": True, "token": f"t-{doc['user']}"}).encode())
+        else:
+            sent.append(doc)
+        return True
+
+    desk = PermitDesk(cmds, publish, lambda: 1000.0, reply_timeout_s=0.0, attempts=2)
     desk.step(0.9)
     assert sent == [] and desk.next_due_s() == 1.0
     desk.step(1.0)
-    assert sent == [{"id": "a", "op": "permit_request", "user": "op1", "permit": "P1", "valid_from_s": 940.0}]
+    assert sent == [{"id": "a", "op": "permit_request", "user": "op1", "token": "t-op1", "permit": "P1",
+                     "valid_from_s": 940.0}]
+    assert [(d["user"], d["password"]) for d in logins] == [("op1", "demo")]
     assert desk.next_due_s() is None  # waits for the reply before anything else
     desk.step(5.0)  # no reply within the (zero) timeout: the same command again, same id
     assert [m["id"] for m in sent] == ["a", "a"]
@@ -740,3 +752,5 @@ def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unan
     assert refusal[0].getMessage() == "permit office: P1 permit_approve by sup1 refused: incompatible with permit P0"
     assert any(r.levelno == logging.ERROR and "no reply to c" in r.getMessage() for r in caplog.records)
     assert desk.summary() == {"sent": 3, "ok": 1, "refused": 1, "unanswered": 1, "unexpected": 0}
+    assert [d["user"] for d in logins] == ["op1", "sup1"]  # once per person
+    assert all(m["token"] == f"t-{m['user']}" for m in sent)

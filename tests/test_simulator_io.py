@@ -12,9 +12,9 @@ from datetime import UTC
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.loader import dump_site
 from ingest.simulator import Simulator, main
 from tests.conftest import free_port
 
@@ -231,9 +231,7 @@ def test_gas_detectors_on_opcua_carry_value_status_and_event_time(mosquitto, dem
 def test_main_runs_for_the_given_time_and_returns_zero(mosquitto, demo_site, tmp_path):
     site = _site_for(demo_site, mosquitto)
     f = tmp_path / "site.yaml"
-    f.write_text(
-        yaml.safe_dump(site.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8"
-    )
+    f.write_text(dump_site(site), encoding="utf-8")
     col = _Collector(mosquitto, site.mqtt.topic_prefix)
     before = set(threading.enumerate())
     try:
@@ -249,9 +247,7 @@ def test_main_runs_for_the_given_time_and_returns_zero(mosquitto, demo_site, tmp
 
 def test_main_refuses_an_unknown_scenario_and_lists_the_known_ones(demo_site, tmp_path, capsys):
     f = tmp_path / "site.yaml"
-    f.write_text(
-        yaml.safe_dump(demo_site.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8"
-    )
+    f.write_text(dump_site(demo_site), encoding="utf-8")
     assert main(["--site", str(f), "--scenario", "meteor"]) == 2
     assert "unknown scenario" in capsys.readouterr().err
     assert main(["--list-scenarios"]) == 0
@@ -264,6 +260,7 @@ class _PermitResponder:
 
     def __init__(self, broker, prefix: str, refuse: set[str]) -> None:
         self.commands: list[tuple[int, dict]] = []
+        self.logins: list[tuple[str, str]] = []
         self.refuse = refuse
         self.prefix = prefix
         self._subscribed = threading.Event()
@@ -277,6 +274,11 @@ class _PermitResponder:
 
     def _on_message(self, client, userdata, msg) -> None:
         cmd = json.loads(msg.payload)
+        if cmd["op"] == "login":  # the desk signs each person in first: a token back, as the engine would
+            self.logins.append((cmd["user"], cmd["password"]))
+            reply = {"id": cmd["id"], "ok": True, "token": f"t-{cmd['user']}"}
+            client.publish(f"{self.prefix}/permits/replies", json.dumps(reply), qos=1)
+            return
         self.commands.append((msg.qos, cmd))
         if len(self.commands) == 1:
             return
@@ -312,6 +314,10 @@ def test_permit_office_sends_the_scripted_commands_and_reads_the_replies(mosquit
     assert [c["id"] for c in cmds] == ["sim-001-CS-1-request", "sim-001-CS-1-request", "sim-002-CS-1-gas_test",
                                        "sim-003-CS-1-approve", "sim-004-CS-1-activate"]  # the first one again
     assert cmds[0]["valid_from_s"] == pytest.approx(sim.clock.start_epoch + 0.5 - 60.0, abs=1e-3)
+    # each person signs in once, before their first command: the applicant op1, then the supervisor sup1
+    assert responder.logins == [("op1", "demo"), ("sup1", "demo")]
+    assert [c["user"] for c in cmds] == ["op1", "op1", "op1", "sup1", "sup1"]
+    assert all(c["token"] == f"t-{c['user']}" for c in cmds)
     assert [o.reply["ok"] for o in sim.desk.outcomes] == [True, True, True, False]
     assert sim.desk.summary() == {"sent": 4, "ok": 3, "refused": 1, "unanswered": 0, "unexpected": 1}
     (q, payload), = col.of(f"{prefix}/sim/scenario")

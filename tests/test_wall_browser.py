@@ -11,7 +11,7 @@ import pytest
 
 from tests.builders import wearable_events
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.engine_stack import EngineStack, Plant, PublishRelay, console_process
+from tests.engine_stack import EngineStack, Logins, Plant, PublishRelay, console_process
 from tests.wall_screenshot import capture_wall, people_xy, wait_for_wall
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -143,12 +143,13 @@ def test_muster_tile_replaces_the_permit_board_while_an_emergency_is_declared(wa
 
     page.get_by_text("Permits to work").wait_for(timeout=20_000)
     with EngineLink(wall.stack.site) as link:
-        assert link.command({"op": "muster_declare", "user": "sup1", "area": "all"}, timeout_s=10)["ok"]
+        logins = Logins(link)
+        assert logins.command({"op": "muster_declare", "user": "sup1", "area": "all"}, timeout_s=10)["ok"]
         try:
             page.get_by_text("EMERGENCY MUSTER").wait_for(timeout=20_000)
             page.get_by_text("Not yet at a muster point", exact=False).wait_for(timeout=20_000)
             page.wait_for_function(_MODEL_HIDDEN_JS, arg="wall-permits", timeout=10_000, polling=100)
         finally:
-            assert link.command({"op": "muster_end", "user": "sup1"}, timeout_s=10)["ok"]
+            assert logins.command({"op": "muster_end", "user": "sup1"}, timeout_s=10)["ok"]
     page.wait_for_function(_MODEL_HIDDEN_JS, arg="wall-muster", timeout=20_000, polling=100)
     page.get_by_text("Permits to work").wait_for(timeout=20_000)

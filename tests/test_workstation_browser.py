@@ -123,6 +123,15 @@ def test_operator_acknowledges_cannot_shelve_and_supervisor_shelves_with_a_reaso
         assert shelved["until_ts_s"] - record["changed_ts_s"] == pytest.approx(3600.0)  # the "1 h" chosen
     finally:
         page.close()
+    # the journal names the person the engine verified, and where each login came from
+    acks = [(actor, d.get("comment")) for a, actor, d in stack.journal("acknowledge") if a == RESTRICTED]
+    assert acks == [("op1", "")]
+    rows = [(e, actor, d.get("reason"), d.get("address"), d.get("console", "")[:11])
+            for e, a, actor, d in stack.journal_rows() if a == "access" and d.get("console") != "test-stack"]
+    assert rows[:4] == [("login_failed", "op1", "wrong password", "127.0.0.1", "workstation"),
+                        ("login", "op1", None, "127.0.0.1", "workstation"),
+                        ("logout", "op1", "user", None, "workstation"),
+                        ("login", "sup1", None, "127.0.0.1", "workstation")]
 
 
 def test_workstation_screenshot_at_4k(console, browser, tmp_path):

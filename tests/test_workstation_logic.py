@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alarms.lifecycle import ROLE_ACTIONS as ENGINE_ROLE_ACTIONS  # the name the engine checks with
-from console.auth import LoginGuard, password_sha256
 from console.link import AlarmTable, LinkCounters, LinkSnapshot
 from console.web.actions import (
     ACTIONS,
@@ -309,63 +308,32 @@ def test_banner_beeps_once_per_new_escalation_and_not_for_older_ones():
     assert not banner.root.visible and banner.root.text == ""
 
 
-# -- login --------------------------------------------------------------------------------------------------------
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def test_site_passwords_are_sha256_of_demo(demo_site):
-    assert password_sha256("demo") == demo_site.users[0].password_sha256
-
-
-def test_login_checks_the_password_and_says_why_it_refuses(demo_site):
-    guard = LoginGuard(demo_site)
-    ok = guard.login("op1", "demo")
-    assert ok.ok and (ok.user.id, ok.user.role) == ("op1", "operator")
-    assert guard.login("op1", "Demo").reason == "login.wrong"
-    assert guard.login("nobody", "demo").reason == "login.wrong"  # unknown ids are not told apart
-    assert guard.login("op1", "").reason == "login.empty"
-
-
-def test_five_failures_lock_that_user_for_60_s_only(demo_site):
-    clock = Clock()
-    guard = LoginGuard(demo_site, clock=clock)
-    reasons = [guard.login("op1", "guess").reason for _ in range(5)]
-    assert reasons == ["login.wrong"] * 4 + ["login.locked"]
-    locked = guard.login("op1", "demo")  # even the right password waits
-    assert locked.reason == "login.locked" and locked.retry_after_s == pytest.approx(60.0)
-    assert guard.login("op2", "demo").ok  # other ids are not locked
-    clock.t += 59.0
-    assert guard.locked_for_s("op1") == pytest.approx(1.0)
-    clock.t += 1.0
-    assert guard.login("op1", "demo").ok
-    assert guard.login("op1", "guess").reason == "login.wrong"  # a fresh count after a success
-
-
-def test_empty_fields_do_not_count_towards_the_lockout(demo_site):
-    guard = LoginGuard(demo_site, clock=Clock())
-    for _ in range(10):
-        guard.login("op1", "")
-    assert guard.login("op1", "demo").ok
-
-
+# -- login (the engine checks passwords: tests/test_access.py drives the real one) -----------------------------------
 # -- the page object, driven by hand ------------------------------------------------------------------------------
 class Link:
-    """Stands in for EngineLink: a snapshot and a reply to every submitted command."""
+    """Stands in for EngineLink in tests of the page's own logic (buttons, texts): a snapshot, a login answer
+    (password "demo", the roles of the site's users; the real engine's logins: tests/test_access.py) and a reply
+    to every other submitted command, which it keeps in ``sent``."""
 
-    def __init__(self, snap: LinkSnapshot, reply: dict) -> None:
+    def __init__(self, snap: LinkSnapshot, reply: dict, site=None) -> None:
         self.snap, self.reply, self.sent = snap, reply, []
+        self.roles = {u.id: (u.name, u.role) for u in site.users} if site is not None else {}
 
     def snapshot(self) -> LinkSnapshot:
         return self.snap
 
     def submit(self, request: dict) -> concurrent.futures.Future:
-        self.sent.append(request)
         fut: concurrent.futures.Future = concurrent.futures.Future()
+        if request.get("op") == "login":
+            user = request["user"]
+            if request.get("password") == "demo" and user in self.roles:
+                name, role = self.roles[user]
+                fut.set_result({"id": "x", "ok": True, "token": f"t-{user}", "user": user, "name": name, "role": role,
+                                "session": "s", "idle_s": 900.0})
+            else:
+                fut.set_result({"id": "x", "ok": False, "reason": "wrong user id or password"})
+            return fut
+        self.sent.append(request)
         fut.set_result({"id": "x", **self.reply})
         return fut
 
@@ -373,9 +341,8 @@ class Link:
 def test_sessions_keep_their_own_user_and_show_the_engines_refusal(demo_site):
     a = rec(1, state="active_unack", priority="high")
     snap = snapshot(table(a))
-    link = Link(snap, {"ok": False, "reason": "role operator may not shelve"})
-    guard = LoginGuard(demo_site)
-    one, two = Workstation(demo_site, link, guard), Workstation(demo_site, link, guard)
+    link = Link(snap, {"ok": False, "reason": "role operator may not shelve"}, demo_site)
+    one, two = Workstation(demo_site, link), Workstation(demo_site, link)
     for ws in (one, two):
         ws.update(snap)
     assert one.login("op1", "demo") and two.user is None  # per session, never process-wide
@@ -396,6 +363,7 @@ def test_sessions_keep_their_own_user_and_show_the_engines_refusal(demo_site):
         "op": "shelve",
         "alarm": a.id,
         "user": "sup1",
+        "token": "t-sup1",
         "reason": "permit renewal",
         "duration_s": 3600.0,
     }
@@ -442,8 +410,8 @@ def _muster_snapshot(active: bool) -> LinkSnapshot:
 
 def test_declaring_an_emergency_asks_for_confirmation_then_shows_the_engines_reply(demo_site):
     snap = _muster_snapshot(False)
-    link = Link(snap, {"ok": True})
-    ws = Workstation(demo_site, link, LoginGuard(demo_site))
+    link = Link(snap, {"ok": True}, demo_site)
+    ws = Workstation(demo_site, link)
     ws.update(snap)
     assert ws.login("sup1", "demo")
     declare, end = ws.muster_buttons["muster_declare"], ws.muster_buttons["muster_end"]
@@ -456,7 +424,7 @@ def test_declaring_an_emergency_asks_for_confirmation_then_shows_the_engines_rep
     assert not ws.muster_confirm_row.visible and link.sent == []
     ws.ask_muster("muster_declare")
     reply = asyncio.run(ws.confirm_muster())
-    assert reply["ok"] and link.sent == [{"op": "muster_declare", "user": "sup1", "area": "all"}]
+    assert reply["ok"] and link.sent == [{"op": "muster_declare", "user": "sup1", "area": "all", "token": "t-sup1"}]
     assert "Declare emergency: accepted by the engine" in ws.muster_reply_line.object
     assert not ws.muster_confirm_row.visible
     # the engine's status comes back: the line turns into the emergency banner and End is offered
@@ -473,14 +441,14 @@ def test_declaring_an_emergency_asks_for_confirmation_then_shows_the_engines_rep
     ws.ask_muster("muster_end")
     assert "Do it only when everyone is accounted for" in ws.muster_question.object
     asyncio.run(ws.confirm_muster())
-    assert link.sent[-1] == {"op": "muster_end", "user": "sup1"}
+    assert link.sent[-1] == {"op": "muster_end", "user": "sup1", "token": "t-sup1"}
     assert "End emergency refused by the engine: no emergency is declared" in ws.muster_reply_line.object
 
 
 def test_an_operator_sees_the_emergency_but_cannot_declare_or_end_it(demo_site):
     snap = _muster_snapshot(True)
-    link = Link(snap, {"ok": True})
-    ws = Workstation(demo_site, link, LoginGuard(demo_site))
+    link = Link(snap, {"ok": True}, demo_site)
+    ws = Workstation(demo_site, link)
     ws.update(snap)
     assert ws.login("op1", "demo")
     assert not any(b.visible for b in ws.muster_buttons.values())

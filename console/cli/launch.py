@@ -21,9 +21,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from config import DEMO_SITE, Site, load_site
+from config.loader import dump_site
 
 from .supervisor import Supervisor, free_port, wait_port
 
@@ -66,9 +65,10 @@ def demo_signing(site: Site, out: Path) -> Site:
 
 
 def write_site(site: Site, path: Path) -> None:
-    data = site.model_dump(mode="json", by_alias=True, exclude_none=True)
-    path.write_text("# effective site of this run (ports chosen at start)\n"
-                    + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    """Write ``site`` as a site file (at once: a reader never sees it half written)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("# effective site of this run (ports chosen at start)\n" + dump_site(site), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def start_broker_argv(site: Site, workdir: Path) -> list[str]:

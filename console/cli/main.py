@@ -35,6 +35,7 @@ def _call(entry: str, argv: list[str]) -> int:
 
 def _config_check(path: str) -> int:
     from config import ConfigError, load_site, site_summary
+    from config.loader import inline_secrets, weak_accounts
 
     try:
         site = load_site(path)
@@ -42,7 +43,15 @@ def _config_check(path: str) -> int:
         print(str(e), file=sys.stderr)
         print(f"{path}: {len(e.issues)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: ok: {site_summary(site)}")
+    for w in inline_secrets(path):
+        print(f"warning: {w.render(path)}", file=sys.stderr)
+    weak = weak_accounts(site)
+    if weak:
+        for w in weak:
+            print(w.render(path), file=sys.stderr)
+        print(f"{path}: {len(weak)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: ok: {site_summary(site)}" + (" (a demo site: demo credentials accepted)" if site.access.demo else ""))
     return 0
 
 
@@ -245,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     jv.add_argument("--allow-open", action="store_true",
                     help="a running engine's files: unsealed last rows and no close seal are not a failure")
 
+    from .users import add_parser as add_users_parser
+
+    add_users_parser(sub)
+
     ks = sub.add_parser("keys", help="the key directory (journal-signing key)")
     ksub = ks.add_subparsers(dest="keys_cmd", required=True)
     for name, help_ in (("init", "make DIR (mode 0700) and a new journal-signing key; print its fingerprint"),
@@ -297,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_site(Path(args.site), Path(args.out) if args.out else None)
     if args.cmd == "replay":
         return _replay(args)
+    if args.cmd == "users":
+        from .users import run as run_users
+
+        return run_users(args)
     if args.cmd == "config":
         return _config_check(args.file)
     if args.cmd == "journal":

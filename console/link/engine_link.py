@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import queue
+import secrets
 import threading
 import time
 import uuid
@@ -98,6 +99,7 @@ class EngineLink:
         max_pending_deltas: int = 10000,
         poll_interval_s: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
+        console_name: str = "console",
     ) -> None:
         self.site = site
         self.publish_endpoint = publish_endpoint or site.bus.publish
@@ -107,7 +109,10 @@ class EngineLink:
         self.command_timeout_s = float(command_timeout_s)
         self.max_alarms = int(max_alarms)
         self.poll_interval_s = float(poll_interval_s)
+        self.console_name = console_name
         self._clock = clock
+        #: this console's identity at the engine's command socket, drawn at start: session tokens are bound to it
+        self.routing_id = b"console-" + secrets.token_hex(16).encode("ascii")
         self._own_context = context is None
         self._ctx = context
         self._n_people = len(site.people)
@@ -281,6 +286,15 @@ class EngineLink:
                 f"engine did not answer {req.get('op')!r} ({req['id']}) within {timeout} s"
             ) from None
 
+    def login(self, user: str, secret: str, *, pin: bool = False, console: str = "", address: str = "",
+              timeout_s: float | None = None) -> dict[str, Any]:
+        """Log a person in at the engine (which checks the password or PIN): the reply has ``ok`` and, when it
+        succeeded, ``token`` (to put in every command), ``role``, ``name`` and ``expires_s``; else ``reason``
+        and, when the source must wait, ``wait_s``. The password is sent once and kept nowhere."""
+        req = {"op": "login", "user": user, ("pin" if pin else "password"): secret,
+               "console": console or self.console_name, "address": address}
+        return self.command(req, timeout_s=timeout_s if timeout_s is not None else max(self.command_timeout_s, 5.0))
+
     # -- the receiver thread -----------------------------------------------------------------------------
     def _run(self) -> None:
         assert self._ctx is not None
@@ -297,7 +311,7 @@ class EngineLink:
                 TOPIC_MUSTER,
             ]
             sub = bus.sub_socket(self._ctx, self.publish_endpoint, topics)
-            dealer = bus.dealer_socket(self._ctx, self.command_endpoint)
+            dealer = bus.dealer_socket(self._ctx, self.command_endpoint, routing_id=self.routing_id)
         except zmq.ZMQError as e:
             self._error = e
             self._started.set()

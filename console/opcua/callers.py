@@ -1,11 +1,14 @@
-"""Who is calling: OPC UA username logins checked against the site's users, and the calling session made known
-to method callbacks (asyncua passes them only the object id)."""
+"""Who is calling: OPC UA username logins checked by the engine (which answers with a session token for the
+commands), and the calling session made known to method callbacks (asyncua passes them only the object id).
+
+An anonymous session may browse, read and subscribe, never act. A logged-in session's token is renewed while the
+session stays open (the OPC UA client owns its own idle rules) and logged out at the engine when it closes."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asyncua import ua
@@ -14,12 +17,18 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 from asyncua.server.user_managers import UserManager
 
-from config import Site
-from console.auth import LoginGuard
+from console.auth import Credential, LoginSink, engine_login
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AttributedInternalServer", "Caller", "SiteUsers", "actor", "current_caller"]
+__all__ = ["AttributedInternalServer", "Caller", "SiteUser", "SiteUsers", "actor", "current_caller"]
+
+
+@dataclass
+class SiteUser(User):
+    """A session's user who logged in with a site account: the engine's credential for their commands."""
+
+    credential: Credential | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -41,17 +50,26 @@ def current_caller() -> Caller | None:
     return _CALLER.get()
 
 
-def actor(ack_user: str | None) -> tuple[str | None, str]:
-    """(site user id, how to describe the caller in the journal) of the session calling a method; an anonymous
-    session acts as ``ack_user`` (None: it may not act)."""
+def actor() -> tuple[Credential | None, str]:
+    """(the engine's credential, how to describe the caller in the journal) of the session calling a method; an
+    anonymous session has no credential and may not act."""
     caller = _CALLER.get()
     peer = caller.peer if caller is not None else "?"
-    name = caller.user.name if caller is not None and caller.user is not None else None
-    if name:
-        return name, f"via OPC UA from {peer}"
-    if ack_user:
-        return ack_user, f"via OPC UA from {peer}, anonymous session acting as {ack_user}"
+    user = caller.user if caller is not None else None
+    if isinstance(user, SiteUser) and user.credential is not None:
+        return user.credential, f"via OPC UA from {peer}"
     return None, f"via OPC UA from {peer}, anonymous session"
+
+
+#: the session being activated (get_user is not told which one)
+_ACTIVATING: contextvars.ContextVar[Any] = contextvars.ContextVar("watchfloor_opcua_activating", default=None)
+
+
+def _peer_ip(session: Any) -> str:
+    name = getattr(session, "name", None)
+    if isinstance(name, tuple) and name:
+        return str(name[0])
+    return str(name) if name else "unknown"
 
 
 class _AttributedSession(InternalSession):
@@ -64,6 +82,23 @@ class _AttributedSession(InternalSession):
             return await super().call(params)
         finally:
             _CALLER.reset(token)
+
+    def activate_session(self, params: Any, peer_certificate: Any) -> Any:
+        token = _ACTIVATING.set(self)
+        try:
+            result = super().activate_session(params, peer_certificate)
+        finally:
+            _ACTIVATING.reset(token)
+        users = self.iserver.user_manager
+        if isinstance(users, SiteUsers) and isinstance(self.user, SiteUser):
+            users.opened(self, self.user)
+        return result
+
+    async def close_session(self, delete_subs: bool = True) -> None:
+        users = self.iserver.user_manager
+        if isinstance(users, SiteUsers):
+            users.closed(self)
+        await super().close_session(delete_subs)
 
 
 _ANONYMOUS = User(role=UserRole.Anonymous)
@@ -79,12 +114,17 @@ class AttributedInternalServer(InternalServer):
 
 
 class SiteUsers(UserManager):
-    """Username logins are checked against the site's users (console.auth: SHA-256 digests, lockout after
-    failures). An anonymous session may browse, read and subscribe; it acknowledges as the ``ack_user``."""
+    """Username logins are checked by the engine (argon2id, throttled per source address; the engine journals
+    each login and failed login). An anonymous session may browse, read and subscribe, not act.
 
-    def __init__(self, site: Site, *, allow_anonymous: bool) -> None:
-        self._guard = LoginGuard(site)
+    ``link`` carries the logins; :meth:`renew` keeps the tokens of open sessions fresh, :meth:`closed` logs a
+    session's user out at the engine."""
+
+    def __init__(self, link: LoginSink, *, allow_anonymous: bool, login_timeout_s: float = 3.0) -> None:
+        self._link = link
         self._allow_anonymous = allow_anonymous
+        self._timeout_s = login_timeout_s
+        self._open: dict[int, tuple[Any, SiteUser]] = {}  # id(session) -> (session, its user)
 
     def get_user(
         self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
@@ -93,9 +133,46 @@ class SiteUsers(UserManager):
             if not certificate and self._allow_anonymous:  # asyncua passes b"" for "no certificate"
                 return User(role=UserRole.User, name=None)
             return None
-        result = self._guard.login(username, password or "")
-        if not result.ok or result.user is None:
-            log.warning("OPC UA login refused for user id %r (%s)", username, result.reason)
+        address = _peer_ip(_ACTIVATING.get())
+        # blocks this server's loop for one engine round trip (an argon2id check, ~25 ms; at most the timeout)
+        result = engine_login(self._link, username, password or "", console="opcua-alarms", address=address,
+                              timeout_s=self._timeout_s)
+        if result.credential is None:
+            log.warning("OPC UA login refused for user id %r from %s (%s)", username, address,
+                        result.detail or result.reason)
             return None
-        log.info("OPC UA login: %s (%s)", result.user.id, result.user.role)
-        return User(role=UserRole.User, name=result.user.id)
+        cred = result.credential
+        if cred.user.role == "field_worker":
+            log.warning("OPC UA login refused for field account %r: field accounts use the phone pages", username)
+            self._link.submit(cred.sign({"op": "logout", "reason": "user"}))
+            return None
+        log.info("OPC UA login: %s (%s) from %s", cred.user.id, cred.user.role, address)
+        return SiteUser(role=UserRole.User, name=cred.user.id, credential=cred)
+
+    def opened(self, session: Any, user: SiteUser) -> None:
+        self._open[id(session)] = (session, user)
+
+    def closed(self, session: Any) -> None:
+        """The session ended: its user is logged out at the engine (journaled there)."""
+        entry = self._open.pop(id(session), None)
+        if entry is not None and entry[1].credential is not None:
+            cred = entry[1].credential
+            try:
+                self._link.submit(cred.sign({"op": "logout", "reason": "user"}))
+            except RuntimeError as e:
+                log.warning("OPC UA logout of %s not sent: %s", cred.user.id, e)
+
+    def renew(self) -> list[Any]:
+        """Ask the engine for fresh tokens of the open sessions (futures of the replies, already wired)."""
+        futures = []
+        for _, user in list(self._open.values()):
+            cred = user.credential
+            if cred is None or cred.ended:
+                continue
+            try:
+                fut = self._link.submit({"op": "renew", "token": cred.token, "user": cred.user.id})
+            except RuntimeError:
+                break
+            fut.add_done_callback(lambda f, c=cred: c.take(f.result()) if not f.exception() else None)
+            futures.append(fut)
+        return futures

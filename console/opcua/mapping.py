@@ -19,6 +19,7 @@ from typing import Any
 
 from asyncua import ua
 
+from console.auth import ENDED_REASONS
 from ingest.protocol.records import AlarmRecord
 
 __all__ = [
@@ -198,6 +199,8 @@ def refusal_status(reason: str, *, acked: bool | None = None) -> ua.StatusCode:
     r = reason.lower()
     if r.startswith(("unknown user", "unknown role")) or " may not " in r:
         return status("BadUserAccessDenied")
+    if r.startswith(ENDED_REASONS) or "is not the one logged in" in r:  # the login is over: log in again
+        return status("BadIdentityTokenInvalid")
     if r == "no such alarm":
         return status("BadNodeIdUnknown")
     if "nothing to acknowledge" in r:

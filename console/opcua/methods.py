@@ -15,6 +15,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.common import event_objects
 
+from console.auth import Credential
 from console.link import EngineLink
 from console.opcua.address_space import AddressSpace, MethodCallback
 from console.opcua.callers import actor, current_caller
@@ -31,8 +32,8 @@ MAX_COMMENT = 500
 class ConditionMethods:
     """The method callbacks of the conditions in ``space``.
 
-    ``link`` carries the commands to the engine; ``ack_user`` (a site user id) acts for anonymous sessions, which
-    otherwise may not acknowledge or comment; ``command_timeout_s`` bounds the wait for the engine's reply.
+    ``link`` carries the commands to the engine, each with the calling session's token (an anonymous session may
+    not acknowledge or comment); ``command_timeout_s`` bounds the wait for the engine's reply.
     """
 
     def __init__(
@@ -41,13 +42,11 @@ class ConditionMethods:
         space: AddressSpace,
         link: EngineLink,
         *,
-        ack_user: str | None,
         command_timeout_s: float,
     ) -> None:
         self.server = server
         self.space = space
         self.link = link
-        self.ack_user = ack_user
         self.command_timeout_s = command_timeout_s
 
     def link_type_methods(self) -> None:
@@ -79,7 +78,7 @@ class ConditionMethods:
     # -- Acknowledge, AddComment -----------------------------------------------------------------------------
     def _check_call(
         self, object_id: ua.NodeId, args: tuple[ua.Variant, ...], method: str
-    ) -> tuple[Condition, str, str, str] | ua.StatusCode:
+    ) -> tuple[Condition, str, Credential, str] | ua.StatusCode:
         """The condition, comment text, acting user and journal note of an Acknowledge / AddComment call, or
         its error status."""
         if len(args) < 2:
@@ -104,19 +103,17 @@ class ConditionMethods:
         if event_id not in cond.event_ids:
             log.info("alarms server: %s of %s with an unknown or stale EventId", method, cond.alarm_id)
             return status("BadEventIdUnknown")
-        user, via = actor(self.ack_user)
-        if user is None:
-            log.warning(
-                "alarms server: %s of %s from an anonymous session refused: no ack user is configured",
-                method,
-                cond.alarm_id,
-            )
+        cred, via = actor()
+        if cred is None:
+            log.warning("alarms server: %s of %s from an anonymous session refused: log in to act", method,
+                        cond.alarm_id)
             return status("BadUserAccessDenied")
-        return cond, text[:MAX_COMMENT], user, via
+        return cond, text[:MAX_COMMENT], cred, via
 
-    async def _command(self, op: str, cond: Condition, user: str, comment: str) -> ua.StatusCode | None:
+    async def _command(self, op: str, cond: Condition, cred: Credential, comment: str) -> ua.StatusCode | None:
         """Send the engine ``op`` on the condition's alarm; None when it is done, else the status to answer."""
-        request = {"op": op, "alarm": cond.alarm_id, "user": user, "comment": comment}
+        user = cred.user.id
+        request = cred.sign({"op": op, "alarm": cond.alarm_id, "comment": comment})
         try:
             fut = self.link.submit(request)
         except RuntimeError as e:
@@ -136,6 +133,7 @@ class ConditionMethods:
         except RuntimeError as e:
             log.warning("alarms server: %s of %s failed: %s", op, cond.alarm_id, e)
             return status("BadCommunicationError")
+        cred.take(reply)
         if reply.get("ok"):
             return None
         reason = str(reply.get("reason", "refused"))
@@ -155,12 +153,12 @@ class ConditionMethods:
         checked = self._check_call(object_id, args, "Acknowledge")
         if isinstance(checked, ua.StatusCode):
             return checked
-        cond, text, user, via = checked
-        refused = await self._command("ack", cond, user, f"{via}: {text}" if text else via)
+        cond, text, cred, via = checked
+        refused = await self._command("ack", cond, cred, f"{via}: {text}" if text else via)
         if refused is not None:
             return refused
-        log.info("alarms server: %s acknowledged by %s %s", cond.alarm_id, user, via)
-        await self._commented(cond, text, user)
+        log.info("alarms server: %s acknowledged by %s %s", cond.alarm_id, cred.user.id, via)
+        await self._commented(cond, text, cred.user.id)
         return []
 
     async def _add_comment(self, object_id: ua.NodeId, *args: ua.Variant) -> ua.StatusCode | list[Any]:
@@ -168,13 +166,13 @@ class ConditionMethods:
         checked = self._check_call(object_id, args, "AddComment")
         if isinstance(checked, ua.StatusCode):
             return checked
-        cond, text, user, via = checked
+        cond, text, cred, via = checked
         if not text.strip():
             return status("BadInvalidArgument")
-        refused = await self._command("comment", cond, user, f"{via}: {text}")
+        refused = await self._command("comment", cond, cred, f"{via}: {text}")
         if refused is not None:
             return refused
-        await self._commented(cond, text, user, fire=True)
+        await self._commented(cond, text, cred.user.id, fire=True)
         return []
 
     async def _commented(self, cond: Condition, text: str, user: str, *, fire: bool = False) -> None:

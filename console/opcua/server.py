@@ -14,7 +14,7 @@ AddComment, ConditionRefresh) and :mod:`console.opcua.callers` (logins, who is c
 
 An event of a condition is reported by its zone object, by ``Alarms`` and by the ``Server`` object, so a client
 may subscribe to any of the three. The method callbacks learn who is calling from the OPC UA session (username
-login maps to a site user; an anonymous session acts as the configured ``ack_user``).
+login is checked by the engine and gives the session the engine's token; an anonymous session may only watch).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class AlarmsServer:
     """An asyncua server that shows the engine link's live alarm table as Part 9 AlarmConditionType conditions.
 
     ``link`` is a started :class:`EngineLink` the caller owns. ``endpoint`` is the opc.tcp URL to serve;
-    ``ack_user`` (a site user id) acts for anonymous sessions, which otherwise may not acknowledge;
+    anonymous sessions (when allowed) may browse and subscribe but not act: acting needs a username login, which
+    the engine checks; the tokens of open sessions are renewed every ``renew_every_s``;
     ``lang`` (``en`` or ``zh-CN``) picks the language of ``Message`` (both are in the ``Messages`` property);
     ``poll_interval_s`` is how often the alarm table is compared with the address space (seconds);
     ``command_timeout_s`` bounds the wait for the engine's reply to an acknowledgement.
@@ -85,32 +86,28 @@ class AlarmsServer:
         link: EngineLink,
         *,
         endpoint: str = DEFAULT_ENDPOINT,
-        ack_user: str | None = None,
         lang: str = "en",
         allow_anonymous: bool = True,
         poll_interval_s: float = 0.05,
         command_timeout_s: float = 5.0,
+        renew_every_s: float | None = None,
     ) -> None:
-        users = {u.id: u for u in site.users}
-        if ack_user is not None and ack_user not in users:
-            raise ValueError(
-                f"ack user {ack_user!r} is not a user of site {site.id} (users: {sorted(users)})"
-            )
         self.site = site
         self.link = link
         self.endpoint = endpoint
-        self.ack_user = ack_user
+        self.renew_every_s = float(renew_every_s or min(60.0, site.access.idle_logout_s / 3))
         self.lang = "zh-CN" if lang.lower().startswith("zh") else "en"
         self.poll_interval_s = float(poll_interval_s)
         self.command_timeout_s = float(command_timeout_s)
         self.namespace_uri = f"{site.opcua.namespace_uri}:alarms"
+        self.users = SiteUsers(link, allow_anonymous=allow_anonymous)
         self.server = Server(
-            iserver=AttributedInternalServer(user_manager=SiteUsers(site, allow_anonymous=allow_anonymous))
+            iserver=AttributedInternalServer(user_manager=self.users)
         )
         self._allow_anonymous = allow_anonymous
         self._space = AddressSpace(self.server, self.lang)
         self._methods = ConditionMethods(
-            self.server, self._space, link, ack_user=ack_user, command_timeout_s=self.command_timeout_s
+            self.server, self._space, link, command_timeout_s=self.command_timeout_s
         )
         self._version = -1
         self._link_state = ""
@@ -168,8 +165,12 @@ class AlarmsServer:
         await self.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow the engine link's alarm table until ``stop`` is set."""
+        """Follow the engine link's alarm table until ``stop`` is set; keep open sessions' logins fresh."""
+        next_renew = time.monotonic() + self.renew_every_s
         while not stop.is_set():
+            if time.monotonic() >= next_renew:
+                next_renew = time.monotonic() + self.renew_every_s
+                self.users.renew()
             try:
                 await self.sync_once()
             except Exception:  # one bad record must not freeze the DCS's view of every other alarm
@@ -271,11 +272,6 @@ def _parser() -> argparse.ArgumentParser:
         "--endpoint", default=DEFAULT_ENDPOINT, help=f"opc.tcp URL to serve (default {DEFAULT_ENDPOINT})"
     )
     ap.add_argument(
-        "--ack-user",
-        default=None,
-        help="site user id that anonymous OPC UA sessions acknowledge as (default: they may not)",
-    )
-    ap.add_argument(
         "--no-anonymous", action="store_true", help="refuse anonymous sessions (username login only)"
     )
     ap.add_argument("--lang", default="en", choices=("en", "zh-CN"), help="language of the Message field")
@@ -304,7 +300,6 @@ async def _serve(site: Site, link: EngineLink, args: argparse.Namespace) -> None
             site,
             link,
             endpoint=args.endpoint,
-            ack_user=args.ack_user,
             lang=args.lang,
             allow_anonymous=not args.no_anonymous,
         ) as server:
@@ -321,13 +316,6 @@ def main(argv: list[str] | None = None) -> int:
     start_logging(args.log_level)
     site = load_site_or_report(args.site)
     if site is None:
-        return 2
-    users = {u.id for u in site.users}
-    if args.ack_user is not None and args.ack_user not in users:
-        print(
-            f"--ack-user {args.ack_user!r} is not a user of site {site.id} (users: {', '.join(sorted(users))})",
-            file=sys.stderr,
-        )
         return 2
     if not args.endpoint.startswith("opc.tcp://"):
         print(f"--endpoint must be an opc.tcp:// URL, got {args.endpoint!r}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The ``watchfloor console`` server: the wall page (``/wall``) and the workstation page (``/workstation``).
 
-One :class:`~console.link.EngineLink` per console process receives everything from the engine, and one
-:class:`~console.auth.LoginGuard` counts failed workstation logins; every browser session builds its own page
+One :class:`~console.link.EngineLink` per console process receives everything from the engine and carries the
+workstation's logins and commands (the engine checks passwords and tokens); every browser session builds its own page
 and runs one periodic callback (250 ms, :class:`~console.web.session.PageSession`) that takes the link's latest
 snapshot and updates the page inside one ``hold()``, so a tick reaches the browser as one message. The callback
 stops when the session is destroyed.
@@ -30,7 +30,6 @@ import panel as pn
 from config import Site
 from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
 
-from ..auth import LoginGuard
 from ..link import EngineLink, LinkSnapshot
 from ..startup import load_site_or_report, start_logging
 from .banners import EscalationBanner
@@ -139,7 +138,6 @@ def make_wall(
 def serve_pages(
     site: Site,
     link: EngineLink,
-    guard: LoginGuard,
     layout: WallLayout | str,
     *,
     lang: str,
@@ -153,7 +151,7 @@ def serve_pages(
         return make_wall(site, link, layout, lang=lang)
 
     def workstation() -> pn.viewable.Viewable:
-        return make_workstation(site, link, guard, lang=lang)
+        return make_workstation(site, link, lang=lang)
 
     return pn.serve(
         {WALL_PATH.lstrip("/"): wall, WORKSTATION_PATH.lstrip("/"): workstation},
@@ -210,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     _configure_panel(Theme())
     origins = [f"{address}:{port}", *args.allow_websocket_origin]
 
-    link = EngineLink(site, publish_endpoint=args.publish_endpoint, command_endpoint=args.command_endpoint)
-    guard = LoginGuard(site)
+    link = EngineLink(site, publish_endpoint=args.publish_endpoint, command_endpoint=args.command_endpoint,
+                      console_name=f"console@{address}:{port}")
     with link:
         server = serve_pages(
-            site, link, guard, layout, lang=lang, port=port, address=address, origins=origins
+            site, link, layout, lang=lang, port=port, address=address, origins=origins
         )
         loop = server.io_loop
         stopping: list[int] = []

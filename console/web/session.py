@@ -20,7 +20,7 @@ from ..link import LinkSnapshot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TICK_MS", "PageSession", "SnapshotSource", "session_arg", "session_scale"]
+__all__ = ["TICK_MS", "PageSession", "SnapshotSource", "session_address", "session_arg", "session_scale"]
 
 TICK_MS = 250  # one session update every 250 ms: 4 Hz, above the 2 Hz the wall needs, below the 5 Hz frames
 
@@ -39,6 +39,14 @@ def session_arg(name: str) -> str | None:
         return None
     raw = values[0]
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def session_address() -> str:
+    """The browser's address as this server saw the connection (never a header the browser could write)."""
+    ctx = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    request = getattr(ctx, "request", None) if ctx is not None else None
+    ip = getattr(request, "remote_ip", None) if request is not None else None
+    return str(ip) if ip else "unknown"
 
 
 def session_scale(default: float) -> float:

@@ -139,6 +139,8 @@ class Engine:
             "wearable_events": self._wearable,
             "input_values": self._inputs,
             "notification_result": self._notification_result,
+            "session": self._session,
+            "command_refused": self._command_refused,
             "undecodable": self._undecodable,
         }.get(msg.kind)
         if handler is None:
@@ -457,6 +459,29 @@ class Engine:
     def _rejected(self, seq: int, msg: Message, out: Outcome) -> None:
         for r in msg.meta.get("rejects", []):
             self._reject(f"{msg.source}: {r.get('reason', '?')}")
+
+    def _session(self, seq: int, msg: Message, out: Outcome) -> None:
+        """A login, a failed login or a logout, as the engine's gate decided it (ingest/engine/gate.py)."""
+        m = msg.meta
+        event = str(m.get("event"))
+        if event not in ("login", "login_failed", "logout"):
+            raise ValueError(f"unknown session event {event[:32]!r}")
+        if self.journal is not None:
+            detail = {k: m[k] for k in ("console", "address", "session", "reason", "method") if k in m}
+            self.journal.append(input_seq=seq, engine_ts_s=self._now(msg.event_ts_s), event=event,
+                                alarm_id="access", state="", actor=str(m.get("user", ""))[:64],
+                                role=str(m.get("role", ""))[:32], detail=detail)
+
+    def _command_refused(self, seq: int, msg: Message, out: Outcome) -> None:
+        """A command the gate refused before it reached the alarm book (no valid token for the person claimed)."""
+        m = msg.meta
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=self._now(msg.event_ts_s), event="refused",
+                                alarm_id=str(m.get("alarm", ""))[:200], state="unknown",
+                                actor=str(m.get("user", ""))[:64], role="",
+                                detail={"action": str(m.get("op", ""))[:64], "reason": str(m.get("reason", ""))})
+        if m.get("channel") == "permits":  # the permit office waits for its answer on MQTT
+            out.reply = {"id": m.get("id"), "ok": False, "reason": str(m.get("reason", ""))}
 
     def _command(self, seq: int, msg: Message, out: Outcome) -> None:
         req = msg.meta

@@ -47,6 +47,7 @@ from ingest.rejects import RejectBin
 from kernels.gasfield import idw_field
 
 from .core import Engine, Outcome, decode_recorded
+from .gate import Gate, Passed
 from .recording import FORMAT, RecordingReader, RecordingWriter, strip_site_secrets
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,23 @@ def tick_message(t_s: float) -> Message:
     return Message(topic="clock.tick", source="engine", kind="tick", event_ts_s=t_s, ingest_ts_s=t_s)
 
 
+def recorded_site_text(site: Site, site_text: str) -> str:
+    """The site file as a recording keeps it: its secrets stripped, and the roster of the users file written in
+    (ids, names, roles; never a hash) in place of the users file's name, so it replays with nothing else."""
+    data = yaml.safe_load(site_text)
+    if isinstance(data, dict) and isinstance(data.get("access"), dict) and data["access"].get("users_file"):
+        data["access"] = {k: v for k, v in data["access"].items() if k != "users_file"}
+        data["users"] = [u.model_dump(mode="json", exclude_defaults=True) for u in site.users]
+        site_text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    elif isinstance(data, dict) and not data.get("users") and site.users:  # a users file named by the environment
+        data["users"] = [u.model_dump(mode="json", exclude_defaults=True) for u in site.users]
+        site_text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return strip_site_secrets(site_text)
+
+
 def site_meta(site: Site, site_text: str) -> dict[str, str]:
     """What a recording stores about the run, so that it replays with nothing else (its secrets stripped)."""
-    return {"site_id": site.id, "site_yaml": strip_site_secrets(site_text), "format": FORMAT}
+    return {"site_id": site.id, "site_yaml": recorded_site_text(site, site_text), "format": FORMAT}
 
 
 class EngineProcess:
@@ -81,18 +96,23 @@ class EngineProcess:
         self.ctx = ctx or zmq.Context.instance()
         rec_path = self.out / "recording.sqlite"
         self.resumed_inputs = 0
+        self.gate = Gate(given)  # logins and tokens: from this host's users file and key directory
+        self._claims: dict[str, Any] = {}  # command id -> the verified session whose fresh token goes in the reply
+        self._post_replies: list[tuple[bytes, dict[str, Any]]] = []  # sent once the step has recorded their input
         if rec_path.exists():
             # crash recovery is replay: the recorded config, the recorded inputs, the same apply()
             reader = RecordingReader(rec_path)
             recorded_text = reader.meta["site_yaml"]
-            if recorded_text != strip_site_secrets(site_text):
+            if recorded_text != recorded_site_text(given, site_text):
                 log.warning("resuming %s with the site file it was recorded with (the given one differs)", rec_path)
             site = self.site = site_from_text(recorded_text, f"{rec_path}:meta.site_yaml")
             self.recording = RecordingWriter(rec_path, {}, resume=True)
             self.journal = Journal(self.out / "journal.sqlite", resume=(self.out / "journal.sqlite").exists())
             self.engine = Engine(site, self.journal)
             for seq, frames in reader.inputs():
-                self.engine.apply(seq, decode_recorded(frames))
+                msg = decode_recorded(frames)
+                self.gate.observe(msg)
+                self.engine.apply(seq, msg)
                 self.resumed_inputs += 1
             self.engine.book.activated.clear()
             reader.close()
@@ -143,6 +163,9 @@ class EngineProcess:
             try:
                 msg = bus.decode(frames)
                 wire.check_message(msg)
+                if msg.kind == "permit_command":  # who acts is proven before anything is recorded
+                    msg = self.gate.permit_command(msg, time.time())
+                    frames = bus.encode(msg)
             except (FramingError, wire.PayloadError) as e:
                 code = e.code if isinstance(e, wire.PayloadError) else "bad_frame"
                 self._refused(frames, code, str(e.detail if isinstance(e, wire.PayloadError) else e))
@@ -176,15 +199,53 @@ class EngineProcess:
             except wire.PayloadError as e:
                 self.router.send_multipart([ident, json.dumps({"ok": False, "reason": f"bad request: {e}"}).encode()])
                 continue
-            if req.get("op") == "snapshot":
-                self._reply(ident, self.snapshot(req.get("id")))
-                continue
-            rid = f"{ident.hex()}:{req.get('id')}"
-            waiting[rid] = ident
-            now = time.time()
-            msg = Message(topic="command", source="console", kind="command", event_ts_s=now, ingest_ts_s=now,
-                          meta={**req, "id": rid})
+            try:
+                self._take_command(ident, req, batch, waiting)
+            except Exception as e:  # noqa: BLE001 - no request may stop the engine; it is answered and logged
+                log.exception("request %.40r could not be handled", req.get("op"))
+                self._reply(ident, {"id": req.get("id"), "ok": False,
+                                    "reason": f"internal error: {e.__class__.__name__}"})
+
+    def _take_command(self, ident: bytes, req: dict[str, Any], batch: list[tuple[list[bytes], Message, float]],
+                      waiting: dict[str, bytes]) -> None:
+        """One request: a snapshot is answered now; a login starts its check; anything else passes the gate
+        (recorded with the verified user) or is refused there (recorded as refused)."""
+        op = req.get("op")
+        if op == "snapshot":
+            self._reply(ident, self.snapshot(req.get("id")))
+            return
+        now = time.time()
+        if op == "login":
+            reply, note = self.gate.login(ident, req, now)
+            if note is not None:
+                batch.append((bus.encode(note), note, now))
+            if reply is not None:
+                self._post_replies.append((ident, reply))
+            return
+        rid = f"{ident.hex()}:{req.get('id')}"
+        got = self.gate.command(ident, req, rid, now)
+        if not isinstance(got, Passed):  # refused before anything else: recorded as refused, then answered
+            reply, refused = got
+            batch.append((bus.encode(refused), refused, now))
+            self._post_replies.append((ident, reply))
+            return
+        msg = got.message
+        if msg is None:  # renew: a fresh token, nothing to record
+            self._reply(ident, {"id": req.get("id"), "ok": True, **self.gate.renewed_token(got.claims, now)})
+            return
+        batch.append((bus.encode(msg), msg, now))
+        if msg.kind == "session":  # a logout
+            self._post_replies.append((ident, {"id": req.get("id"), "ok": True}))
+            return
+        waiting[rid] = ident
+        self._claims[rid] = got.claims
+
+    def _take_logins(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
+        """Logins whose password check finished: the outcome is recorded, then answered (with the token)."""
+        now = time.time()
+        for ident, reply, msg in self.gate.finished_logins(now):
             batch.append((bus.encode(msg), msg, now))
+            self._post_replies.append((ident, reply))
 
     def _take_notifier_results(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
         if self.notifier is None:
@@ -305,6 +366,7 @@ class EngineProcess:
             batch: list[tuple[list[bytes], Message, float]] = []
             self._take_ingest(batch)
             self._take_commands(batch, waiting)
+            self._take_logins(batch)
             if final and self.notifier is not None:
                 self.notifier.stop(3.0)  # what is still unsent is reported as such, then recorded below
             self._take_notifier_results(batch)
@@ -317,6 +379,9 @@ class EngineProcess:
                     self.late_ticks += 1
                     next_tick = now + self.tick_s
             self._step(batch, waiting)
+            for ident, reply in self._post_replies:
+                self._reply(ident, reply)
+            self._post_replies.clear()
             if final:
                 break
 
@@ -349,9 +414,11 @@ class EngineProcess:
             if out.reply is not None:
                 rid = str(out.reply.get("id"))
                 ident = waiting.pop(rid, None)
+                claims = self._claims.pop(rid, None)
                 if ident is not None:
-                    self._reply(ident, {**out.reply, "id": rid.split(":", 1)[1]})
-                elif msg.kind == "permit_command":  # from the permits adapter: it relays the reply to MQTT
+                    extra = self.gate.renewed_token(claims, time.time()) if claims is not None else {}
+                    self._reply(ident, {**out.reply, **extra, "id": rid.split(":", 1)[1]})
+                elif msg.kind == "permit_command" or msg.meta.get("channel") == "permits":  # to MQTT, by the adapter
                     self._publish_meta(TOPIC_PERMIT_REPLY, "permit_reply", out.reply)
             if self.engine.permits.changed:
                 self.engine.permits.changed = False
@@ -368,6 +435,7 @@ class EngineProcess:
                    "journal_head": self.journal.head}
         if self.notifier is not None:
             self.notifier.stop(1.0)
+        self.gate.close()
         if self.sealer is not None:
             self.sealer.seal_close(self.engine.now_s, self.journal, self.recording)
         self.recording.close()

@@ -37,7 +37,7 @@ __all__ = ["RecordingWriter", "RecordingReader", "pack_frames", "unpack_frames",
 FORMAT = "watchfloor-recording-2"
 
 #: site file keys whose values never go into a recording (user password hashes, broker and webhook secrets)
-SECRET_KEYS = frozenset({"password", "password_sha256", "secret"})
+SECRET_KEYS = frozenset({"password", "password_sha256", "password_hash", "pin", "pin_hash", "secret", "token"})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

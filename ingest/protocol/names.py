@@ -65,6 +65,7 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
     "supervisor": _SUPERVISING,
     "safety_manager": frozenset({"comment"}),
     "admin": _SUPERVISING,
+    "field_worker": frozenset(),  # phone pages only (a watcher signing in, a hazard report): no alarm actions
 }
 ROLES: tuple[str, ...] = tuple(ROLE_ACTIONS)
 

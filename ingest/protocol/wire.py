@@ -23,7 +23,8 @@ import numpy as np
 
 __all__ = [
     "PayloadError", "REASONS", "MAX_DEPTH", "MAX_INT_DIGITS", "MAX_ROWS", "MAX_PAYLOAD_BYTES", "loads",
-    "check_depth", "check_time", "finite_number", "text", "check_message", "INGEST_KINDS", "ENGINE_KINDS", "excerpt",
+    "check_depth", "check_time", "finite_number", "text", "check_message", "INGEST_KINDS", "ENGINE_KINDS",
+    "SOURCE_OF_KIND", "excerpt",
 ]
 
 #: reject reason codes (code -> what it means); the detail beside a code says exactly what was wrong
@@ -198,8 +199,19 @@ META_KINDS = ("wearable_events", "permit_command", "rejected")
 #: what an ingest process may send to the engine
 INGEST_KINDS = frozenset(ARRAY_KINDS) | frozenset(META_KINDS)
 #: what only the engine itself makes (clock, console commands, notifier results): refused from the ingest socket
-ENGINE_KINDS = frozenset({"tick", "command", "notification_result"})
+ENGINE_KINDS = frozenset({"tick", "command", "notification_result", "session", "command_refused"})
 MAX_META_ITEMS = 10_000
+#: the adapter each kind comes from (the header's ``source``; until the bus is keyed this is what the engine can
+#: check): a positions batch from the permits adapter is refused. Kinds not listed (``input_values`` from a plant
+#: system, ``rejected`` from any adapter) come from any source.
+SOURCE_OF_KIND: dict[str, frozenset[str]] = {
+    "positions": frozenset({"uwb"}),
+    "wearable_events": frozenset({"uwb"}),
+    "gas_values": frozenset({"gas"}),
+    "vibration_features": frozenset({"vibration"}),
+    "camera_detections": frozenset({"camera"}),
+    "permit_command": frozenset({"permits"}),
+}
 
 
 def check_message(msg: Any) -> None:
@@ -207,6 +219,10 @@ def check_message(msg: Any) -> None:
     kind = msg.kind
     if kind in ENGINE_KINDS:
         raise PayloadError("not_allowed", f"kind {kind!r} may only come from the engine itself")
+    sources = SOURCE_OF_KIND.get(kind)
+    if sources is not None and msg.source not in sources:
+        raise PayloadError("not_allowed", f"{kind} comes only from the {'/'.join(sorted(sources))} adapter, not "
+                                          f"from {str(msg.source)[:40]!r}")
     if kind in ARRAY_KINDS:
         _check_arrays(kind, msg.arrays)
     elif kind in META_KINDS:

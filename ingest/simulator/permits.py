@@ -6,6 +6,10 @@ command waits for the reply to the one before, as a clerk at a permit desk would
 within ``reply_timeout_s`` (wall seconds) is sent again with the same id (the adapter may not have been
 subscribed yet), at most ``attempts`` times. Replies arrive on ``<prefix>/permits/replies``; refusals are
 logged with their reason (at INFO when the story expects them, else WARNING).
+
+Each person signs at the desk: before the first command of a user the desk logs that user in (``op: login`` with
+the demo password, ``$WATCHFLOOR_SIM_PASSWORD`` to override) and sends the session token with each of their
+commands; a token the engine no longer takes (expired after the idle limit) is replaced by logging in again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,9 +54,16 @@ class PermitCommand:
         return str(self.fields.get("permit", ""))
 
 
-def command_payload(cmd: PermitCommand, start_epoch: float) -> bytes:
-    """The command as sent: JSON ``{"id", "op", "user", **fields}`` with the validity window in epoch seconds."""
+#: the engine's refusals that mean the token is no good any more: log in again and resend
+_LOGIN_AGAIN = ("no token", "bad token", "token expired", "session logged out", "token of another console")
+
+
+def command_payload(cmd: PermitCommand, start_epoch: float, token: str | None = None) -> bytes:
+    """The command as sent: JSON ``{"id", "op", "user", "token", **fields}`` with the validity window in epoch
+    seconds."""
     doc: dict[str, Any] = {"id": cmd.id, "op": cmd.op, "user": cmd.user}
+    if token is not None:
+        doc["token"] = token
     for k, v in cmd.fields.items():
         doc[k] = round(start_epoch + float(v), 3) if k in _TIME_FIELDS else v
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
@@ -63,6 +75,7 @@ class _Outcome:
     attempts: int = 0
     sent_wall_s: float = 0.0
     reply: dict[str, Any] | None = None
+    awaiting_login: bool = False
 
 
 @dataclass
@@ -78,7 +91,10 @@ class PermitDesk:
     start_epoch: Callable[[], float]
     reply_timeout_s: float = 5.0
     attempts: int = 3
+    password: str = field(default_factory=lambda: os.environ.get("WATCHFLOOR_SIM_PASSWORD", "demo"))
     outcomes: list[_Outcome] = field(default_factory=list)
+    _tokens: dict[str, str] = field(default_factory=dict)
+    _logins: dict[str, str] = field(default_factory=dict)  # login id -> user
     _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _k: int = 0
@@ -95,8 +111,17 @@ class PermitDesk:
         except (UnicodeDecodeError, json.JSONDecodeError):
             log.warning("permit reply is not JSON: %r", payload[:200])
             return
-        if isinstance(doc, dict) and doc.get("id") in self._ids:
-            with self._lock:
+        if not isinstance(doc, dict):
+            return
+        with self._lock:
+            user = self._logins.pop(str(doc.get("id")), None)
+            if user is not None:
+                if doc.get("ok") and isinstance(doc.get("token"), str):
+                    self._tokens[user] = doc["token"]
+                else:
+                    log.error("permit office: %s could not log in: %s", user, doc.get("reason", "?"))
+                return
+            if doc.get("id") in self._ids:
                 self._replies.setdefault(doc["id"], doc)
 
     @property
@@ -119,11 +144,32 @@ class PermitDesk:
                 out = self.outcomes[self._k]
                 with self._lock:
                     reply = self._replies.get(cmd.id)
+                if reply is not None and not reply.get("ok") and str(reply.get("reason", "")).startswith(
+                        _LOGIN_AGAIN) and out.attempts < self.attempts:
+                    with self._lock:  # the engine no longer takes this person's token: log in and send again
+                        self._tokens.pop(cmd.user, None)
+                        self._replies.pop(cmd.id, None)
+                    self._send(out)
+                    return
                 if reply is not None:
                     out.reply = reply
                     self._report(out)
                     self._k += 1
                     continue
+                if out.awaiting_login:
+                    if cmd.user in self._tokens:
+                        self._send(out)
+                    elif final or time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
+                        return
+                    elif out.attempts + 1 >= self.attempts:
+                        log.error("permit office: %s could not log in for %s; going on", cmd.user, cmd.id)
+                        out.attempts += 1
+                        self._k += 1
+                        continue
+                    else:
+                        out.attempts += 1  # no answer to the login: ask again
+                        self._send(out)
+                    return
                 if final or time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
                     return
                 if out.attempts >= self.attempts:
@@ -151,10 +197,29 @@ class PermitDesk:
             return
 
     def _send(self, out: _Outcome) -> None:
-        out.attempts += 1
         out.sent_wall_s = time.monotonic()
-        if not self.publish(command_payload(out.cmd, self.start_epoch())):
+        with self._lock:
+            token = self._tokens.get(out.cmd.user)
+        if token is None:
+            out.awaiting_login = True
+            self._login(out.cmd.user)
+            with self._lock:
+                token = self._tokens.get(out.cmd.user)  # answered at once (a test's desk)
+            if token is None:
+                return
+        out.awaiting_login = False
+        out.attempts += 1
+        if not self.publish(command_payload(out.cmd, self.start_epoch(), token)):
             log.warning("permit office: %s could not be handed to the MQTT client", out.cmd.id)
+
+    def _login(self, user: str) -> None:
+        """Ask the engine (through the permits adapter) for ``user``'s session token."""
+        lid = f"login-{user}-{len(self._logins)}-{time.monotonic_ns()}"
+        with self._lock:
+            self._logins[lid] = user
+        payload = json.dumps({"id": lid, "op": "login", "user": user, "password": self.password}).encode()
+        if not self.publish(payload):
+            log.warning("permit office: the login of %s could not be handed to the MQTT client", user)
 
     @staticmethod
     def _report(out: _Outcome) -> None:

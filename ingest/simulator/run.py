@@ -73,7 +73,7 @@ class _Publisher:
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.password)
+            self.client.username_pw_set(cfg.username, cfg.login_password())
         self.client.max_queued_messages_set(10000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -14,7 +14,7 @@ from typing import Any
 
 import panel as pn
 
-from ...auth import LoggedIn
+from ...auth import Credential, LoggedIn
 from ..actions import ACTIONS, NEEDS_REASON, command_for, enabled_actions, format_duration, shelve_choices
 from ..i18n import condition_label, t
 from ..tiles import TileContext, format_clock
@@ -93,6 +93,7 @@ class ActionPanel:
         self.max_shelve_s = dict(max_shelve_s)
         self.command_timeout_s = float(command_timeout_s)
         self.user: LoggedIn | None = None
+        self.credential: Credential | None = None
         self.busy = False  # a command is in flight
         self._status: Status = ("", "ok")
         th, lang = ctx.theme, self.lang
@@ -140,9 +141,10 @@ class ActionPanel:
         )
         self.refresh()
 
-    def set_user(self, user: LoggedIn | None) -> None:
-        """A new user (None: logged out): an empty text field and status line."""
-        self.user = user
+    def set_user(self, credential: Credential | None) -> None:
+        """A new login (None: logged out): an empty text field and status line."""
+        self.credential = credential
+        self.user: LoggedIn | None = None if credential is None else credential.user
         self.text.value = ""
         self._status = ("", "ok")
 
@@ -193,7 +195,9 @@ class ActionPanel:
             self.refresh()
             return None
         duration = self.duration.value if action == "shelve" else None
-        request = command_for(action, rec.id, user.id, text=text.strip(), duration_s=duration)
+        cred = self.credential
+        assert cred is not None  # set with the user
+        request = cred.sign(command_for(action, rec.id, user.id, text=text.strip(), duration_s=duration))
         self.busy = True
         self._status = (t("reply.sending", self.lang, action=label), "busy")
         self.refresh()
@@ -208,6 +212,7 @@ class ActionPanel:
                 lang=self.lang,
                 what=f"{action} on {rec.id} by {user.id}",
             )
+            cred.take(reply)
             if reply is not None and reply.get("ok") and (action != "acknowledge" or text):
                 self.text.value = ""
                 self.text.value_input = ""

@@ -12,7 +12,7 @@ import panel as pn
 
 from ingest.protocol.records import MusterStatus
 
-from ...auth import LoggedIn
+from ...auth import Credential, LoggedIn
 from ...link import LinkSnapshot
 from ..actions import muster_command, muster_enabled
 from ..i18n import t
@@ -49,6 +49,7 @@ class MusterPanel:
         self.link, self.lang, self.tz = link, ctx.lang, ctx.tz
         self.command_timeout_s = float(command_timeout_s)
         self.user: LoggedIn | None = None
+        self.credential: Credential | None = None
         self.pending: str | None = None  # a muster command waiting for its confirmation
         self.busy = False
         self._reply: Status = ("", "ok")
@@ -92,9 +93,10 @@ class MusterPanel:
             margin=0,
         )
 
-    def set_user(self, user: LoggedIn | None) -> None:
-        """A new user (None: logged out): no question pending, no reply shown."""
-        self.user = user
+    def set_user(self, credential: Credential | None) -> None:
+        """A new login (None: logged out): no question pending, no reply shown."""
+        self.credential = credential
+        self.user = None if credential is None else credential.user
         self.pending = None
         self._reply = ("", "ok")
 
@@ -128,6 +130,8 @@ class MusterPanel:
             self.refresh()
             return None
         label = t(f"action.{op}", self.lang)
+        cred = self.credential
+        assert cred is not None  # set with the user
         self.busy = True
         self._reply = (t("reply.sending", self.lang, action=label), "busy")
         self.refresh()
@@ -135,13 +139,14 @@ class MusterPanel:
         try:
             reply, self._reply = await send_command(
                 self.link,
-                muster_command(op, user.id),
+                cred.sign(muster_command(op, user.id)),
                 timeout_s=self.command_timeout_s,
                 label=label,
                 ok_text=t("ws.muster.ok", self.lang, action=label),
                 lang=self.lang,
                 what=f"{op} by {user.id}",
             )
+            cred.take(reply)
         finally:
             self.busy = False
             self.refresh()

@@ -11,11 +11,11 @@ import panel as pn
 from config import Site
 from ingest.protocol.records import AlarmRecord
 
-from ...auth import LoggedIn, LoginGuard
+from ...auth import Credential, LoggedIn
 from ...link import EngineLink, LinkSnapshot
 from ..banners import EscalationBanner
 from ..i18n import normalize_language, t
-from ..session import TICK_MS, PageSession, session_arg, session_scale
+from ..session import TICK_MS, PageSession, session_address, session_arg, session_scale
 from ..theme import Theme
 from ..tiles import StatusBar, StatusBarOptions, TileContext
 from .action_panel import ActionPanel
@@ -38,24 +38,29 @@ class Workstation:
     Composes :class:`LoginView`, :class:`AlarmTables`, :class:`ActionPanel` and :class:`MusterPanel` and keeps who
     is logged in (per session). ``position`` is the operator position whose flood state groups the table
     (``alarm.flood`` meta ``position``). Actions wait at most ``command_timeout_s`` for the engine's reply.
+    ``address`` is the browser's source address (logins are throttled by it).
+
+    A login ends on the log-out button, after ``access.idle_logout_s`` without an action (idle logout: the right
+    to act goes, the alarms stay in view on the status bar and banner), or when the engine refuses its token.
     """
 
     def __init__(
         self,
         site: Site,
         link: EngineLink,
-        guard: LoginGuard,
         *,
         lang: str = "en",
         theme: Theme | None = None,
         position: str = "main",
         command_timeout_s: float = 5.0,
+        address: str = "unknown",
+        console: str = "workstation",
     ) -> None:
-        self.site, self.link, self.guard = site, link, guard
+        self.site, self.link = site, link
         self.lang = normalize_language(lang)
         self.theme = th = theme or Theme(scale=DEFAULT_SCALE)
         self.ctx = TileContext(site=site, lang=self.lang, theme=th)
-        self.user: LoggedIn | None = None
+        self.credential: Credential | None = None
         self._snap: LinkSnapshot | None = None
 
         self.status_bar = StatusBar(self.ctx, StatusBarOptions(show_clock_skew=True))
@@ -63,7 +68,8 @@ class Workstation:
         self.status_bar.root.height = th.px(90)
         self.banner = EscalationBanner(th, self.lang, self.ctx.tz, name="ws-escalation")
         self.login_view = LoginView(
-            site, guard, th, self.lang, on_login=self._set_user, on_logout=self.logout
+            site, link, th, self.lang, on_login=self._set_user, on_logout=self.logout, address=address,
+            console=console, timeout_s=command_timeout_s,
         )
         self.tables = AlarmTables(self.ctx, position=position, on_select=lambda: self.actions.refresh())
         self.actions = ActionPanel(
@@ -112,18 +118,29 @@ class Workstation:
         """Check the form's (or the given) user id and password; on success show the alarm view."""
         return self.login_view.submit(user_id, password)
 
-    def logout(self) -> None:
-        """Forget the session's user and show the login form again."""
-        if self.user is not None:
-            log.info("logout: %s", self.user.id)
+    @property
+    def user(self) -> LoggedIn | None:
+        """Who is logged in at this session (None: nobody)."""
+        return None if self.credential is None else self.credential.user
+
+    def logout(self, reason: str = "user") -> None:
+        """End the session's login (``reason``: ``user``, ``idle``) at the engine and show the login form again."""
+        cred = self.credential
+        if cred is not None:
+            log.info("logout: %s (%s)", cred.user.id, reason)
+            try:
+                self.link.submit(cred.sign({"op": "logout", "reason": reason}))  # journaled by the engine
+            except RuntimeError as e:
+                log.warning("logout of %s not sent to the engine: %s", cred.user.id, e)
         self._set_user(None)
 
-    def _set_user(self, user: LoggedIn | None) -> None:
-        self.user = user
+    def _set_user(self, cred: Credential | None) -> None:
+        self.credential = cred
+        user = None if cred is None else cred.user
         self.login_view.show_user(user)
         self.tables.reset()
-        self.actions.set_user(user)
-        self.muster.set_user(user)
+        self.actions.set_user(cred)
+        self.muster.set_user(cred)
         if self._snap is not None:
             self.update(self._snap)  # fill the tables before they are shown
         self.actions.refresh()
@@ -178,6 +195,13 @@ class Workstation:
     def update(self, snap: LinkSnapshot) -> None:
         """Take one link snapshot: status bar, banners, tables and buttons; only what changed is sent."""
         self._snap = snap
+        cred = self.credential
+        if cred is not None and cred.idle():
+            self.logout("idle")
+            self.login_view.ended(t("login.idle", self.lang, min=round(cred.idle_s / 60)))
+        elif cred is not None and cred.ended:
+            self._set_user(None)
+            self.login_view.ended(t("login.expired", self.lang, reason=cred.ended))
         self.status_bar.update(snap)
         role = self.user.role if self.user is not None else None
         self.banner.update(snap, role, enabled=self.user is not None)
@@ -191,7 +215,6 @@ class Workstation:
 def make_workstation(
     site: Site,
     link: EngineLink,
-    guard: LoginGuard,
     *,
     lang: str | None = None,
     scale: float = DEFAULT_SCALE,
@@ -206,7 +229,8 @@ def make_workstation(
     theme = Theme(scale=session_scale(scale))
     # the login form shows no table: load Tabulator's JS with the page, or the table would not render later
     pn.extension("tabulator")
-    ws = Workstation(site, link, guard, lang=lang, theme=theme, position=session_arg("position") or "main")
+    ws = Workstation(site, link, lang=lang, theme=theme, position=session_arg("position") or "main",
+                     address=session_address(), console=f"workstation {link.console_name}")
     PageSession(link, ws.update, name="workstation", period_ms=period_ms).start(
         title=f"{site.name.get(lang)} \u2014 {t('ws.title', lang)}"
     )
