@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ ALLOWED_DTYPES = frozenset(
 
 __all__ = [
     "FRAMING_VERSION",
+    "drain",
     "FramingError",
     "Message",
     "encode",
@@ -242,6 +244,15 @@ def dealer_socket(ctx: zmq.Context, endpoint: str, hwm: int = DEFAULT_HWM, routi
         s.setsockopt(zmq.ROUTING_ID, routing_id)
     s.connect(endpoint)
     return s
+
+
+def drain(sock: zmq.Socket, max_messages: int = 10_000) -> Iterator[list[bytes]]:
+    """The multipart messages waiting on ``sock`` now (never blocks), at most ``max_messages``."""
+    for _ in range(max_messages):
+        try:
+            yield sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
 
 
 def bound_endpoint(sock: zmq.Socket) -> str:

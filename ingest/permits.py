@@ -103,11 +103,7 @@ class PermitsAdapter(MqttAdapter):
 
     def _relay_logins(self) -> None:
         """The engine's answers to the permit office's logins (with the token), back to MQTT."""
-        while True:
-            try:
-                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in bus.drain(self.dealer):
             try:
                 reply = json.loads(frames[-1])
             except (ValueError, IndexError):
@@ -121,11 +117,7 @@ class PermitsAdapter(MqttAdapter):
         self.source.client.publish(self.reply_topic, json.dumps(reply, ensure_ascii=False), qos=1)
 
     def _relay_replies(self) -> None:
-        while True:
-            try:
-                frames = self.sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in bus.drain(self.sub):
             try:
                 reply = bus.decode(frames).meta
             except bus.FramingError as e:

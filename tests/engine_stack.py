@@ -492,10 +492,11 @@ class CommandRelay(_Relay):
 
 @contextlib.contextmanager
 def console_process(stack: EngineStack, log_path: Path, *, publish: str | None = None, command: str | None = None,
-                    stop_timeout_s: float = 30.0) -> Iterator[str]:
+                    stop_timeout_s: float = 30.0, origins: tuple[str, ...] = ()) -> Iterator[str]:
     """Run ``python -m console.web.app`` on a free port with the stack's site file, so it connects to the
     engine's publish and command endpoints (or to ``publish`` / ``command``, e.g. a relay's); yields the base URL
-    (``http://127.0.0.1:PORT``). On exit it sends SIGTERM and checks that the console stopped cleanly (exit 0)."""
+    (``http://127.0.0.1:PORT``); ``origins``: more host:port pages may be opened from (a proxy's). On exit it sends
+    SIGTERM and checks that the console stopped cleanly (exit 0)."""
     from tests.conftest import free_port, wait_port
 
     port = free_port()
@@ -506,7 +507,7 @@ def console_process(stack: EngineStack, log_path: Path, *, publish: str | None =
     with open(log_path, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "console.web.app", "--site", str(site_file), "--port", str(port),
-             "--address", "127.0.0.1"],
+             "--address", "127.0.0.1", *(f"--allow-websocket-origin={o}" for o in origins)],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
         try:

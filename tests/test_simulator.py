@@ -754,3 +754,27 @@ def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unan
     assert desk.summary() == {"sent": 3, "ok": 1, "refused": 1, "unanswered": 1, "unexpected": 0}
     assert [d["user"] for d in logins] == ["op1", "sup1"]  # once per person
     assert all(m["token"] == f"t-{m['user']}" for m in sent)
+
+
+def test_permit_desk_logs_in_again_when_the_engine_no_longer_takes_the_token():
+    cmds = [PermitCommand(1.0, "permit_request", "op1", {"permit": "P1"}, id="a")]
+    sent: list[dict] = []
+    logins: list[str] = []
+
+    def publish(payload: bytes) -> bool:
+        doc = json.loads(payload)
+        if doc["op"] == "login":
+            logins.append(doc["user"])
+            desk.on_reply(json.dumps({"id": doc["id"], "ok": True, "token": f"t{len(logins)}"}).encode())
+        else:
+            sent.append(doc)
+        return True
+
+    desk = PermitDesk(cmds, publish, lambda: 1000.0, reply_timeout_s=60.0, attempts=3)
+    desk.step(1.0)
+    desk.on_reply(b'{"id": "a", "ok": false, "reason": "token expired: log in again"}')
+    desk.step(1.1)  # the engine refused the token: a new login, the same command again with the new token
+    desk.on_reply(b'{"id": "a", "ok": true, "permit": "P1", "state": "requested"}')
+    desk.step(1.2)
+    assert logins == ["op1", "op1"] and [(m["id"], m["token"]) for m in sent] == [("a", "t1"), ("a", "t2")]
+    assert desk.summary() == {"sent": 1, "ok": 1, "refused": 0, "unanswered": 0, "unexpected": 0}

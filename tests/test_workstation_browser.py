@@ -10,8 +10,9 @@ import pytest
 
 from config.schema import AlarmRule, EscalationPolicy, EscalationStep
 from tests.builders import wearable_events
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.engine_stack import EngineStack, Plant, console_process
+from tests.source_proxy import source_proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -23,8 +24,9 @@ _BEEPS_JS = "(n) => (window.wfBeeps || 0) >= n"
 
 
 class Console:
-    def __init__(self, stack: EngineStack, plant: Plant, base: str) -> None:
+    def __init__(self, stack: EngineStack, plant: Plant, base: str, other_port: int) -> None:
         self.stack, self.plant, self.base = stack, plant, base
+        self.other_port = other_port  # where a browser seen as another computer (127.0.0.2) opens the pages
 
     def text(self, alarm_id: str) -> str:
         """The English text of one of the engine's alarms (waits until it is raised)."""
@@ -50,8 +52,9 @@ def console(demo_site, tmp_path_factory):
         stack.wait_alarm(LATCHED, "latched_unack")
         assert stack.command(op="ack", alarm=LATCHED, user="op1")["ok"]
         stack.wait_alarm(RESTRICTED)
-        with console_process(stack, folder / "console.log") as base:
-            yield Console(stack, plant, base)
+        other = free_port()
+        with console_process(stack, folder / "console.log", origins=(f"127.0.0.1:{other}",)) as base:
+            yield Console(stack, plant, base, other)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +135,40 @@ def test_operator_acknowledges_cannot_shelve_and_supervisor_shelves_with_a_reaso
                         ("login", "op1", None, "127.0.0.1", "workstation"),
                         ("logout", "op1", "user", None, "workstation"),
                         ("login", "sup1", None, "127.0.0.1", "workstation")]
+
+
+def test_wrong_passwords_from_another_computer_make_it_wait_and_do_not_keep_the_supervisor_out(console, browser):
+    """Through the login page in Chromium: a browser the console sees as 127.0.0.2 types wrong passwords for sup1
+    until the engine makes that address wait; sup1 logs in at once from 127.0.0.1 (tests/test_access.py sends a
+    thousand through the same login path)."""
+    stack = console.stack
+    port = int(console.base.rsplit(":", 1)[1])
+    with source_proxy(console.other_port, port) as other_base:
+        attacker = _open(browser, f"{other_base}/workstation")
+        try:
+            for k in range(12):
+                _login(attacker, "sup1", f"guess-{k}")
+                attacker.get_by_text("Login refused").wait_for(timeout=20_000)
+                if "wait" in attacker.locator(".wf-login-msg").inner_text():
+                    break
+                attacker.wait_for_timeout(100)  # the next try: the message is replaced, not appended
+            message = attacker.locator(".wf-login-msg").inner_text()
+            assert "too many failed attempts from here, wait" in message, message
+        finally:
+            attacker.close()
+    before = len(stack.journal_rows())
+    page = _open(browser, f"{console.base}/workstation")
+    try:
+        _login(page, "sup1")
+        page.get_by_text("Shift supervisor (sup1), Shift supervisor").wait_for(timeout=20_000)
+    finally:
+        page.close()
+    rows = [(e, actor, d.get("address")) for e, a, actor, d in stack.journal_rows() if a == "access"]
+    failed = [r for r in rows if r[0] == "login_failed"]
+    assert len(failed) >= 5 and all(r[1:] == ("sup1", "127.0.0.2") for r in failed[-5:])
+    after = [(e, actor, d.get("address")) for e, a, actor, d in stack.journal_rows()[before:] if a == "access"]
+    assert after[0] == ("login", "sup1", "127.0.0.1")  # then at most the logout of the closed tab
+    assert all(r[0] == "logout" for r in after[1:])
 
 
 def test_workstation_screenshot_at_4k(console, browser, tmp_path):

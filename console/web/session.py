@@ -62,7 +62,8 @@ def session_scale(default: float) -> float:
 class PageSession:
     """Drives one session's page from ``link``: ``update(snap)`` now, then once per tick until the session ends.
 
-    ``name`` says which page in the log. An update that raises is logged once per session (a broken update must
+    ``name`` says which page in the log; ``on_end()`` runs when the browser session ends (the tab closed, the
+    connection lost for good). An update that raises is logged once per session (a broken update must
     be loud, not flood the log) and the next tick tries again.
     """
 
@@ -73,9 +74,11 @@ class PageSession:
         *,
         name: str,
         period_ms: int = TICK_MS,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self.link = link
         self.update = update
+        self.on_end = on_end
         self.name = name
         self.period_ms = int(period_ms)
         self.doc = pn.state.curdoc
@@ -117,3 +120,8 @@ class PageSession:
 
     def _destroyed(self, _ctx: Any) -> None:
         self.stop()
+        if self.on_end is not None:
+            try:
+                self.on_end()
+            except Exception:  # the session is gone either way
+                log.exception("%s: ending the session failed", self.name)

@@ -189,7 +189,7 @@ class Gate:
         if op == "renew":  # a console keeps a login it still holds (an open OPC UA session): nothing recorded
             return Passed(None, got)
         if op == "logout":
-            reason = "idle" if req.get("reason") == "idle" else "user"
+            reason = req.get("reason") if req.get("reason") in ("idle", "closed") else "user"
             self.door.logged_out(got.session, got.expires_s, now_s)
             msg = _message("access.session", "session", {
                 "event": "logout", "user": got.user, "role": got.role, "console": got.console,

@@ -124,7 +124,8 @@ class Workstation:
         return None if self.credential is None else self.credential.user
 
     def logout(self, reason: str = "user") -> None:
-        """End the session's login (``reason``: ``user``, ``idle``) at the engine and show the login form again."""
+        """End the session's login (``reason``: ``user``, ``idle``, ``closed``) at the engine and show the login
+        form again."""
         cred = self.credential
         if cred is not None:
             log.info("logout: %s (%s)", cred.user.id, reason)
@@ -231,7 +232,9 @@ def make_workstation(
     pn.extension("tabulator")
     ws = Workstation(site, link, lang=lang, theme=theme, position=session_arg("position") or "main",
                      address=session_address(), console=f"workstation {link.console_name}")
-    PageSession(link, ws.update, name="workstation", period_ms=period_ms).start(
+    # a closed tab ends its login at the engine too (journaled), instead of leaving it to expire
+    PageSession(link, ws.update, name="workstation", period_ms=period_ms,
+                on_end=lambda: ws.logout("closed")).start(
         title=f"{site.name.get(lang)} \u2014 {t('ws.title', lang)}"
     )
     return ws.root
