@@ -30,6 +30,7 @@ import numpy as np
 
 from config import Site
 
+from .awake import AwakeClock
 from .definitions import AlarmCatalog
 from .lifecycle import AlarmDefinition
 
@@ -95,13 +96,15 @@ class SlidingMean:
 class GasConditions:
     """Evaluates every detector's conditions from its values (``on_values``) and the clock (``on_tick``)."""
 
-    def __init__(self, site: Site, catalog: AlarmCatalog) -> None:
+    def __init__(self, site: Site, catalog: AlarmCatalog, awake: AwakeClock | None = None) -> None:
         self.site, self.catalog = site, catalog
+        self.awake = awake or AwakeClock(site.engine.tick_s)
         self.dets = site.gas_detectors
         n = len(self.dets)
         self.value = np.full(n, np.nan)
         self.quality = np.full(n, 3, dtype=np.uint8)
         self.ts = np.full(n, np.nan)
+        self.stalled_at = np.zeros(n)  # the engine's stall total when each detector's value was taken in
         self.active: dict[str, bool] = {}
         self.stel = [SlidingMean(STEL_WINDOW_S, 3 * d.expected_interval_s) for d in self.dets]
         self.twa = [SlidingMean(TWA_WINDOW_S, 3 * d.expected_interval_s) for d in self.dets]
@@ -158,6 +161,7 @@ class GasConditions:
                 continue  # an older value than the one held
             det = self.dets[k]
             self.value[k], self.quality[k], self.ts[k] = v, q, t
+            self.stalled_at[k] = self.awake.stalled_s
             self._set(self._def("stale", k, "medium", f"Gas detector {det.id} silent",
                                 f"气体探测器 {det.id} 无数据"), False, out)
             self._set(self._def("fault", k, "medium", f"Gas detector {det.id} fault (bad status)",
@@ -202,10 +206,11 @@ class GasConditions:
                                 f"{det.id} {det.gas} 8 小时时间加权平均浓度超过 {twa:.1f} ppm"), bool(m > twa), out)
 
     def on_tick(self, now: float) -> list[tuple[AlarmDefinition, bool, tuple[float, float] | None]]:
-        """Stale detectors (fail visible) and exposure averages that move with the clock."""
+        """Stale detectors (fail visible; judged on awake time, so an engine stall is not a detector fault) and
+        exposure averages that move with the clock."""
         out: list = []
         for k, det in enumerate(self.dets):
-            silent = not (now - self.ts[k] <= 3 * det.expected_interval_s)
+            silent = not (self.awake.silent_for(now, self.ts[k], self.stalled_at[k]) <= 3 * det.expected_interval_s)
             if silent and np.isfinite(self.ts[k]):  # a detector never heard is reported by comms, not here
                 self._set(self._def("stale", k, "medium", f"Gas detector {det.id} silent",
                                     f"气体探测器 {det.id} 无数据"), True, out)

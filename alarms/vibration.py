@@ -34,6 +34,7 @@ import numpy as np
 from config import Site
 from config.vibration import VibrationSettings
 
+from .awake import AwakeClock
 from .definitions import AlarmCatalog
 from .lifecycle import AlarmDefinition
 
@@ -157,9 +158,11 @@ class VibrationConditions:
     """
 
     def __init__(
-        self, site: Site, catalog: AlarmCatalog | None = None, settings: VibrationSettings | None = None
+        self, site: Site, catalog: AlarmCatalog | None = None, settings: VibrationSettings | None = None,
+        awake: AwakeClock | None = None,
     ) -> None:
         self.site = site
+        self.awake = awake or AwakeClock(site.engine.tick_s)
         self.catalog = catalog or AlarmCatalog(site)
         self.settings = settings or getattr(site, "vibration", None) or VibrationSettings()
         self.points = list(site.vibration_points)
@@ -179,6 +182,7 @@ class VibrationConditions:
         self.zone_d = np.zeros(n, dtype=bool)
         self.trend_on = np.zeros(n, dtype=bool)
         self.stale = np.zeros(n, dtype=bool)
+        self.stalled_at = np.zeros(n)  # the engine's stall total when each point's newest value was taken in
         self.stale_after_s = np.array([t.stale_after_s for t in self.thresholds], dtype=np.float64)
         # engine time of the first tick: staleness of a point never heard runs from it
         self.started_s = math.nan
@@ -312,6 +316,7 @@ class VibrationConditions:
                 self.counts["late"] += 1
                 continue
             self.last_ts_s[i], self.last_rms_mm_s[i] = t, v
+            self.stalled_at[i] = self.awake.stalled_s
             th = self.thresholds[i]
             self.zone[i] = severity_zone(v, th.ab_mm_s, th.bc_mm_s, th.cd_mm_s)
             self._zone_alarm("zone_c", self.zone_c, i, v, th.bc_mm_s, th.bc_clear_mm_s, out)
@@ -340,16 +345,18 @@ class VibrationConditions:
 
     # -- time ----------------------------------------------------------------------------------------------
     def on_tick(self, now_s: float) -> list[Change]:
-        """Advance to engine time ``now_s``: a point with no value for more than ``stale_after_s`` (from its
-        last sample time, or from the first tick when that is later or it was never heard, unless
-        ``stale_from_start`` is off) raises its stale fault."""
+        """Advance to engine time ``now_s``: a point with no value for more than ``stale_after_s`` of awake time
+        (from its last sample time, or from the first tick when that is later or it was never heard, unless
+        ``stale_from_start`` is off; the engine's own stalls do not count) raises its stale fault."""
         out: list[Change] = []
         if math.isnan(self.started_s):
             self.started_s = now_s
         if not len(self.points):
             return out
         since = np.fmax(self.last_ts_s, self.started_s)
-        want = (now_s - since) > self.stale_after_s
+        # awake time: the engine's own stalls since the point's last value do not count as its silence
+        stalled_then = np.where(self.last_ts_s >= self.started_s, self.stalled_at, 0.0)
+        want = self.awake.silent_for(now_s, since, stalled_then) > self.stale_after_s
         if not self.settings.stale_from_start:
             want &= np.isfinite(self.last_ts_s)
         for i in np.nonzero(want != self.stale)[0].tolist():

@@ -34,7 +34,7 @@ from ingest.bus import Message
 from ingest.engine import EngineProcess
 
 __all__ = ["EngineStack", "PublishRelay", "CommandRelay", "console_process", "ipc_site", "site_yaml", "quick_rules",
-           "positions_at", "Plant", "Logins", "DEMO_PASSWORD", "DEMO_PIN", "reply_without_token"]
+           "positions_at", "Plant", "Logins", "ConsoleRun", "DEMO_PASSWORD", "DEMO_PIN", "reply_without_token"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: the password of every demo user (config/sites/demo-plant-users.yaml), and the field workers' PIN
@@ -490,16 +490,25 @@ class CommandRelay(_Relay):
                 s.close(linger=0)
 
 
+class ConsoleRun(str):
+    """The base URL of a console process (a str), with the process: ``proc``; a test that kills it on purpose
+    sets ``killed`` so the clean-stop check is skipped."""
+
+    proc: subprocess.Popen
+    killed: bool = False
+
+
 @contextlib.contextmanager
 def console_process(stack: EngineStack, log_path: Path, *, publish: str | None = None, command: str | None = None,
-                    stop_timeout_s: float = 30.0, origins: tuple[str, ...] = ()) -> Iterator[str]:
+                    stop_timeout_s: float = 30.0, origins: tuple[str, ...] = (), port: int | None = None
+                    ) -> Iterator[ConsoleRun]:
     """Run ``python -m console.web.app`` on a free port with the stack's site file, so it connects to the
     engine's publish and command endpoints (or to ``publish`` / ``command``, e.g. a relay's); yields the base URL
     (``http://127.0.0.1:PORT``); ``origins``: more host:port pages may be opened from (a proxy's). On exit it sends
     SIGTERM and checks that the console stopped cleanly (exit 0)."""
     from tests.conftest import free_port, wait_port
 
-    port = free_port()
+    port = port or free_port()
     site_file = stack.folder / "site.yaml"
     endpoints = {k: v for k, v in (("publish", publish), ("command", command)) if v}
     site = stack.site.model_copy(update={"bus": stack.site.bus.model_copy(update=endpoints)})
@@ -510,15 +519,18 @@ def console_process(stack: EngineStack, log_path: Path, *, publish: str | None =
              "--address", "127.0.0.1", *(f"--allow-websocket-origin={o}" for o in origins)],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
+        run = ConsoleRun(f"http://127.0.0.1:{port}")
+        run.proc = proc
         try:
             wait_port("127.0.0.1", port, timeout_s=60)
-            yield f"http://127.0.0.1:{port}"
+            yield run
         finally:
-            proc.send_signal(signal.SIGTERM)
+            if not run.killed:
+                proc.send_signal(signal.SIGTERM)
             try:
                 rc = proc.wait(stop_timeout_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
                 rc = None
-    assert rc == 0, f"console did not stop cleanly on SIGTERM (rc {rc}):\n{log_path.read_text()[-3000:]}"
+    assert run.killed or rc == 0, f"console did not stop cleanly on SIGTERM (rc {rc}):\n{log_path.read_text()[-3000:]}"

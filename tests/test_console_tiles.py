@@ -16,7 +16,8 @@ from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
 from console.web.i18n import TEXTS, normalize_language, t
 from console.web.theme import PRIORITY_STYLE, Theme
 from console.web.tiles import AlarmList, FloorMap, StatusBar, TileContext, format_clock, format_value
-from ingest.protocol.records import AlarmRecord
+from ingest.protocol.names import REJECT_GATED
+from ingest.protocol.records import AlarmCounts, AlarmRecord, alarm_counts
 from tests.records import EPOCH_S, alarm_record
 
 THEME = Theme()
@@ -97,8 +98,8 @@ def test_both_languages_have_the_same_keys_and_placeholders():
 
 
 def test_translation_fills_placeholders_and_falls_back_to_english():
-    assert t("alarms.count", "en", n=3) == "3 active"
-    assert t("alarms.count", "zh_CN", n=3) == "3 条活动"
+    assert t("alarms.count", "en", n=3) == "3 in alarm"
+    assert t("alarms.count", "zh_CN", n=3) == "3 条报警中"
     assert t("priority.high", "de") == "HIGH"
     assert normalize_language("zh-cn") == "zh-CN" and normalize_language(None) == "en"
     with pytest.raises(KeyError):
@@ -309,22 +310,23 @@ def test_alarm_cards_escape_messages_and_blink_only_when_unacknowledged():
 
 def test_alarm_header_counts_all_and_says_how_many_are_not_shown():
     recs = [AlarmRecord.from_json(a) for a in ALARMS]
-    assert AlarmList.counts(recs) == (4, 3, 0)
-    head = AlarmList.header_html(4, 3, 2, True, "en")
-    assert "4 active" in head and "3 unacknowledged" in head and "+2 more" in head
-    assert "re-synchronising" in AlarmList.header_html(4, 3, 4, False, "en")
+    counts = alarm_counts(recs)
+    assert counts == AlarmCounts(in_alarm=3, unacknowledged=3, on_list=4, off_list=0)  # rtn_unack: not in alarm
+    head = AlarmList.header_html(counts, 2, True, "en")
+    assert "3 in alarm" in head and "3 unacknowledged" in head and "+2 more" in head
+    assert "re-synchronising" in AlarmList.header_html(counts, 4, False, "en")
 
 
 def test_alarm_list_update_redraws_only_when_the_table_version_moves(demo_site):
     tile = AlarmList(TileContext(demo_site, "en"))
     tile.update(snapshot(alarms=ALARMS, version=7))
     assert tile.source.data["id"][0] == ALARMS[1]["id"]
-    assert "4 active" in tile.header.text
+    assert "3 in alarm" in tile.header.text
     tile.body.text = "sentinel"
     tile.update(snapshot(alarms=ALARMS, version=7))
     assert tile.body.text == "sentinel"
     tile.update(snapshot(alarms=ALARMS[:1], version=8))
-    assert "1 active" in tile.header.text and tile.body.text != "sentinel"
+    assert "1 in alarm" in tile.header.text and tile.body.text != "sentinel"
 
 
 # -- status bar -----------------------------------------------------------------------------------------------
@@ -349,17 +351,28 @@ def test_status_columns_count_fresh_fixes_rejects_and_show_engine_clock(demo_sit
         meta={
             "engine_ts_s": EPOCH_S + 1.0,
             "inputs": {"uwb": 10},
-            "rejected": {"uwb: unknown anchor": 3, "gas: late": 4},
-            "alarms_active": 2,
+            "rejected": {"uwb: unknown anchor": 3, "gas: late": 4, REJECT_GATED: 80},
         },
     )
-    cols = StatusBar.columns(demo_site, status, pos, 64.6, "ok", 0.1, "en", SHANGHAI)
+    table = AlarmTable(seq=3, version=3, synced=True, alarms={
+        r["id"]: AlarmRecord.from_json(r) for r in (
+            alarm_record(1, state="active_unack"), alarm_record(2, state="active_ack"),
+            alarm_record(3, state="rtn_unack"), alarm_record(4, state="shelved"))})
+    cols = StatusBar.columns(demo_site, status, pos, 64.6, "ok", 0.1, "en", SHANGHAI, alarms=table)
     assert cols["located"] == [n - 2]  # never fixed and 30 s old are not located; 10 s still is
-    assert cols["rejected"] == [7]
+    assert cols["rejected"] == [7] and cols["gated"] == [80]  # gated fixes are a quality figure, not bad input
+    assert cols["rejected_title"] == ["4  gas: late\n3  uwb: unknown anchor"]  # the top reasons, on hover
     assert cols["clock"] == ["2025-11-22 16:00:02"]  # the newer of the two frames
-    assert cols["inputs_text"] == ["65"] and cols["alarms_active"] == [2]
+    assert cols["inputs_text"] == ["65"] and (cols["in_alarm"], cols["unacknowledged"]) == ([2], [2])
     html = StatusBar.html(cols)
     assert "Demo chemical plant" in html and "wf-lost" not in html and "Engine link OK" in html
+    assert "(80 gated)" in html and 'title="4  gas: late' in html
+    # one definition: the alarm tile's header says the same two numbers
+    head = AlarmList.header_html(alarm_counts(table.alarms), 3, True, "en")
+    assert "2 in alarm" in head and "2 unacknowledged" in head and "1 shelved or out of service" in head
+    unsynced = StatusBar.columns(demo_site, status, pos, 1.0, "ok", 0.1, "en", SHANGHAI,
+                                 alarms=AlarmTable(synced=False))
+    assert unsynced["in_alarm"] == [-1] and "In alarm</span><span class=\"wf-value\">---" in StatusBar.html(unsynced)
 
 
 def test_the_workstation_bar_shows_each_sources_clock_skew_and_marks_one_beyond_its_limit(demo_site):
@@ -417,8 +430,8 @@ def test_alarm_list_leaves_shelved_alarms_off_the_list_but_counts_them_and_shows
     assert cols["id"] == [raw[0]["id"], raw[3]["id"]]  # a state not understood is shown, never hidden
     assert cols["state_label"] == ["LATCHED, UNACK", "SOME_FUTURE_STATE"]
     assert cols["unacknowledged"] == [True, True]
-    assert AlarmList.counts(recs) == (2, 2, 1)
-    assert "1 shelved" in AlarmList.header_html(2, 2, 2, True, "en", shelved=1)
+    assert alarm_counts(recs) == AlarmCounts(in_alarm=1, unacknowledged=2, on_list=2, off_list=2)
+    assert "2 shelved or out of service" in AlarmList.header_html(alarm_counts(recs), 2, True, "en")
     zones = FloorMap.zone_columns(demo_site_zones_only(), {r.id: r for r in recs}, "en", THEME)
     assert zones["rank"] == [3]  # the latched high alarm marks Z-SUB; the shelved critical one does not
 

@@ -37,6 +37,7 @@ from .i18n import LANGUAGES, normalize_language, t
 from .session import TICK_MS, PageSession, session_arg, session_scale
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
+from .watchdog import LinkWatchdog
 from .workstation import WORKSTATION_PATH, make_workstation
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,14 @@ def make_wall(
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
     page.root.append(pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0))
+    watchdog = LinkWatchdog(theme, shown)  # judged in the browser: a dead console cannot say it is dead
+    page.root.append(pn.pane.Bokeh(watchdog.overlay, margin=0))
     failed: set[int] = set()
 
     def update(snap: LinkSnapshot) -> None:
         update_page(page, snap, failed)
         banner.update(snap)
+        watchdog.update(snap)
 
     PageSession(link, update, name="wall", period_ms=period_ms).start(
         title=f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"

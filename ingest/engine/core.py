@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from alarms.awake import AwakeClock
 from alarms.definitions import AlarmCatalog
 from alarms.detections import DetectionFusion
 from alarms.flood import FloodChange, FloodMonitor
@@ -39,6 +40,7 @@ from ingest.protocol.names import (
     QUALITY_BAD,
     QUALITY_GOOD,
     QUALITY_NO_DATA,
+    REJECT_GATED,
 )
 
 from .state import SiteState
@@ -100,8 +102,10 @@ class Engine:
         self.permits.locate = self._locate
         self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
         self.people_safety = PeopleSafety(site, self.catalog)
-        self.gas = GasConditions(site, self.catalog)
-        self.vibration = VibrationConditions(site, self.catalog)
+        # the engine's own stalls are not sensor silence (alarms/awake.py): one clock for every staleness judgement
+        self.awake = AwakeClock(site.engine.tick_s)
+        self.gas = GasConditions(site, self.catalog, self.awake)
+        self.vibration = VibrationConditions(site, self.catalog, awake=self.awake)
         self.detection_fusion = DetectionFusion(site, self.catalog, journal=journal)
         self.muster = Muster(site)
         self.composite_rules = CompositeRules(site, self.catalog, membership=self.membership)
@@ -279,6 +283,7 @@ class Engine:
             self._reject("engine: clock tick went backwards")
             return
         self.now_s = msg.event_ts_s
+        self.awake.tick(self.now_s)
         self.ticks += 1
         out.tick = True
         out.alarms += self.book.tick(self.now_s, seq)
@@ -309,8 +314,7 @@ class Engine:
             self._reject("engine: positions arrays of unequal length")
             return
         if "gated" in a:
-            self._reject("uwb: fix gated by the tracker (a jump the motion model cannot explain)",
-                         int(np.sum(a["gated"])))
+            self._reject(REJECT_GATED, int(np.sum(a["gated"])))
         known = (idx >= 0) & (idx < len(self.person_ids))
         finite = np.isfinite(xyz).all(axis=1) & np.isfinite(ts)
         self._reject("engine: position with unknown person index", int(np.sum(valid & ~known)))
@@ -654,5 +658,7 @@ class Engine:
             "failed_inputs": self.failed_inputs,
             "clock_skew_s": {k: round(v, 3) for k, v in sorted(self.clock_skew_s.items())},
             "retimed": dict(sorted(self.retimed.items())),
+            "stalls": self.awake.stalls,  # gaps between clock ticks beyond awake.max_gap_s (alarms/awake.py)
+            "stalled_s": round(self.awake.stalled_s, 3),
         }
 

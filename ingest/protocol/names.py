@@ -15,7 +15,7 @@ __all__ = [
     "TOPIC_POSITIONS", "TOPIC_SENSORS", "TOPIC_ALARM_DELTA", "TOPIC_STATUS", "TOPIC_NOTIFY", "TOPIC_FLOOD",
     "TOPIC_GASFIELD", "TOPIC_PERMITS", "TOPIC_MUSTER", "TOPIC_FENCE", "TOPIC_PERMIT_REPLY",
     "PRIORITIES", "PRIORITY_RANK", "ALARM_STATES", "UNACK_STATES", "OFF_LIST_STATES",
-    "QUALITY_GOOD", "QUALITY_UNCERTAIN", "QUALITY_BAD", "QUALITY_NO_DATA", "QUALITY_NAMES",
+    "QUALITY_GOOD", "QUALITY_UNCERTAIN", "QUALITY_BAD", "QUALITY_NO_DATA", "QUALITY_NAMES", "REJECT_GATED",
     "ACTIONS", "ACTION_OPS", "NEEDS_REASON", "ROLE_ACTIONS", "ROLES", "MUSTER_OPS", "MUSTER_ROLES",
     "PERMIT_STATES", "PERMIT_OPS", "PERMIT_ROLES", "PERMIT_BOARDS", "WEARABLE_EVENTS", "DETECTION_CLASSES",
 ]
@@ -47,6 +47,8 @@ OFF_LIST_STATES: frozenset[str] = frozenset({"shelved", "suppressed", "out_of_se
 
 # -- quality of a sensor value (OPC UA status: Good, Uncertain, Bad; no data yet or stale) -------------------
 QUALITY_GOOD, QUALITY_UNCERTAIN, QUALITY_BAD, QUALITY_NO_DATA = 0, 1, 2, 3
+#: the engine's reject counter of UWB fixes the tracker did not believe (a quality figure, not bad input)
+REJECT_GATED = "uwb: fix gated by the tracker (a jump the motion model cannot explain)"
 QUALITY_NAMES: Mapping[int, str] = {QUALITY_GOOD: "good", QUALITY_UNCERTAIN: "uncertain", QUALITY_BAD: "bad",
                                     QUALITY_NO_DATA: "no_data"}
 

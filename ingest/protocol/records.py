@@ -9,14 +9,14 @@ docs/protocol.md, "Engine -> consoles"). A field that is missing or of the wrong
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from .names import ALARM_STATES, OFF_LIST_STATES, PERMIT_BOARDS, PRIORITIES, UNACK_STATES
 
-__all__ = ["float_or_nan", "AlarmRecord", "ShelveInfo", "OutOfServiceInfo", "Notification", "FloodState", "PermitInfo",
+__all__ = ["float_or_nan", "AlarmRecord", "AlarmCounts", "alarm_counts", "ShelveInfo", "OutOfServiceInfo", "Notification", "FloodState", "PermitInfo",
            "PermitBoard", "MusterPoint", "MissingPerson", "MusterStatus"]
 
 
@@ -472,3 +472,31 @@ class AlarmRecord:
         """The message in ``lang``, falling back to English, then to the alarm id."""
         key = "zh-CN" if lang.lower().startswith("zh") else "en"
         return self.message.get(key) or self.message.get("en") or self.id
+
+
+@dataclass(frozen=True)
+class AlarmCounts:
+    """The counts every page shows of one alarm table, defined once (status bar, alarm tile, workstation):
+
+    - ``in_alarm``: alarms whose condition is present (or latched), not shelved, suppressed or out of service;
+    - ``unacknowledged``: every alarm nobody has acknowledged yet, returned-to-normal ones included;
+    - ``on_list``: rows of the operator's alarm list (in alarm, or cleared but not yet acknowledged);
+    - ``off_list``: shelved, suppressed or out of service (kept, not annunciated).
+    """
+
+    in_alarm: int = 0
+    unacknowledged: int = 0
+    on_list: int = 0
+    off_list: int = 0
+
+
+def alarm_counts(alarms: Iterable[AlarmRecord] | Mapping[str, AlarmRecord]) -> AlarmCounts:
+    """The :class:`AlarmCounts` of an alarm table (records by id, or the records)."""
+    recs = list(alarms.values()) if isinstance(alarms, Mapping) else list(alarms)
+    on = [r for r in recs if r.on_list]
+    return AlarmCounts(
+        in_alarm=sum(1 for r in on if r.active),
+        unacknowledged=sum(1 for r in on if r.unacknowledged),
+        on_list=len(on),
+        off_list=sum(1 for r in recs if not r.on_list and r.state != "normal"),
+    )

@@ -19,7 +19,7 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.protocol.records import AlarmRecord
+from ingest.protocol.records import AlarmCounts, AlarmRecord, alarm_counts
 
 from ...link import LinkSnapshot
 from ..flood import FloodView, alarm_sort_key, flood_view
@@ -97,7 +97,7 @@ class AlarmList:
             self.columns((), ctx.lang, ctx.tz, self.options.max_rows), name="wall-alarms"
         )
         self.header = Div(
-            text=self.header_html(0, 0, 0, False, ctx.lang),
+            text=self.header_html(AlarmCounts(), 0, False, ctx.lang),
             stylesheets=[css],
             sizing_mode="stretch_width",
             name="wall-alarms-header",
@@ -175,39 +175,26 @@ class AlarmList:
         return cols
 
     @staticmethod
-    def counts(alarms: Iterable[AlarmRecord] | Mapping[str, AlarmRecord]) -> tuple[int, int, int]:
-        """(alarms on the operator's list, of which unacknowledged, alarms shelved)."""
-        recs = list(alarms.values()) if isinstance(alarms, Mapping) else list(alarms)
-        on = [r for r in recs if r.on_list]
-        shelved = sum(1 for r in recs if r.state == "shelved")
-        return len(on), sum(1 for r in on if r.unacknowledged), shelved
-
-    @staticmethod
-    def header_html(
-        total: int,
-        unacknowledged: int,
-        shown: int,
-        synced: bool,
-        lang: str,
-        shelved: int = 0,
-        flood: bool = False,
-    ) -> str:
-        """``Alarms  12 active  5 unacknowledged  +2 more  3 shelved``; a resync in progress is said, not hidden."""
+    def header_html(counts: AlarmCounts, shown: int, synced: bool, lang: str, flood: bool = False) -> str:
+        """``Alarms  3 in alarm  5 unacknowledged  +2 more  3 shelved or out of service`` (the counts of
+        :func:`~ingest.protocol.records.alarm_counts`, as the status bar and the workstation show them); a resync
+        in progress is said, not hidden."""
         parts = [
             f'<span class="wf-em">{html.escape(t("alarms.title", lang))}</span>',
-            f"<span>{html.escape(t('alarms.count', lang, n=total))}</span>",
+            f"<span>{html.escape(t('alarms.count', lang, n=counts.in_alarm))}</span>",
         ]
-        if unacknowledged:
+        if counts.unacknowledged:
             parts.append(
-                f'<span class="wf-em">{html.escape(t("alarms.unacknowledged", lang, n=unacknowledged))}'
+                f'<span class="wf-em">{html.escape(t("alarms.unacknowledged", lang, n=counts.unacknowledged))}'
                 "</span>"
             )
-        if total > shown:
+        if counts.on_list > shown:
             parts.append(
-                f'<span class="wf-dim">{html.escape(t("alarms.more", lang, n=total - shown))}</span>'
+                f'<span class="wf-dim">{html.escape(t("alarms.more", lang, n=counts.on_list - shown))}</span>'
             )
-        if shelved:
-            parts.append(f'<span class="wf-dim">{html.escape(t("alarms.shelved", lang, n=shelved))}</span>')
+        if counts.off_list:
+            parts.append(f'<span class="wf-dim">{html.escape(t("alarms.shelved", lang, n=counts.off_list))}'
+                         "</span>")
         if not synced:
             parts.append(f'<span class="wf-dim">{html.escape(t("alarms.resyncing", lang))}</span>')
         if flood:
@@ -305,16 +292,16 @@ class AlarmList:
         self._version = key
         ctx = self.ctx
         cols = self.columns(table.alarms, ctx.lang, ctx.tz, self.options.max_rows)
-        total, unack, shelved = self.counts(table.alarms)
+        counts = alarm_counts(table.alarms)
         self.source.data = cols
         if flooding:
             view = flood_view(table.alarms, flood)
-            header = self.header_html(total, unack, total, table.synced, ctx.lang, shelved, flood=True)
+            header = self.header_html(counts, counts.on_list, table.synced, ctx.lang, flood=True)
             body = self.flood_html(
                 view, ctx.lang, ctx.tz, self._area_names, table.synced, self.options.max_rows
             )
         else:
-            header = self.header_html(total, unack, len(cols["id"]), table.synced, ctx.lang, shelved)
+            header = self.header_html(counts, len(cols["id"]), table.synced, ctx.lang)
             body = self.rows_html(cols, table.synced, ctx.lang)
         if header != self.header.text:
             self.header.text = header

@@ -18,8 +18,10 @@ from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from pydantic import BaseModel, ConfigDict
 
 from config import Site
+from ingest.protocol.names import REJECT_GATED
+from ingest.protocol.records import alarm_counts
 
-from ...link import Frame, LinkSnapshot
+from ...link import AlarmTable, Frame, LinkSnapshot
 from ..i18n import t
 from .base import TileContext, format_clock
 
@@ -93,25 +95,33 @@ class StatusBar:
         stale_s: float | None = None,
         date: bool = True,
         skew: bool = False,
+        alarms: AlarmTable | None = None,
     ) -> dict[str, list[Any]]:
         """One row: what the bar shows. ``state`` is the link's ``waiting`` / ``ok`` / ``lost``.
 
         ``clock`` is the newest engine time of the two frames; ``located`` counts people whose fix is no older
-        than ``stale_s`` (default ``site.engine.fix_stale_s``); ``rejected`` sums the engine's reject counters.
+        than ``stale_s`` (default ``site.engine.fix_stale_s``); ``rejected`` sums the engine's reject counters of
+        bad input (its tooltip names the top reasons) and ``gated`` the fixes the tracker did not believe (a
+        quality figure, shown beside the located count); ``in_alarm`` and ``unacknowledged`` are the link's
+        alarm table's :func:`~ingest.protocol.records.alarm_counts` (the alarm tile's and workstation's too).
         """
         meta = status.meta if status else {}
         times = [f.meta.get("engine_ts_s") for f in (status, positions) if f is not None]
         times = [float(v) for v in times if isinstance(v, (int, float))]
         clock_ts = max(times) if times else None
         rejected = meta.get("rejected") if isinstance(meta.get("rejected"), Mapping) else {}
-        n_rejected = int(sum(v for v in rejected.values() if isinstance(v, (int, float))))
+        counted = {str(k): int(v) for k, v in rejected.items() if isinstance(v, (int, float)) and v > 0}
+        gated = counted.pop(REJECT_GATED, 0)
+        n_rejected = sum(counted.values())
+        top = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        rejected_title = "\n".join(f"{n:,}  {reason}" for reason, n in top)
+        counts = alarm_counts(alarms.alarms) if alarms is not None and alarms.synced else None
         stale = site.engine.fix_stale_s if stale_s is None else stale_s
         if positions is not None:
             age = np.asarray(positions.arrays["age_s"], dtype=np.float64)
             located = int(np.count_nonzero(age <= stale))
         else:
             located = 0
-        alarms_active = meta.get("alarms_active")
         if state == "lost":
             link_text = t("status.link_lost", lang, s=int(age_s or 0))
         elif state == "waiting":
@@ -125,9 +135,12 @@ class StatusBar:
             "inputs_per_s": [inputs_per_s],
             "inputs_text": ["---" if not math.isfinite(inputs_per_s) else f"{inputs_per_s:,.0f}"],
             "rejected": [n_rejected],
+            "rejected_title": [rejected_title],
+            "gated": [gated],
             "located": [located],
             "people": [len(site.people)],
-            "alarms_active": [int(alarms_active) if isinstance(alarms_active, int) else -1],
+            "in_alarm": [counts.in_alarm if counts is not None else -1],
+            "unacknowledged": [counts.unacknowledged if counts is not None else -1],
             "link": [state],
             "link_text": [link_text],
             "lang": [lang],
@@ -172,14 +185,20 @@ class StatusBar:
                 f'<span class="wf-value">{html.escape(value)}</span></span>'
             )
 
-        alarms = cols["alarms_active"][0]
+        in_alarm, unack, gated = cols["in_alarm"][0], cols["unacknowledged"][0], cols["gated"][0]
+        located = f"{cols['located'][0]}/{cols['people'][0]}"
+        rejected = f"{cols['rejected'][0]:,}"
         parts = [
             f'<span class="wf-site">{html.escape(cols["site"][0])}</span>',
             f'<span class="wf-clock">{html.escape(cols["clock"][0])}</span>',
             item("status.inputs_per_s", cols["inputs_text"][0]),
-            item("status.rejected", f"{cols['rejected'][0]:,}"),
-            item("status.people", f"{cols['located'][0]}/{cols['people'][0]}"),
-            item("status.alarms", "---" if alarms < 0 else str(alarms)),
+            f'<span title="{html.escape(cols["rejected_title"][0])}">'
+            f'{item("status.rejected", rejected)}</span>',
+            item("status.people", located) if not gated else
+            f'<span>{item("status.people", located)}<span class="wf-label"> '
+            f'({gated:,} {html.escape(t("status.gated", lang))})</span></span>',
+            item("status.alarms", "---" if in_alarm < 0 else str(in_alarm)),
+            item("status.unacknowledged", "---" if unack < 0 else str(unack)),
         ]
         if cols["skew_text"][0]:
             parts.append(f'<span title="{html.escape(cols["skew_title"][0])}">'
@@ -217,6 +236,7 @@ class StatusBar:
             ctx.tz,
             date=self.options.show_date,
             skew=self.options.show_clock_skew,
+            alarms=snap.alarms,
         )
         text = self.html(cols)
         if text != self.root.text:

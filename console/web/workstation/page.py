@@ -18,6 +18,7 @@ from ..i18n import normalize_language, t
 from ..session import TICK_MS, PageSession, session_address, session_arg, session_scale
 from ..theme import Theme
 from ..tiles import StatusBar, StatusBarOptions, TileContext
+from ..watchdog import LinkWatchdog
 from .action_panel import ActionPanel
 from .alarm_tables import AlarmTables
 from .login import LoginView
@@ -92,9 +93,11 @@ class Workstation:
         # the login form or the alarm view: swapped, not hidden (a Tabulator laid out while hidden keeps
         # zero-width columns)
         self.body = pn.Column(self.login_view.form, sizing_mode="stretch_both", margin=0)
+        self.watchdog = LinkWatchdog(th, self.lang)  # nobody acts on a picture that is not live
         self.root = pn.Column(
             pn.pane.Bokeh(self.status_bar.root, sizing_mode="stretch_width", height=th.px(90), margin=0),
             self.body,
+            pn.pane.Bokeh(self.watchdog.overlay, margin=0),
             sizing_mode="stretch_both",
             margin=0,
             styles={
@@ -193,6 +196,12 @@ class Workstation:
         return await self.muster.confirm()
 
     # -- the tick -------------------------------------------------------------------------------------------
+    def tick(self, snap: LinkSnapshot) -> None:
+        """The page session's tick: the watchdog's heartbeat (it changes every tick, so it is sent only from
+        here, under the session's document lock), then :meth:`update`."""
+        self.watchdog.update(snap)
+        self.update(snap)
+
     def update(self, snap: LinkSnapshot) -> None:
         """Take one link snapshot: status bar, banners, tables and buttons; only what changed is sent."""
         self._snap = snap
@@ -233,7 +242,7 @@ def make_workstation(
     ws = Workstation(site, link, lang=lang, theme=theme, position=session_arg("position") or "main",
                      address=session_address(), console=f"workstation {link.console_name}")
     # a closed tab ends its login at the engine too (journaled), instead of leaving it to expire
-    PageSession(link, ws.update, name="workstation", period_ms=period_ms,
+    PageSession(link, ws.tick, name="workstation", period_ms=period_ms,
                 on_end=lambda: ws.logout("closed")).start(
         title=f"{site.name.get(lang)} \u2014 {t('ws.title', lang)}"
     )
