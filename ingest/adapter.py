@@ -83,6 +83,10 @@ def adapter_main(name: str, argv: list[str] | None, run: Callable[[Site, threadi
     ap.add_argument("--site", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s ingest-{name} %(levelname)s %(message)s")
+    # libraries log every message they handle at INFO (asyncua: each Publish, ~10 MB in 20 min): keep their
+    # warnings, not their chatter
+    for chatty in ("asyncua", "paho"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     site = load_site(args.site)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -100,3 +100,27 @@ def test_table_is_new_only_when_something_changed():
     t = m.table(AlarmTable())
     assert t is not None and t.seq == 3 and t.synced and len(t.alarms) == 1
     assert m.table(t) is None
+
+
+def test_another_engine_run_is_a_restart_even_when_its_first_deltas_were_lost():
+    """The finding of issue 13: an engine started again numbers its deltas from 1; a console that lost the new
+    run's first deltas used to take seq 2, 3... as late duplicates and keep the dead engine's alarms."""
+    m, count = _mirror()
+    m.on_snapshot(50, [alarm_record(1), alarm_record(2)], epoch="run-a")
+    assert m.on_delta(51, [alarm_record(3)], epoch="run-a") is False and m.seq == 51
+    # the new run's delta 1 was lost; delta 2 arrives: another epoch, so a restart, not a duplicate
+    assert m.on_delta(2, [alarm_record(9)], epoch="run-b") is True
+    assert m.need_snapshot and count["restarts"] == 1
+    m.on_delta(3, [alarm_record(10)], epoch="run-b")
+    m.on_snapshot(2, [alarm_record(9)], epoch="run-b")
+    assert set(m.alarms) == {alarm_record(9)["id"], alarm_record(10)["id"]} and m.seq == 3
+
+
+def test_a_status_of_another_engine_run_asks_for_its_table_and_deltas_of_the_old_run_are_dropped():
+    m, count = _mirror()
+    m.on_snapshot(7, [alarm_record(1)], epoch="run-a")
+    assert m.note_epoch("run-a") is False and m.note_epoch(None) is False
+    assert m.note_epoch("run-b") is True and m.need_snapshot  # no delta of the new run came at all
+    m.on_delta(8, [alarm_record(2)], epoch="run-a")  # a late one of the old run, buffered meanwhile
+    m.on_snapshot(0, [], epoch="run-b")
+    assert m.alarms == {} and m.seq == 0 and m.synced and count["deltas_ignored"] == 1

@@ -65,3 +65,14 @@ def test_a_killed_supervisor_takes_its_children_with_it(tmp_path):
     while processes_mentioning(str(out)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(str(out)) == []  # PR_SET_PDEATHSIG sent them SIGTERM
+
+
+def test_demo_help_lists_the_scenarios_and_the_demo_login(capsys):
+    from console.cli import main as cli
+    from ingest.simulator.scenarios import SCENARIOS
+
+    with pytest.raises(SystemExit) as e:
+        cli(["demo", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert all(f"  {name} " in out for name in SCENARIOS) and "password demo" in out

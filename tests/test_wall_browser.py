@@ -190,3 +190,11 @@ def test_muster_tile_replaces_the_permit_board_while_an_emergency_is_declared(wa
             assert logins.command({"op": "muster_end", "user": "sup1"}, timeout_s=10)["ok"]
     page.wait_for_function(_MODEL_HIDDEN_JS, arg="wall-muster", timeout=20_000, polling=100)
     page.get_by_text("Permits to work").wait_for(timeout=20_000)
+
+
+def test_a_screen_the_layout_does_not_have_gets_a_list_of_its_screens_not_a_traceback(wall, page):
+    page.goto(wall.url + "?screen=9", timeout=60_000)
+    page.get_by_text("The wall layout wall-default has no screen 9.").wait_for(timeout=20_000)
+    link = page.get_by_role("link", name="Screen main")  # the default layout's one screen
+    assert link.get_attribute("href") == "?screen=main&lang=en"
+    assert "Traceback" not in page.content()

@@ -167,8 +167,9 @@ def test_wrong_passwords_from_another_computer_make_it_wait_and_do_not_keep_the_
     failed = [r for r in rows if r[0] == "login_failed"]
     assert len(failed) >= 5 and all(r[1:] == ("sup1", "127.0.0.2") for r in failed[-5:])
     after = [(e, actor, d.get("address")) for e, a, actor, d in stack.journal_rows()[before:] if a == "access"]
-    assert after[0] == ("login", "sup1", "127.0.0.1")  # then at most the logout of the closed tab
-    assert all(r[0] == "logout" for r in after[1:])
+    mine = [r for r in after if r[2] != "127.0.0.2"]  # an attacker's try still in flight may land meanwhile
+    assert mine[0] == ("login", "sup1", "127.0.0.1")  # at once; then at most the logout of the closed tab
+    assert all(r[0] == "logout" for r in mine[1:])
 
 
 def test_workstation_screenshot_at_4k(console, browser, tmp_path):

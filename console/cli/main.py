@@ -203,12 +203,23 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _scenarios_epilog() -> str:
+    """The simulator's scenarios for ``watchfloor demo --help`` (imported only then: the simulator is heavy)."""
+    from ingest.simulator.scenarios import SCENARIOS
+
+    lines = ["scenarios (--scenario NAME[,NAME...]):"]
+    lines += [f"  {name:22} {text}" for name, text in SCENARIOS.items()]
+    lines.append("demo login: op1, op2 (operators), sup1, sup2 (supervisors), safety1; password demo")
+    return "\n".join(lines)
+
+
+def build_parser(demo_epilog: str = "") -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="watchfloor", description="Real-time operations console for a hazardous site")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    d = sub.add_parser("demo", help="the simulated demo plant, everything on this machine")
+    d = sub.add_parser("demo", help="the simulated demo plant, everything on this machine", epilog=demo_epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--headless", action="store_true", help="no console page")
     d.add_argument("--for", dest="duration", default=None, help="run this long, e.g. 30s, 5m (default: until Ctrl-C)")
     d.add_argument("--out", default=None, help="folder for the recording and the journal")
@@ -283,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         return _call(argv[0], argv[1:])
     if len(argv) >= 2 and argv[0] == "ingest" and argv[1] in ("uwb", "gas", "vibration", "camera", "permits"):
         return _call(f"ingest.{argv[1]}", argv[2:])
-    args, rest = build_parser().parse_known_args(argv)
+    demo_help = argv[:1] == ["demo"] and ("-h" in argv or "--help" in argv)
+    args, rest = build_parser(_scenarios_epilog() if demo_help else "").parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.cmd == "bench":

@@ -1,7 +1,9 @@
 """The console's copy of the engine's live alarm table, kept by sequence number (DESIGN principle 3).
 
 The engine publishes every change as an ``alarm.delta`` message numbered 1, 2, 3, ... and answers a
-``snapshot`` command with the whole table and the number of the last delta in it. The mirror starts from a
+``snapshot`` command with the whole table and the number of the last delta in it. Each run of the engine has
+its own ``epoch`` (in every delta, snapshot and status): numbers of another epoch belong to another table, so a
+new epoch is a restart even when its first deltas were lost. The mirror starts from a
 snapshot, applies each next delta, and asks for a fresh snapshot (``need_snapshot``) on a gap, an engine
 restart (the number going back) or when its owner says the link was lost; deltas that arrive meanwhile wait in
 a bounded buffer and are applied after the snapshot when they continue it. The alarm channel is never silently
@@ -39,7 +41,8 @@ class AlarmMirror:
         self.version = 0
         self.synced = False
         self.need_snapshot = True
-        self._pending: deque[tuple[int, list[Any]]] = deque(maxlen=max_pending)
+        self.epoch: str | None = None  # the engine run the table is of (None: not known yet)
+        self._pending: deque[tuple[int, list[Any], str | None]] = deque(maxlen=max_pending)
 
     def _bump(self, name: str, n: int = 1) -> None:
         self._count[name] += n
@@ -58,11 +61,26 @@ class AlarmMirror:
         self.need_snapshot = True
         self.version += 1
 
-    def on_delta(self, seq: int, records: list[Any]) -> bool:
-        """Take one ``alarm.delta`` (seq >= 1, a list of records). True when it made the mirror ask to resync."""
+    def note_epoch(self, epoch: Any) -> bool:
+        """The engine run named by a status frame or a delta: another one than the table's means the engine
+        started again: ask to resync (True). Unknown (None) says nothing."""
+        if not isinstance(epoch, str) or self.epoch is None or epoch == self.epoch or not self.synced:
+            return False
+        self._bump("restarts")
+        log.warning("engine link: the engine started again (run %s, the table is of run %s): resyncing", epoch,
+                    self.epoch)
+        self.request_resync()
+        return True
+
+    def on_delta(self, seq: int, records: list[Any], epoch: str | None = None) -> bool:
+        """Take one ``alarm.delta`` (seq >= 1, a list of records, the engine run). True when it made the mirror
+        ask to resync."""
         self._bump("deltas")
+        if self.note_epoch(epoch):
+            self._queue_pending(seq, records, epoch)
+            return True
         if not self.synced:
-            self._queue_pending(seq, records)
+            self._queue_pending(seq, records, epoch)
             return False
         if seq <= self.seq:
             if seq == 1 or self.seq - seq > RESTART_WINDOW:
@@ -73,7 +91,7 @@ class AlarmMirror:
                     seq,
                 )
                 self.request_resync()
-                self._queue_pending(seq, records)
+                self._queue_pending(seq, records, epoch)
                 return True
             self._bump("deltas_ignored")
             return False
@@ -81,16 +99,18 @@ class AlarmMirror:
             self._bump("gaps")
             log.warning("engine link: alarm delta gap (expected %d, got %d): resyncing", self.seq + 1, seq)
             self.request_resync()
-            self._queue_pending(seq, records)
+            self._queue_pending(seq, records, epoch)
             return True
         self._apply(records)
         self.seq = seq
         self._bump("deltas_applied")
         return False
 
-    def on_snapshot(self, seq: int, records: list[Any]) -> None:
-        """Replace the table with a snapshot at ``seq``, then apply the buffered deltas that continue it."""
+    def on_snapshot(self, seq: int, records: list[Any], epoch: str | None = None) -> None:
+        """Replace the table with a snapshot at ``seq`` of engine run ``epoch``, then apply the buffered deltas
+        of that run that continue it (those of another run are dropped, counted as ignored)."""
         first = self._count["snapshots"] == 0
+        self.epoch = epoch if isinstance(epoch, str) else self.epoch
         self.alarms = {}
         self._apply(records)
         self.seq = seq
@@ -102,8 +122,8 @@ class AlarmMirror:
         log.info("engine link: alarm snapshot at seq %d with %d alarms", seq, len(self.alarms))
         pending = sorted(self._pending, key=lambda p: p[0])
         self._pending.clear()
-        for i, (s, recs) in enumerate(pending):
-            if s <= self.seq:
+        for i, (s, recs, run) in enumerate(pending):
+            if s <= self.seq or (run is not None and self.epoch is not None and run != self.epoch):
                 self._bump("deltas_ignored")
                 continue
             if s != self.seq + 1:
@@ -119,10 +139,10 @@ class AlarmMirror:
             self.seq = s
             self._bump("deltas_applied")
 
-    def _queue_pending(self, seq: int, records: list[Any]) -> None:
+    def _queue_pending(self, seq: int, records: list[Any], epoch: str | None = None) -> None:
         if len(self._pending) == self._pending.maxlen:
             self._bump("pending_overflow")  # the oldest goes; continuity is checked when the snapshot lands
-        self._pending.append((seq, records))
+        self._pending.append((seq, records, epoch))
 
     def _apply(self, records: list[Any]) -> None:
         for raw in records:

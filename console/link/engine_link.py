@@ -393,6 +393,8 @@ class EngineLink:
                 latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
                 if msg.topic == TOPIC_STATUS:
                     self._reconcile_flood(msg.meta.get("flood"))  # in order with alarm.flood messages
+                    if self._mirror.note_epoch(msg.meta.get("epoch")):  # another engine run: its first deltas
+                        self._snapshot_id = None  # may have been lost; ask for its table
                 self._bump(_DISPLAY_COUNTERS[msg.topic])
             else:
                 self._bump("bad_frames")
@@ -501,9 +503,9 @@ class EngineLink:
             self._muster = status
 
     def _reconcile_flood(self, flags: Any) -> None:
-        """The engine's status carries ``flood``: {position: bool} every second. A console that joined during a
-        flood (or missed its end) takes the flag from there; since when and the first-out stay unknown (NaN,
-        None) until the next ``alarm.flood`` message."""
+        """The engine's status carries ``flood``: {position: bool} every second. A console that missed a flood's
+        start or end takes the flag from there; since when and the first-out stay unknown (NaN, None) until the
+        next snapshot or ``alarm.flood`` message (a console that joins gets them from its snapshot)."""
         if not isinstance(flags, Mapping):
             return
         for position, on in flags.items():
@@ -529,7 +531,8 @@ class EngineLink:
             self._bump("bad_frames")
             self._log_bad(f"alarm.delta without a valid seq / alarms list (seq={seq!r})")
             return
-        if self._mirror.on_delta(seq, records):
+        epoch = msg.meta.get("epoch")
+        if self._mirror.on_delta(seq, records, epoch if isinstance(epoch, str) else None):
             self._snapshot_id = None  # a reply still in flight may predate the restart: ask again
 
     def _request_resync(self) -> None:
@@ -556,7 +559,15 @@ class EngineLink:
             muster = reply["muster"]
             meta = muster if isinstance(muster, dict) else {"active": False}
             self._on_muster({**meta, "engine_ts_s": meta.get("engine_ts_s", ts)}, from_snapshot=True)
-        self._mirror.on_snapshot(seq, records)
+        floods = reply.get("floods")
+        if isinstance(floods, list):  # a console that joins during a flood: since when and the first-out too
+            for f in floods:
+                if isinstance(f, Mapping) and (cur := self._floods.get(str(f.get("position")))) is not None \
+                        and cur.flood == f.get("flood") and math.isfinite(cur.since_ts_s):
+                    continue  # the flood message already taken in says as much
+                self._on_flood(f)
+        epoch = reply.get("epoch")
+        self._mirror.on_snapshot(seq, records, epoch if isinstance(epoch, str) else None)
 
     # DEALER side
     def _drain_dealer(self, dealer: zmq.Socket, max_messages: int = 1000) -> bool:

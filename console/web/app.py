@@ -20,6 +20,7 @@ emergency muster tile takes the permit board's place while an emergency is decla
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import signal
 import sys
@@ -86,6 +87,23 @@ def build_wall(
     )
 
 
+def screen_list_page(site: Site, layout: WallLayout, screen: str, lang: str, theme: Theme) -> pn.viewable.Viewable:
+    """A wall URL naming a screen the layout does not have: say so and list the screens, each a link (never a
+    traceback on the wall)."""
+    p = theme.palette
+    links = "".join(
+        f'<li><a style="color:{p.text}" href="?screen={html.escape(s.id)}&lang={html.escape(lang)}">'
+        f"{html.escape(t('wall.screen', lang, id=s.id))}</a></li>"
+        for s in layout.screens
+    )
+    body = (f'<div style="font-size:{theme.px(48)}px;color:{p.text};padding:{theme.px(60)}px">'
+            f"<p>{html.escape(t('wall.no_screen', lang, screen=screen, layout=layout.name))}</p>"
+            f"<p>{html.escape(t('wall.screens', lang))}</p><ul>{links}</ul></div>")
+    log.info("wall: screen %r asked for, layout %s has %s", screen, layout.name, [s.id for s in layout.screens])
+    return pn.Column(pn.pane.HTML(body, sizing_mode="stretch_both"), sizing_mode="stretch_both",
+                     styles={"background": p.page, "height": "100vh"})
+
+
 def update_page(page: Page, snap: LinkSnapshot, failed: set[int] | None = None) -> None:
     """Hand one snapshot to every tile, then let each stack of tiles show the one with something to show (the
     muster tile during an emergency). A failing tile is logged (once) and does not stop the others."""
@@ -119,8 +137,11 @@ def make_wall(
     scale = session_scale(scale)
     theme = Theme(scale=scale)
     _configure_panel(theme)
-    page = build_wall(site, layout_name, lang=lang, screen=screen, scale=scale)
     shown = normalize_language(lang or site.console.language)
+    layout = layout_name if isinstance(layout_name, WallLayout) else load_layout(layout_name, WALL_TILES)
+    if screen is not None and screen not in {s.id for s in layout.screens}:
+        return screen_list_page(site, layout, screen, shown, theme)
+    page = build_wall(site, layout, lang=lang, screen=screen, scale=scale)
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
     page.root.append(pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -125,6 +126,9 @@ class EngineProcess:
         self.pub = bus.pub_socket(self.ctx, site.bus.publish)
         self.router = bus.router_socket(self.ctx, site.bus.command)
         self.alarm_seq = 0
+        #: this run of the engine: the alarm.delta numbers start again at 1 with each run, so a console told
+        #: another epoch (in a delta, the status or a snapshot) knows its table is another engine's
+        self.epoch = secrets.token_hex(6)
         self.frame = 0
         self.tick_s = site.engine.tick_s
         self.late_ticks = 0
@@ -259,7 +263,7 @@ class EngineProcess:
 
     def snapshot(self, rid: Any) -> dict[str, Any]:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
-        return {"id": rid, "ok": True, "seq": self.alarm_seq, "alarms": self.engine.book.live(),
+        return {"id": rid, "ok": True, "seq": self.alarm_seq, "epoch": self.epoch, "alarms": self.engine.book.live(),
                 "permits": self.engine.permits.board(t), "muster": self.engine.muster_status(),
                 "detections": self.engine.detection_fusion.snapshot(),
                 "floods": [{"position": pid, "flood": m.flood, "since_ts_s": m.since_ts_s, "first_out": m.first_out,
@@ -274,7 +278,7 @@ class EngineProcess:
         self.alarm_seq += 1
         msg = Message(topic=TOPIC_ALARM_DELTA, source="engine", kind="alarm_delta", event_ts_s=self.engine.now_s
                       if np.isfinite(self.engine.now_s) else 0.0, ingest_ts_s=time.time(), seq=self.alarm_seq,
-                      meta={"seq": self.alarm_seq, "alarms": _clean(records)})
+                      meta={"seq": self.alarm_seq, "epoch": self.epoch, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
 
     def _publish_gas_field(self, t: float) -> None:
@@ -344,7 +348,7 @@ class EngineProcess:
             self.pub.send_multipart(bus.encode(sens))
             self._publish_gas_field(t)
             st = Message(topic=TOPIC_STATUS, source="engine", kind="status", event_ts_s=t,
-                         ingest_ts_s=time.time(), meta=_clean(e.status()))
+                         ingest_ts_s=time.time(), meta=_clean({**e.status(), "epoch": self.epoch}))
             self.pub.send_multipart(bus.encode(st))
 
     # -- the loop ----------------------------------------------------------------------------------------
