@@ -17,7 +17,7 @@ import json
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -127,14 +127,15 @@ def compute_kpis(events: list[tuple[float, str, str, str]], from_ts_s: float | N
     )
 
 
-def format_kpis(k: AlarmKpis) -> str:
+def format_kpis(k: AlarmKpis, tz: tzinfo = UTC) -> str:
+    """The KPIs as text, times in ``tz`` (the site's time zone: what the wall shows), the zone named."""
     from datetime import datetime
 
     def iso(t: float) -> str:
-        return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(t, tz=tz).isoformat(timespec="seconds")
 
     lines = [
-        f"window: {iso(k.from_ts_s)} .. {iso(k.to_ts_s)} ({k.intervals} x 10 min, {k.operator_positions} "
+        f"window: {iso(k.from_ts_s)} .. {iso(k.to_ts_s)} {tz} ({k.intervals} x 10 min, {k.operator_positions} "
         "operator position(s))",
         f"activations: {k.activations}",
         f"alarms per operator per 10 min: average {k.rate_avg_per_10min:.2f}, peak {k.rate_peak_per_10min} "

@@ -30,10 +30,11 @@ CHROMIUM_ARGS = [
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1, free now and below the ephemeral range (so no outgoing connection takes it
+    meanwhile): the launcher's own choice (console/cli/supervisor.py)."""
+    from console.cli.supervisor import free_port as launcher_free_port
+
+    return launcher_free_port()
 
 
 def wait_port(host: str, port: int, timeout_s: float = 10.0) -> None:

@@ -76,3 +76,25 @@ def test_demo_help_lists_the_scenarios_and_the_demo_login(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0
     assert all(f"  {name} " in out for name in SCENARIOS) and "password demo" in out
+
+
+def test_ports_handed_out_are_free_distinct_and_never_ones_an_outgoing_connection_could_take():
+    import socket
+
+    from console.cli.supervisor import ephemeral_range, free_port
+
+    low, _ = ephemeral_range()
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == 200 and all(1024 < p < low for p in ports)
+    # outgoing connections meanwhile take their source ports from the ephemeral range, never one of ours
+    server = socket.create_server(("127.0.0.1", 0))
+    clients = [socket.create_connection(server.getsockname()) for _ in range(50)]
+    try:
+        assert not {c.getsockname()[1] for c in clients} & set(ports)
+        for p in ports[:20]:  # and ours still bind
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p))
+    finally:
+        for c in clients:
+            c.close()
+        server.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -93,3 +95,22 @@ def test_kpi_command_reads_a_real_journal_and_refuses_a_tampered_one(tmp_path, c
     db.close()
     assert cli(["kpi", str(path)]) == 1
     assert "NOT intact" in capsys.readouterr().err
+
+
+def test_kpi_times_are_read_and_printed_in_the_site_time_zone(tmp_path, capsys):
+    path = tmp_path / "journal.sqlite"
+    j = Journal(path)
+    for i, (t, event, alarm, detail) in enumerate(shift(), start=1):
+        j.append(input_seq=i, engine_ts_s=t, event=event, alarm_id=alarm, state="x", detail=json.loads(detail))
+        j.commit()
+    j.close()
+    assert cli(["kpi", str(path), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    # the same window given as Shanghai wall-clock times (UTC+8) and printed in Shanghai time
+    start = datetime.fromtimestamp(whole["from_ts_s"], tz=ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    assert cli(["kpi", str(path), "--tz", "Asia/Shanghai", "--from", start.isoformat(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["from_ts_s"] == whole["from_ts_s"]
+    assert cli(["kpi", str(path), "--tz", "Asia/Shanghai"]) == 0
+    out = capsys.readouterr().out
+    assert f"window: {start.isoformat()}+08:00" in out and "Asia/Shanghai" in out
+    assert cli(["kpi", str(path), "--tz", "Mars/Olympus"]) == 2

@@ -147,14 +147,23 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
         sim = sup.start_watchfloor("simulator", sim_args, stage=0)
         for name in ADAPTERS:
             sup.start_watchfloor(f"ingest-{name}", ["ingest", name, "--site", sfile], stage=1)
+        console = None
         if not headless:
             console = sup.start_watchfloor("console", ["console", "--site", sfile], stage=2)
+        # "running" only once every process is up: the simulator's OPC UA server, the console's page, no exits
+        wait_port("127.0.0.1", _port_of(site.opcua.endpoint), 30, sim.proc)
+        if console is not None:
             wait_port("127.0.0.1", site.console.port, 60, console.proc)
+        dead = sup.dead()
+        if dead:
+            names = ", ".join(f"{c.name} (exit {c.proc.returncode}, log {c.log_path})" for c in dead)
+            print(f"watchfloor demo did not start: {names}", flush=True)
+            return 1
+        if console is not None:
             print(f"watchfloor demo is running: open http://127.0.0.1:{site.console.port}/wall", flush=True)
             print(f"  workstation (log in as op1 or sup1, password demo): "
                   f"http://127.0.0.1:{site.console.port}/workstation", flush=True)
             print("  (Ctrl-C stops everything)", flush=True)
-        wait_port("127.0.0.1", _port_of(site.opcua.endpoint), 30, sim.proc)
         if site.signing.fingerprint:
             print(f"journal and recording signed with {site.signing.fingerprint} (key folder "
                   f"{out / site.signing.key_dir})", flush=True)

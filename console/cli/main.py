@@ -10,7 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
-from datetime import UTC
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 __all__ = ["main"]
@@ -158,8 +158,8 @@ def _journal_verify(args: argparse.Namespace) -> int:
     return 0 if good else 1
 
 
-def _time_arg(text: str | None) -> float | None:
-    """Epoch seconds or an ISO 8601 time (UTC when no offset is given)."""
+def _time_arg(text: str | None, tz: tzinfo = UTC) -> float | None:
+    """Epoch seconds or an ISO 8601 time (in ``tz``, the site's time zone, when no offset is given)."""
     if text is None:
         return None
     try:
@@ -168,7 +168,36 @@ def _time_arg(text: str | None) -> float | None:
         from datetime import datetime
 
         dt = datetime.fromisoformat(text)
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        return (dt if dt.tzinfo else dt.replace(tzinfo=tz)).timestamp()
+
+
+def _kpi_zone(args: argparse.Namespace) -> tzinfo:
+    """The time zone the KPIs are read in: ``--tz``, else the site's (``--site``, else the recording beside the
+    journal, which keeps the site file it ran with), else UTC."""
+    from zoneinfo import ZoneInfo
+
+    if args.tz:
+        return ZoneInfo(args.tz)
+    name = None
+    if args.site:
+        from config import load_site
+
+        name = load_site(args.site).timezone
+    else:
+        rec = Path(args.journal).with_name("recording.sqlite")
+        if rec.exists():
+            import sqlite3
+
+            import yaml
+
+            db = sqlite3.connect(f"file:{rec}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'site_yaml'").fetchone()
+            finally:
+                db.close()
+            data = yaml.safe_load(row[0]) if row else None
+            name = data.get("timezone") if isinstance(data, dict) else None
+    return ZoneInfo(name) if isinstance(name, str) and name else UTC
 
 
 def _kpi(args: argparse.Namespace) -> int:
@@ -183,12 +212,13 @@ def _kpi(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        t0, t1 = _time_arg(args.t_from), _time_arg(args.t_to)
-    except ValueError as e:
-        print(f"watchfloor kpi: bad time: {e}", file=sys.stderr)
+        tz = _kpi_zone(args)
+        t0, t1 = _time_arg(args.t_from, tz), _time_arg(args.t_to, tz)
+    except (ValueError, KeyError, OSError) as e:
+        print(f"watchfloor kpi: bad time or time zone: {e}", file=sys.stderr)
         return 2
     k = compute_kpis(read_journal_events(args.journal), t0, t1, operator_positions=args.positions)
-    print(json.dumps(k.as_dict(), indent=2) if args.json else format_kpis(k))
+    print(json.dumps(k.as_dict(), indent=2) if args.json else format_kpis(k, tz))
     return 0
 
 
@@ -281,6 +311,9 @@ def build_parser(demo_epilog: str = "") -> argparse.ArgumentParser:
     k.add_argument("--to", dest="t_to", default=None)
     k.add_argument("--positions", type=int, default=1, help="operator positions sharing these alarms")
     k.add_argument("--json", action="store_true")
+    k.add_argument("--site", default=None, help="read times in this site's time zone (default: the recording's "
+                                               "beside the journal, else UTC)")
+    k.add_argument("--tz", default=None, help="an IANA time zone, e.g. Asia/Shanghai (overrides the site's)")
 
     b = sub.add_parser("bench", help="run a benchmark from bench/")
     b.add_argument("name", nargs="?")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,10 +33,42 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+#: ports handed out by this process (each once)
+_HANDED_OUT: set[int] = set()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections as their source port (Linux; the IANA range elsewhere)."""
+    try:
+        low, high = (int(v) for v in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free now, and one an outgoing connection cannot take meanwhile: chosen below the kernel's ephemeral
+    range (a port the kernel picked with bind(0) could be given to the next outgoing connection as its source
+    port before our process binds it: the demo's simulator once lost its OPC UA port to the demo's own MQTT
+    client that way)."""
+    low = max(1025, min(ephemeral_range()[0], 65536) - 12000)
+    high = min(ephemeral_range()[0], 65536) - 1
+    if high <= low:  # an unusual range: fall back to the kernel's choice
+        with socket.socket() as s:
+            s.bind((host, 0))
+            return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port between {low} and {high}")
 
 
 def wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
