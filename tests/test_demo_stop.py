@@ -98,3 +98,31 @@ def test_ports_handed_out_are_free_distinct_and_never_ones_an_outgoing_connectio
         for c in clients:
             c.close()
         server.close()
+
+
+def test_the_demo_stops_cleanly_when_whatever_started_it_goes(tmp_path):
+    """`make demo` killed by a signal to make's own PID (not its process group): the demo must not live on.
+    Here a wrapper process stands in for make; it is SIGKILLed (it cannot forward anything)."""
+    out, log = tmp_path / "run", tmp_path / "demo.log"
+    wrapper = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-m', 'console.cli', 'demo', '--headless', '--out', {str(out)!r}],"
+        f" stdout=open({str(log)!r}, 'w'), stderr=subprocess.STDOUT)\n"
+        "time.sleep(600)\n")])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "recording to" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.2)
+        assert "recording to" in log.read_text(), "the demo did not come up"
+        wrapper.kill()
+        wrapper.wait(10)
+        deadline = time.monotonic() + 60
+        while processes_mentioning(str(out)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert processes_mentioning(str(out)) == []
+        text = log.read_text()
+        assert "summary:" in text and "positions computed:" in text  # it stopped through its own clean path
+        assert verify_journal(out / "journal.sqlite").ok
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()

@@ -73,13 +73,19 @@ def test_window_selects_rows_and_standing_alarms_span_the_window():
     assert k.standing == ["gas.low:GD01"]  # active since before the window, for > 24 h
 
 
-def test_kpi_command_reads_a_real_journal_and_refuses_a_tampered_one(tmp_path, capsys):
+def _journal_of_the_shift(tmp_path):
+    """A real, chained journal holding :func:`shift`'s rows."""
     path = tmp_path / "journal.sqlite"
     j = Journal(path)
     for i, (t, event, alarm, detail) in enumerate(shift(), start=1):
         j.append(input_seq=i, engine_ts_s=t, event=event, alarm_id=alarm, state="x", detail=json.loads(detail))
         j.commit()
     j.close()
+    return path
+
+
+def test_kpi_command_reads_a_real_journal_and_refuses_a_tampered_one(tmp_path, capsys):
+    path = _journal_of_the_shift(tmp_path)
     assert len(read_journal_events(path)) == len(shift())
     assert cli(["kpi", str(path), "--from", str(T0), "--to", "2027-01-15T08:30:00"]) == 0
     out = capsys.readouterr().out
@@ -98,12 +104,7 @@ def test_kpi_command_reads_a_real_journal_and_refuses_a_tampered_one(tmp_path, c
 
 
 def test_kpi_times_are_read_and_printed_in_the_site_time_zone(tmp_path, capsys):
-    path = tmp_path / "journal.sqlite"
-    j = Journal(path)
-    for i, (t, event, alarm, detail) in enumerate(shift(), start=1):
-        j.append(input_seq=i, engine_ts_s=t, event=event, alarm_id=alarm, state="x", detail=json.loads(detail))
-        j.commit()
-    j.close()
+    path = _journal_of_the_shift(tmp_path)
     assert cli(["kpi", str(path), "--json"]) == 0
     whole = json.loads(capsys.readouterr().out)
     # the same window given as Shanghai wall-clock times (UTC+8) and printed in Shanghai time

@@ -704,25 +704,33 @@ def test_ppe_violation_adds_no_helmet_with_the_persons_box(demo_site):
 # --- the permit office -------------------------------------------------------------------------------------------
 
 
+def _desk(cmds, *, token=lambda user, n: f"t-{user}", **kw):
+    """A permit desk whose logins the engine answers at once (``token(user, n)`` for the n-th login); the
+    commands it publishes and the logins it asks for."""
+    sent: list[dict] = []
+    logins: list[dict] = []
+
+    def publish(payload: bytes) -> bool:
+        doc = json.loads(payload)
+        if doc["op"] == "login":  # each person signs at the desk: the engine's answer, with the token
+            logins.append(doc)
+            reply = {"id": doc["id"], "ok": True, "token": token(doc["user"], len(logins))}
+            desk.on_reply(json.dumps(reply).encode())
+        else:
+            sent.append(doc)
+        return True
+
+    desk = PermitDesk(cmds, publish, lambda: 1000.0, **kw)
+    return desk, sent, logins
+
+
 def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unanswered(caplog):
     cmds = [
         PermitCommand(1.0, "permit_request", "op1", {"permit": "P1", "valid_from_s": -60.0}, id="a"),
         PermitCommand(2.0, "permit_approve", "sup1", {"permit": "P1"}, expect="refused", id="b"),
         PermitCommand(2.0, "permit_close", "sup1", {"permit": "P1"}, id="c"),
     ]
-    sent: list[dict] = []
-    logins: list[dict] = []
-
-    def publish(payload: bytes) -> bool:
-        doc = json.loads(payload)
-        if doc["op"] == "login":  # each person signs at the desk once: the engine's answer, with the token
-            logins.append(doc)
-            desk.on_reply(json.dumps({"id": doc["id"], "ok": True, "token": f"t-{doc['user']}"}).encode())
-        else:
-            sent.append(doc)
-        return True
-
-    desk = PermitDesk(cmds, publish, lambda: 1000.0, reply_timeout_s=0.0, attempts=2)
+    desk, sent, logins = _desk(cmds, reply_timeout_s=0.0, attempts=2)
     desk.step(0.9)
     assert sent == [] and desk.next_due_s() == 1.0
     desk.step(1.0)
@@ -758,23 +766,12 @@ def test_permit_desk_sends_in_order_waits_for_replies_and_resends_what_goes_unan
 
 def test_permit_desk_logs_in_again_when_the_engine_no_longer_takes_the_token():
     cmds = [PermitCommand(1.0, "permit_request", "op1", {"permit": "P1"}, id="a")]
-    sent: list[dict] = []
-    logins: list[str] = []
-
-    def publish(payload: bytes) -> bool:
-        doc = json.loads(payload)
-        if doc["op"] == "login":
-            logins.append(doc["user"])
-            desk.on_reply(json.dumps({"id": doc["id"], "ok": True, "token": f"t{len(logins)}"}).encode())
-        else:
-            sent.append(doc)
-        return True
-
-    desk = PermitDesk(cmds, publish, lambda: 1000.0, reply_timeout_s=60.0, attempts=3)
+    desk, sent, logins = _desk(cmds, reply_timeout_s=60.0, attempts=3, token=lambda user, n: f"t{n}")
     desk.step(1.0)
     desk.on_reply(b'{"id": "a", "ok": false, "reason": "token expired: log in again"}')
     desk.step(1.1)  # the engine refused the token: a new login, the same command again with the new token
     desk.on_reply(b'{"id": "a", "ok": true, "permit": "P1", "state": "requested"}')
     desk.step(1.2)
-    assert logins == ["op1", "op1"] and [(m["id"], m["token"]) for m in sent] == [("a", "t1"), ("a", "t2")]
+    assert [d["user"] for d in logins] == ["op1", "op1"]
+    assert [(m["id"], m["token"]) for m in sent] == [("a", "t1"), ("a", "t2")]
     assert desk.summary() == {"sent": 1, "ok": 1, "refused": 0, "unanswered": 0, "unexpected": 0}

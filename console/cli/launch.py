@@ -24,7 +24,7 @@ from pathlib import Path
 from config import DEMO_SITE, Site, load_site
 from config.loader import dump_site
 
-from .supervisor import Supervisor, free_port, wait_port
+from .supervisor import Supervisor, free_port, stop_with_parent, wait_port
 
 __all__ = ["run_demo", "run_site", "effective_demo_site", "demo_signing", "start_broker_argv", "parse_duration"]
 
@@ -135,6 +135,7 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    stop_with_parent()  # a make (or shell) that goes takes the demo with it, cleanly
     sfile = str(site_file)
     with Supervisor(out / "logs") as sup:
         broker = sup.start("mosquitto", start_broker_argv(site, out), stage=9)
@@ -184,6 +185,7 @@ def run_site(site_path: Path, out: Path | None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    stop_with_parent()  # a make (or shell) that goes takes the demo with it, cleanly
     sfile = str(site_path)
     with Supervisor(out / "logs") as sup:
         engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)

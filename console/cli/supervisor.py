@@ -21,7 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Child", "Supervisor", "free_port", "wait_port"]
+__all__ = ["Child", "Supervisor", "ephemeral_range", "free_port", "stop_with_parent", "wait_port"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -31,6 +31,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
+
+
+def stop_with_parent() -> None:
+    """This process gets SIGTERM (and so stops cleanly, through its own handler) when the process that started it
+    goes: ``make demo`` stopped by a signal to make's own PID does not leave the demo running."""
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent went before prctl took hold
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 #: ports handed out by this process (each once)

@@ -286,15 +286,6 @@ class EngineLink:
                 f"engine did not answer {req.get('op')!r} ({req['id']}) within {timeout} s"
             ) from None
 
-    def login(self, user: str, secret: str, *, pin: bool = False, console: str = "", address: str = "",
-              timeout_s: float | None = None) -> dict[str, Any]:
-        """Log a person in at the engine (which checks the password or PIN): the reply has ``ok`` and, when it
-        succeeded, ``token`` (to put in every command), ``role``, ``name`` and ``expires_s``; else ``reason``
-        and, when the source must wait, ``wait_s``. The password is sent once and kept nowhere."""
-        req = {"op": "login", "user": user, ("pin" if pin else "password"): secret,
-               "console": console or self.console_name, "address": address}
-        return self.command(req, timeout_s=timeout_s if timeout_s is not None else max(self.command_timeout_s, 5.0))
-
     # -- the receiver thread -----------------------------------------------------------------------------
     def _run(self) -> None:
         assert self._ctx is not None
