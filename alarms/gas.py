@@ -104,7 +104,6 @@ class GasConditions:
         self.value = np.full(n, np.nan)
         self.quality = np.full(n, 3, dtype=np.uint8)
         self.ts = np.full(n, np.nan)
-        self.stalled_at = np.zeros(n)  # the engine's stall total when each detector's value was taken in
         self.active: dict[str, bool] = {}
         self.stel = [SlidingMean(STEL_WINDOW_S, 3 * d.expected_interval_s) for d in self.dets]
         self.twa = [SlidingMean(TWA_WINDOW_S, 3 * d.expected_interval_s) for d in self.dets]
@@ -161,7 +160,6 @@ class GasConditions:
                 continue  # an older value than the one held
             det = self.dets[k]
             self.value[k], self.quality[k], self.ts[k] = v, q, t
-            self.stalled_at[k] = self.awake.stalled_s
             self._set(self._def("stale", k, "medium", f"Gas detector {det.id} silent",
                                 f"气体探测器 {det.id} 无数据"), False, out)
             self._set(self._def("fault", k, "medium", f"Gas detector {det.id} fault (bad status)",
@@ -210,7 +208,7 @@ class GasConditions:
         exposure averages that move with the clock."""
         out: list = []
         for k, det in enumerate(self.dets):
-            silent = not (self.awake.silent_for(now, self.ts[k], self.stalled_at[k]) <= 3 * det.expected_interval_s)
+            silent = not (self.awake.silent_for(now, self.ts[k]) <= 3 * det.expected_interval_s)
             if silent and np.isfinite(self.ts[k]):  # a detector never heard is reported by comms, not here
                 self._set(self._def("stale", k, "medium", f"Gas detector {det.id} silent",
                                     f"气体探测器 {det.id} 无数据"), True, out)

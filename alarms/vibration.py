@@ -182,7 +182,6 @@ class VibrationConditions:
         self.zone_d = np.zeros(n, dtype=bool)
         self.trend_on = np.zeros(n, dtype=bool)
         self.stale = np.zeros(n, dtype=bool)
-        self.stalled_at = np.zeros(n)  # the engine's stall total when each point's newest value was taken in
         self.stale_after_s = np.array([t.stale_after_s for t in self.thresholds], dtype=np.float64)
         # engine time of the first tick: staleness of a point never heard runs from it
         self.started_s = math.nan
@@ -316,7 +315,6 @@ class VibrationConditions:
                 self.counts["late"] += 1
                 continue
             self.last_ts_s[i], self.last_rms_mm_s[i] = t, v
-            self.stalled_at[i] = self.awake.stalled_s
             th = self.thresholds[i]
             self.zone[i] = severity_zone(v, th.ab_mm_s, th.bc_mm_s, th.cd_mm_s)
             self._zone_alarm("zone_c", self.zone_c, i, v, th.bc_mm_s, th.bc_clear_mm_s, out)
@@ -355,8 +353,7 @@ class VibrationConditions:
             return out
         since = np.fmax(self.last_ts_s, self.started_s)
         # awake time: the engine's own stalls since the point's last value do not count as its silence
-        stalled_then = np.where(self.last_ts_s >= self.started_s, self.stalled_at, 0.0)
-        want = self.awake.silent_for(now_s, since, stalled_then) > self.stale_after_s
+        want = self.awake.silent_for(now_s, since) > self.stale_after_s
         if not self.settings.stale_from_start:
             want &= np.isfinite(self.last_ts_s)
         for i in np.nonzero(want != self.stale)[0].tolist():

@@ -258,8 +258,9 @@ def load_site(path: str | Path, *, users: bool = True) -> Site:
 
 
 def users_file_of(site: Site) -> Path | None:
-    """The users file this site's processes read (``$WATCHFLOOR_USERS_FILE`` over ``access.users_file``)."""
-    path = os.environ.get(USERS_FILE_ENV) or site.access.users_file
+    """The users file this site's processes read: ``access.users_file`` as load_site resolved it (with
+    ``$WATCHFLOOR_USERS_FILE`` over the site's own value), else the environment's."""
+    path = site.access.users_file or os.environ.get(USERS_FILE_ENV)  # load_site resolved the override into it
     return Path(path) if path else None
 
 

@@ -33,9 +33,13 @@ def test_the_clock_counts_a_gap_beyond_its_limit_as_a_stall_and_nothing_else():
     c.tick(T0 + 1.0 + 5.0)  # a 5 s pause
     assert c.stalls == 1 and c.stalled_s == pytest.approx(4.9)
     # a value from before the pause: 5.5 s of clock, of which 4.9 s stalled -> 0.6 s awake
-    assert c.silent_for(T0 + 6.0, T0 + 0.5, 0.0) == pytest.approx(0.6)
-    # a value taken in after the pause (its stall total then was 4.9): plain clock time
-    assert c.silent_for(T0 + 6.0, T0 + 5.5, 4.9) == pytest.approx(0.5)
+    assert c.silent_for(T0 + 6.0, T0 + 0.5) == pytest.approx(0.6)
+    # a value stamped inside the pause (sent meanwhile, taken in later): the rest of the pause is excused, and
+    # from the end of the pause its silence counts in full
+    assert c.silent_for(T0 + 6.0, T0 + 3.0) == pytest.approx(0.0)
+    assert c.silent_for(T0 + 8.0, T0 + 3.0) == pytest.approx(2.0)
+    # vectorised: the same for an array of sample times
+    assert c.silent_for(T0 + 8.0, np.array([T0 + 0.5, T0 + 5.5])).tolist() == pytest.approx([2.6, 2.0])
 
 
 def _gas(site, values: dict[str, float], ts: float) -> Message:
@@ -80,6 +84,30 @@ def test_a_paused_engine_resumes_without_silent_alarms_and_a_detector_that_reall
     # GD02's last value was at 2 s; 3 s of awake time later (0.9 s before the pause, 2.1 s after): 10.0 s
     assert stale[0][2] == pytest.approx(10.0, abs=0.15)
     assert eng.status()["stalls"] == 1 and eng.status()["stalled_s"] == pytest.approx(4.9)
+
+
+def test_a_detector_that_dies_right_after_a_long_stall_alarms_on_time(demo_site):
+    """A value stamped at the very end of a 10-minute stall, taken in before the tick that reveals the stall, is
+    excused only for the stall after it (none): the detector, silent from then on, alarms 3 s later."""
+    eng, seq, events = Engine(demo_site, None), 0, []
+
+    def apply(msg: Message) -> None:
+        nonlocal seq
+        seq += 1
+        for rec in eng.apply(seq, msg).alarms:
+            events.append((rec["id"], round(eng.now_s - T0, 1)))
+
+    rest = {d.id: (20.9 if d.gas == "O2" else 0.0) for d in demo_site.gas_detectors if d.id != "GD03"}
+    for k in range(20):
+        apply(tick_message(T0 + 0.1 * k))
+    apply(_gas(demo_site, {"GD03": 0.0, **rest}, T0 + 1.0))
+    apply(_gas(demo_site, {"GD03": 0.0, **rest}, T0 + 601.9))  # queued during the stall
+    for k in range(60):  # the engine runs again from 602 s; only the others keep reporting
+        t = T0 + 602.0 + 0.1 * k
+        if k % 10 == 0:
+            apply(_gas(demo_site, rest, t))
+        apply(tick_message(t))
+    assert [t for a, t in events if a == "gas.stale:GD03"] == [pytest.approx(605.0, abs=0.15)]
 
 
 @pytest.mark.slow

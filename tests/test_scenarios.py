@@ -196,7 +196,9 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
 def test_a_fall_raises_a_latching_man_down_and_an_sos_a_critical_alarm_within_a_second(run):
     """Wearable events through the broker and the UWB adapter: the alarm is journaled within a second of the
     event in simulation time (the adapter's 0.25 s slice plus the engine's tick)."""
+    # the engine journals at its last clock tick (every 0.1 s), which may come just before the event that arrived
+    # after it: the lower bound is the event's time less one tick
     sos = raised(run["journal"], "person.sos:T0033")
-    assert sos and 12.0 <= sos[0]["t"] <= 13.0 and sos[0]["detail"]["priority"] == "critical"
+    assert sos and 11.9 <= sos[0]["t"] <= 13.0 and sos[0]["detail"]["priority"] == "critical"
     fall = raised(run["journal"], "person.man_down:T0077")
-    assert fall and 25.0 <= fall[0]["t"] <= 26.0 and fall[0]["detail"]["priority"] == "critical"
+    assert fall and 24.9 <= fall[0]["t"] <= 26.0 and fall[0]["detail"]["priority"] == "critical"

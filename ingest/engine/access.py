@@ -117,7 +117,7 @@ class SessionTokens:
         """The token's claims, or why it is refused (``no token``, ``bad token``, ``token expired``)."""
         if token is None or token == "":
             return "no token: log in first"
-        if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 2:
+        if not isinstance(token, str) or len(token) > 2048 or not token.isascii() or token.count(".") != 2:
             return "bad token"
         version, payload, mac = token.split(".")
         if version != _VERSION or not hmac.compare_digest(mac, self._mac(f"{version}.{payload}")):
@@ -137,6 +137,7 @@ class SessionTokens:
 class _Source:
     failures: int = 0
     wait_until_s: float = -math.inf
+    last_s: float = -math.inf
 
 
 class LoginThrottle:
@@ -146,6 +147,10 @@ class LoginThrottle:
 
     #: a connection carries the logins of many people: it waits only after this many times the free failures
     CONNECTION_FACTOR = 10
+
+    #: a source with no failure for this long starts again from nothing (typos spread over a shift add up to
+    #: nothing; a guessing run keeps its count)
+    FORGET_S = 900.0
 
     def __init__(self, free_failures: int = 5, max_wait_s: float = 300.0) -> None:
         self.free_failures = int(free_failures)
@@ -167,7 +172,10 @@ class LoginThrottle:
         wait = 0.0
         for k in self._keys(user, address, connection):
             s = self._sources.pop(k, None) or _Source()
+            if now_s - s.last_s > max(self.FORGET_S, s.wait_until_s - s.last_s):
+                s.failures = 0  # quiet for long enough: a fresh count
             s.failures += 1
+            s.last_s = now_s
             free = self.free_failures * (self.CONNECTION_FACTOR if k.startswith("conn ") else 1)
             over = s.failures - free
             if over >= 0:
@@ -252,7 +260,8 @@ class Doorkeeper:
         return got
 
     def logged_out(self, session: str, until_s: float, now_s: float) -> None:
-        """Revoke a session (its tokens are refused until they would have expired anyway)."""
-        self._revoked[session] = until_s
+        """Revoke a session: its tokens are refused until they would have expired anyway (a renewed token still in
+        flight may expire up to one idle limit after now)."""
+        self._revoked[session] = max(until_s, now_s + max(self.idle_s, self.field_idle_s))
         for sid in [s for s, t in self._revoked.items() if t < now_s]:
             del self._revoked[sid]

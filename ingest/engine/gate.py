@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Gate", "Passed", "MAX_PENDING_LOGINS"]
 
 MAX_PENDING_LOGINS = 32
+#: checks waiting at once from one claimed address, and from one connection
+MAX_PENDING_PER_SOURCE = 2
+MAX_PENDING_PER_CONNECTION = 4
 #: the journal names an alarm action as the book does (``acknowledge``, not the command's ``ack``)
 _ACTION_OF_OP = {op: action for action, op in ACTION_OPS.items()}
 #: a source refused for waiting is journaled at most this often (with how many tries it made meanwhile)
@@ -106,21 +109,28 @@ class Gate:
         wait = self.door.throttle.wait_s(user, address, now_s, ident.hex())
         if wait > 0:
             return ({"id": rid, "ok": False, "reason": f"too many failed logins from here: wait {wait:.0f} s",
-                     "wait_s": round(wait, 1)}, self._throttle_note(user, address, console, now_s))
-        if len(self._pending) >= MAX_PENDING_LOGINS:
+                     "wait_s": round(wait, 1)}, self._throttle_note(user, address, console, ident, now_s))
+        same_source = sum(1 for p in self._pending if p.address == address)
+        same_connection = sum(1 for p in self._pending if p.ident == ident)
+        if (len(self._pending) >= MAX_PENDING_LOGINS or same_source >= MAX_PENDING_PER_SOURCE
+                or same_connection >= MAX_PENDING_PER_CONNECTION):  # no burst of guesses before any is counted
             return {"id": rid, "ok": False, "reason": "busy checking logins: wait 1 s", "wait_s": 1.0}, None
         fut = self._pool.submit(self.door.check_login, user, secret, pin=pin, console=console, binding=ident.hex(),
                                 now_s=now_s)
         self._pending.append(_PendingLogin(fut, ident, rid, user, address, console, pin))
         return None, None
 
-    def _throttle_note(self, user: str, address: str, console: str, now_s: float) -> Message | None:
-        last, tries = self._throttle_notes.get(address, (-float("inf"), 0))
-        if now_s - last < THROTTLE_NOTE_EVERY_S:
-            self._throttle_notes[address] = (last, tries + 1)
+    def _throttle_note(self, user: str, address: str, console: str, ident: bytes, now_s: float) -> Message | None:
+        keys = (f"addr {address}", f"conn {ident.hex()}")  # a client making up addresses still has one connection
+        notes = [self._throttle_notes.get(k, (-float("inf"), 0)) for k in keys]
+        if any(now_s - last < THROTTLE_NOTE_EVERY_S for last, _ in notes):
+            for k, (last, tries) in zip(keys, notes, strict=True):
+                self._throttle_notes[k] = (last, tries + 1)
             return None
-        self._throttle_notes[address] = (now_s, 0)
-        if len(self._throttle_notes) > 10000:
+        tries = max(t for _, t in notes)
+        for k in keys:
+            self._throttle_notes[k] = (now_s, 0)
+        while len(self._throttle_notes) > 10000:
             self._throttle_notes.pop(next(iter(self._throttle_notes)))
         return _message("access.session", "session", {
             "event": "login_failed", "user": user, "address": address, "console": console,
@@ -128,8 +138,11 @@ class Gate:
 
     def finished_logins(self, now_s: float) -> list[tuple[bytes, dict[str, Any], Message]]:
         """Logins whose check is done: (ident, reply, the session message to record before replying)."""
-        done, self._pending = ([p for p in self._pending if p.future.done()],
-                               [p for p in self._pending if not p.future.done()])
+        done: list[_PendingLogin] = []
+        waiting: list[_PendingLogin] = []
+        for p in self._pending:  # one look at each future: one that finishes meanwhile waits for the next turn
+            (done if p.future.done() else waiting).append(p)
+        self._pending = waiting
         out = []
         for p in done:
             try:
