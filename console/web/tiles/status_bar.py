@@ -19,13 +19,24 @@ from pydantic import BaseModel, ConfigDict
 
 from config import Site
 from ingest.protocol.names import REJECT_GATED
-from ingest.protocol.records import alarm_counts
+from ingest.protocol.records import AlarmCounts, alarm_counts
 
 from ...link import AlarmTable, Frame, LinkSnapshot
 from ..i18n import t
 from .base import TileContext, format_clock
 
 __all__ = ["StatusBar", "StatusBarOptions"]
+
+
+_LAST_COUNTS: list[Any] = [None, None]  # [the AlarmTable counted last, its counts]
+
+
+def _counts_of(table: AlarmTable) -> AlarmCounts:
+    """The table's counts, computed once per table (the link replaces the table only when it changes; every
+    session's bar asks at every tick)."""
+    if _LAST_COUNTS[0] is not table:
+        _LAST_COUNTS[:] = [table, alarm_counts(table.alarms)]
+    return _LAST_COUNTS[1]
 
 
 class StatusBarOptions(BaseModel):
@@ -115,7 +126,7 @@ class StatusBar:
         n_rejected = sum(counted.values())
         top = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         rejected_title = "\n".join(f"{n:,}  {reason}" for reason, n in top)
-        counts = alarm_counts(alarms.alarms) if alarms is not None and alarms.synced else None
+        counts = _counts_of(alarms) if alarms is not None and alarms.synced else None
         stale = site.engine.fix_stale_s if stale_s is None else stale_s
         if positions is not None:
             age = np.asarray(positions.arrays["age_s"], dtype=np.float64)
