@@ -17,6 +17,11 @@ Rules (settings: :class:`config.cameras.DetectionFusionSettings`, section ``dete
   detection of the same frame whose feet are within ``same_person_m``, and takes that person's tag; with no such
   person detection, to the nearest counted fix within ``gate_m``. With a tag: ``ppe.<class>:<tag>`` (condition
   ``ppe.<class>``, ``ppe_priority``). Without one it is counted (the untagged-person alarm covers that person).
+- **Start-up grace**: no untagged-person finding (frames are not even counted) until tag fixes have been
+  reaching the engine for ``untagged_grace_s``, in engine time from the first fix (:meth:`DetectionFusion.on_fixes`),
+  so replay decides alike. Before that every person in view would be "untagged": the cameras see people before
+  the tracker has their tags' first fixes (and a positioning that never comes is a UWB fault, not a camera
+  finding). PPE findings need a tag anyway and are not held back.
 - A finding raises once it was seen in ``min_frames`` distinct frames within ``frame_window_s``, and clears
   ``hold_s`` after the last frame that showed it (on a tick). Frames already older than ``hold_s`` are ignored.
 - **Verification**: each raise opens a *detection* (id ``D<n>``) pending verification. A supervisor (a role
@@ -113,6 +118,7 @@ class DetectionFusion:
         self._next_id = 1
         self._defs: dict[tuple[Any, ...], AlarmDefinition] = {}
         self._by_record: dict[str, tuple[Any, ...]] = {}  # detection id -> key of its open episode
+        self.fixes_since_s = math.nan  # engine time of the first tag fix (the start-up grace runs from it)
 
     # -- definitions --------------------------------------------------------------------------------------
     def untagged_definition(self, ci: int) -> AlarmDefinition:
@@ -149,6 +155,18 @@ class DetectionFusion:
         if ep.key[0] == "untagged":
             return self.untagged_definition(ep.key[1])
         return self.ppe_definition(ep.class_id, ep.person)
+
+    # -- positioning --------------------------------------------------------------------------------------
+    def on_fixes(self, now_s: float) -> None:
+        """Tag fixes reached the engine at engine time ``now_s``: the first one starts the untagged-person grace."""
+        if math.isnan(self.fixes_since_s):
+            self.fixes_since_s = float(now_s)
+
+    def in_grace(self, now_s: float) -> bool:
+        """True while untagged-person findings wait for the positioning (``untagged_grace_s`` after the first fix,
+        or no fix yet) at engine time ``now_s``."""
+        g = self.settings.untagged_grace_s
+        return g > 0 and not now_s >= self.fixes_since_s + g
 
     # -- detections ---------------------------------------------------------------------------------------
     def _valid_rows(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...] | None:
@@ -224,7 +242,9 @@ class DetectionFusion:
                     owner[r] = person
                     used.add(person)
         untagged = [r for r in owner if owner[r] < 0]
-        if untagged:
+        if untagged and self.in_grace(now_s):
+            self.counts["untagged person in the start-up grace"] += 1
+        elif untagged:
             best = max(untagged, key=lambda r: (conf[r], -r))
             self._observe(("untagged", ci), 0, -1, ci, t, (float(xy[best, 0]), float(xy[best, 1])), float(conf[best]),
                           now_s, out)

@@ -112,6 +112,11 @@ class DetectionFusionSettings(_Strict):
                           description="a detection belongs to a tag whose fix is at most this far from its feet")
     max_fix_age_s: float = Field(default=2.0, gt=0, le=60,
                                  description="a fix further than this from the frame time does not count")
+    untagged_grace_s: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="no untagged-person finding until tag fixes have been reaching the engine this long (engine "
+                    "time since its first fix): at start-up the cameras see people before their tags' first fixes; "
+                    "0: none, cameras count from the start")
     same_person_m: float = Field(default=0.5, gt=0, le=5,
                                  description="a PPE box whose feet are this close to a person box of the same frame "
                                              "belongs to that person")

@@ -139,6 +139,10 @@ def _check_references(site: Site) -> list[ConfigIssue]:
     for i, r in enumerate(site.alarm_rules):
         if r.escalation is not None and r.escalation not in policies:
             issues.append(ConfigIssue(f"alarm_rules[{i}].escalation", f"unknown escalation policy {r.escalation!r}"))
+    for prio, pid in site.default_escalation.items():
+        if pid not in policies:
+            issues.append(ConfigIssue(f"default_escalation.{prio}", f"unknown escalation policy {pid!r} "
+                                      f"(policies: {', '.join(sorted(policies)) or 'none'})"))
     for prio, s in site.max_shelve_s.items():
         if not 0 <= s <= 7 * 86400:
             issues.append(ConfigIssue(f"max_shelve_s.{prio}", "must be between 0 and 7 days (seconds)"))

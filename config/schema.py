@@ -45,6 +45,9 @@ __all__ = [
     "Notifications",
     "UwbSettings",
     "EngineSettings",
+    "LogSettings",
+    "RecordingSettings",
+    "MIN_RETENTION_DAYS",
     "FenceSettings",
     "Site",
     "ZONE_KINDS",
@@ -507,6 +510,52 @@ class EngineSettings(_Strict):
     fix_stale_s: float = Field(default=10.0, gt=0)
 
 
+class LogSettings(_Strict):
+    """The log files ``watchfloor run`` and ``watchfloor demo`` keep of each process they start (``OUT/logs/NAME.log``):
+    everything the process writes (its log, a traceback, a library's own output) goes through the supervisor, which
+    rolls the file over to ``NAME.log.1`` ... ``NAME.log.<backups>`` at ``max_file_mb``, so one process never holds
+    more than ``max_file_mb * (backups + 1)`` on disk (the defaults: 50 MB)."""
+
+    max_file_mb: float = Field(default=10.0, ge=0.1, le=1024, description="a log file rolls over at this size")
+    backups: int = Field(default=4, ge=1, le=100, description="rolled-over files kept per process (oldest go first)")
+
+
+#: the floor of ``recording.retention_days``: no setting (a typo included) removes a recording younger than this
+MIN_RETENTION_DAYS = 7.0
+
+
+class RecordingSettings(_Strict):
+    """How long the engine keeps this site's recordings. It looks at the folder holding its own run folder (the
+    parent of ``--out``: ``watchfloor run`` makes one run folder per start there) at start and every
+    ``check_every_s``, and removes the ``recording.sqlite`` of other runs of this site, oldest first: those that
+    ended more than ``retention_days`` ago and, with ``max_total_gb``, the oldest while all of them together are
+    larger than that. Never the running recording, never one that ended less than 7 days ago
+    (:data:`MIN_RETENTION_DAYS`), whatever the settings say; each removal is journaled (``recording_removed``).
+    A run's journal, summary and logs stay."""
+
+    retention_days: float = Field(default=90.0, le=36500, description="a recording that ended longer ago is removed")
+    max_total_gb: float | None = Field(default=None, description="the recordings of the site together, at most "
+                                                                 "(GB = 10^9 bytes); none: no size limit")
+    check_every_s: float = Field(default=3600.0, ge=60, le=86400, description="wall-clock time between passes")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _floor_days(cls, v: float) -> float:
+        if not v >= MIN_RETENTION_DAYS:
+            raise ValueError(f"{v:g} days is below the floor of {MIN_RETENTION_DAYS:g} days (a recording younger "
+                             "than that is never removed, so that a typo cannot wipe the history)")
+        return v
+
+    @field_validator("max_total_gb")
+    @classmethod
+    def _floor_size(cls, v: float | None) -> float | None:
+        if v is not None and not v >= 1.0:
+            raise ValueError(f"{v:g} GB is below the floor of 1 GB (a size limit that small would remove every "
+                             "recording but the running one; recordings younger than "
+                             f"{MIN_RETENTION_DAYS:g} days are kept anyway)")
+        return v
+
+
 class SigningSettings(_Strict):
     """The engine's journal-signing key (made by ``watchfloor keys init --dir DIR``) and its pinned fingerprint.
     ``key_dir`` is relative to the site file; ``$WATCHFLOOR_KEY_DIR`` overrides it. With a key, the engine seals
@@ -534,6 +583,8 @@ class Site(_Strict):
     clock: ClockSettings = ClockSettings()
     engine: EngineSettings = EngineSettings()
     signing: SigningSettings = SigningSettings()
+    recording: RecordingSettings = RecordingSettings()
+    logs: LogSettings = LogSettings()
     access: AccessSettings = AccessSettings()
     fences: FenceSettings = FenceSettings()
     floor_plan: FloorPlan
@@ -546,6 +597,10 @@ class Site(_Strict):
     people: list[Person] = []
     users: list[User] = []
     escalation_policies: list[EscalationPolicy] = []
+    default_escalation: dict[Literal["critical", "high", "medium", "low"], Id] = Field(
+        default_factory=dict,
+        description="escalation policy id per priority, for every alarm of that priority whose alarm_rules entry "
+                    "names none (or that no rule matches)")
     alarm_rules: list[AlarmRule] = []
     permit_settings: PermitSettings = PermitSettings()
     permits: list[PlannedPermit] = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from config import Site, load_site
 from config.schema import SourceClock
 from ingest import bus
 from ingest.protocol import wire
+from ingest.signals import stop_on_signals
 
 from .rejects import RejectBin
 
@@ -89,8 +89,7 @@ def adapter_main(name: str, argv: list[str] | None, run: Callable[[Site, threadi
         logging.getLogger(chatty).setLevel(logging.WARNING)
     site = load_site(args.site)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     run(site, stop)
     return 0
 

@@ -71,7 +71,9 @@ def build_page(
 ) -> Page:
     """Build the tiles of one screen (the first by default) and place them on a grid filling the window.
 
-    ``context`` is handed to every tile factory as it is (the console passes its ``TileContext``);
+    ``context`` is handed to every tile factory (the console passes its ``TileContext``); when it has a
+    ``for_tile(share)`` method, each tile gets ``context.for_tile((cols / columns, rows / rows))``, its share of
+    the screen (a map places its labels for its size);
     ``gap_px`` is the space between tiles in CSS px. The layout must have been checked against ``registry``
     (:func:`layouts.load_layout` does that).
     """
@@ -91,7 +93,9 @@ def build_page(
     half = max(0, gap_px // 2)
     by_cells: dict[tuple[int, int, int, int], list[int]] = {}
     for i, placement in enumerate(sc.tiles):
-        tile = registry.create(placement.kind, context, placement.options)
+        for_tile = getattr(context, "for_tile", None)
+        tile_ctx = for_tile((placement.cols / sc.columns, placement.rows / sc.rows)) if for_tile else context
+        tile = registry.create(placement.kind, tile_ctx, placement.options)
         tiles.append(tile)
         views.append(_viewable(tile.root, half))
         by_cells.setdefault(placement.cells, []).append(i)

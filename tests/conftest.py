@@ -12,7 +12,8 @@ import pytest
 
 #: the test files that wait longest on real-time runs go first, so that with two workers (`make test` runs
 #: pytest-xdist, one file per worker at a time) they overlap each other and the short files fill the gaps
-SLOW_FIRST = ("test_scenarios.py", "test_scenarios_more.py", "test_pipeline.py", "test_hostile_payloads.py",
+SLOW_FIRST = ("test_scenarios.py", "test_scenarios_more.py", "test_pipeline.py", "test_muster_drill.py",
+              "test_hostile_payloads.py",
               "test_demo_stop.py", "test_gas_adapter.py")
 
 

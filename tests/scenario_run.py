@@ -12,9 +12,12 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
+import zmq
 from paho.mqtt.enums import CallbackAPIVersion
 
-__all__ = ["ScenarioListener", "play", "permit_rows", "raised"]
+from ingest import bus
+
+__all__ = ["BusWatch", "ScenarioListener", "play", "permit_rows", "raised"]
 
 
 class ScenarioListener:
@@ -38,9 +41,38 @@ class ScenarioListener:
         self.c.disconnect()
 
 
-def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], run_s: float) -> dict:
+class BusWatch:
+    """Keeps the metas of the engine's messages on ``topics`` (its PUB socket, e.g. ``muster.status``) while a
+    demo runs, with their receive order; a thread of its own until :meth:`stop`."""
+
+    def __init__(self, endpoint: str, topics: list[str]) -> None:
+        self.metas: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(endpoint, topics), daemon=True)
+        self._thread.start()
+
+    def _run(self, endpoint: str, topics: list[str]) -> None:
+        ctx = zmq.Context()
+        sub = bus.sub_socket(ctx, endpoint, topics)
+        try:
+            while not self._stop.is_set():
+                if sub.poll(100):
+                    for frames in bus.drain(sub):
+                        self.metas.append(bus.decode(frames).meta)
+        finally:
+            sub.close(linger=0)
+            ctx.term()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], run_s: float,
+         watch: list[str] | None = None) -> dict:
     """Run ``watchfloor demo --headless`` for ``run_s`` with these scenarios and timings; return the journal
-    (times in simulation seconds), the simulator's milestones, the effective site and the simulator's log."""
+    (times in simulation seconds), the simulator's milestones, the effective site and the simulator's log, and
+    with ``watch`` (engine bus topics) the metas the engine published on them (``"published"``)."""
     args = [sys.executable, "-m", "console.cli", "demo", "--headless", "--for", f"{run_s:.0f}s", "--out", str(out),
             "--scenario", scenario, "--site", str(site_file)]
     for k, v in timing.items():
@@ -53,6 +85,7 @@ def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], ru
         if (out / "site.yaml").exists():
             site = yaml.safe_load((out / "site.yaml").read_text())
     assert isinstance(site, dict), f"the demo wrote no site file in {out}"
+    watcher = BusWatch(site["bus"]["publish"], watch) if watch else None
     listener = None
     deadline = time.monotonic() + 30
     while listener is None and time.monotonic() < deadline:  # the demo starts its broker first
@@ -61,6 +94,8 @@ def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], ru
         except OSError:
             time.sleep(0.1)
     stdout, _ = proc.communicate(timeout=run_s + 120)
+    if watcher is not None:
+        watcher.stop()
     assert listener is not None and listener.got.wait(5), stdout
     listener.stop()
     assert proc.returncode == 0, stdout
@@ -71,7 +106,8 @@ def play(out: Path, site_file: Path, scenario: str, timing: dict[str, float], ru
     journal = [{"event": e, "alarm_id": a, "state": s, "actor": who, "t": ts - t0, "detail": json.loads(d)}
                for e, a, s, who, ts, d in rows]
     return {"out": out, "journal": journal, "ms": listener.doc["milestones"], "site": site,
-            "sim_log": (out / "logs" / "simulator.log").read_text(), "start_epoch": t0, "run_s": run_s}
+            "sim_log": (out / "logs" / "simulator.log").read_text(), "start_epoch": t0, "run_s": run_s,
+            "scenario": listener.doc, "published": watcher.metas if watcher else []}
 
 
 def permit_rows(journal: list[dict], permit: str) -> list[dict]:

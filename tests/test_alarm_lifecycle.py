@@ -1370,6 +1370,7 @@ def test_engine_map_rank_follows_an_escalated_priority(demo_site, tmp_path):
                 )
             ],
             "alarm_rules": [AlarmRule(condition="zone.restricted", escalation="raise")],
+            "default_escalation": {},  # only the rule's alarms escalate here
             "fences": FenceSettings(border_m=0.0, min_dwell_s=0.0),
         }
     )

@@ -77,11 +77,41 @@ def test_demo_plant_meets_the_issue_sizes():
      "clock.gas", "skew_alarm_s must be smaller than the window (future_s and past_s)"),
     (lambda d: d["escalation_policies"][0]["steps"].reverse(),
      "escalation_policies[0].steps", "step times must strictly increase, got [7200.0, 120.0]"),
+    (lambda d: d["default_escalation"].__setitem__("high", "nightly"),
+     "default_escalation.high", "unknown escalation policy 'nightly' (policies: default, urgent)"),
+    (lambda d: d["default_escalation"].__setitem__("urgent", "default"),
+     "default_escalation.urgent.[key]", "Input should be 'critical', 'high', 'medium' or 'low'"),
 ])
 def test_broken_site_is_refused_with_path_and_reason(mutate, path, reason):
     err = broken(mutate)
     rendered = [i.render("site.yaml") for i in err.issues]
     assert any(r.startswith(f"site.yaml: {path}: ") and reason in r for r in rendered), rendered
+
+
+def test_default_escalation_gives_each_priority_its_policy_unless_a_rule_names_one():
+    from alarms.definitions import AlarmCatalog
+
+    data = copy.deepcopy(RAW)
+    data["alarm_rules"] = [
+        {"condition": "zone.restricted", "match": "zone.restricted:Z-SUB:*", "escalation": "urgent"},  # its own
+        {"condition": "person.lone_worker", "priority": "critical"},  # names none: its (new) priority's
+    ]
+    cat = AlarmCatalog(parse_site(data))
+
+    def plan(condition, priority, aid):
+        p = cat.define(id=aid, condition=condition, source="x", priority=priority, message_en="", message_zh="")
+        return p.escalation.steps if p.escalation else None
+
+    default, urgent = ((120.0, "supervisor"), (7200.0, "safety_manager")), ((60.0, "supervisor"), (600.0, "safety_manager"))
+    assert plan("vibration.zone_d", "high", "vibration.zone_d:VP04") == default  # no rule: the site default
+    assert plan("gas.high", "critical", "gas.high:GD07") == urgent
+    assert plan("zone.restricted", "high", "zone.restricted:Z-SUB:T0050") == urgent  # the rule's policy
+    assert plan("zone.restricted", "high", "zone.restricted:Z-R101:T0050") == default  # the rule does not match
+    assert plan("person.lone_worker", "high", "person.lone_worker:Z-T3") == urgent  # raised to critical by its rule
+    assert plan("camera.untagged_person", "medium", "camera.untagged_person:CAM1") is None  # no default for medium
+    data.pop("default_escalation")
+    assert AlarmCatalog(parse_site(data)).define(id="a", condition="gas.high", source="x", priority="critical",
+                                                 message_en="", message_zh="").escalation is None
 
 
 def test_every_problem_is_listed_not_only_the_first():

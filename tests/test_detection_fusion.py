@@ -1,5 +1,6 @@
 """Camera detections fused with tags, on hand-built scenes: a person with no fresh tag within the gate raises
-camera.untagged_person:<camera> after min_frames and clears hold_s after the last sighting; tags are matched one
+camera.untagged_person:<camera> after min_frames (not before the positioning has been live for
+untagged_grace_s) and clears hold_s after the last sighting; tags are matched one
 to one; PPE findings attach to the tag of their person; supervisors confirm or reject pending detections (others
 are refused with the reason), a reject clears the alarm for the rest of that sighting; the false-positive rate per
 camera and class is rejected / (confirmed + rejected); the pending list is bounded; the same inputs give the same
@@ -38,9 +39,11 @@ def site():
 
 
 class Scene:
-    """Tag fixes (T1..T4) and a fusion under test; ``frame`` feeds one camera frame of detections."""
+    """Tag fixes (T1..T4) and a fusion under test; ``frame`` feeds one camera frame of detections. The start-up
+    grace is off unless a test sets ``untagged_grace_s`` (its own tests below)."""
 
     def __init__(self, site, **settings) -> None:
+        settings.setdefault("untagged_grace_s", 0.0)
         self.fusion = DetectionFusion(site, settings=DetectionFusionSettings(**settings))
         self.xyz = np.full((4, 3), NAN)
         self.fix_ts = np.full(4, NAN)
@@ -102,6 +105,67 @@ def test_one_tag_accounts_for_one_person_only(site):
     s2 = Scene(site, min_frames=1)
     s2.xyz, s2.fix_ts = s.xyz, s.fix_ts
     assert s2.frame(0, 100.0, [(PERSON, 21.5, 20), (PERSON, 20.3, 20)]) == []
+
+
+def test_no_untagged_person_until_the_positioning_has_been_live_for_the_grace(site):
+    """untagged_grace_s 10: the first fix reaches the engine at 100; a person with no tag raises nothing before
+    110 (frames in the grace do not count towards min_frames either), then after two frames as usual."""
+    s = Scene(site, untagged_grace_s=10.0)
+    assert s.frame(0, 95.0, [(PERSON, 40, 40)]) == []  # no fix yet: everybody would look untagged
+    assert s.frame(0, 96.0, [(PERSON, 40, 40)]) == []
+    s.tag(1, 20, 20, 100.0)
+    s.fusion.on_fixes(100.0)
+    s.fusion.on_fixes(105.0)  # later fixes do not move the start
+    for t in np.arange(100.0, 110.0, 0.5):
+        s.tag(1, 20, 20, t)
+        assert s.frame(0, t, [(PERSON, 20.5, 20), (PERSON, 40, 40)]) == [], t
+    assert s.fusion.counts["untagged person in the start-up grace"] == 22 and s.fusion.pending_detections() == []
+    assert s.frame(0, 110.0, [(PERSON, 40, 40)]) == []  # the first frame after the grace: one of two
+    changes = s.frame(0, 110.5, [(PERSON, 40, 40)])
+    assert ids(changes) == [("camera.untagged_person:CAM1", True)] and changes[0][2] == (40.0, 40.0)
+    assert s.fusion.pending_detections()[0]["first_ts_s"] == 110.0
+
+
+def test_the_grace_is_engine_time_and_ppe_on_a_tagged_person_is_not_held_back(site):
+    s = Scene(site, untagged_grace_s=10.0, min_frames=1)
+    s.fusion.on_fixes(100.0)
+    s.tag(1, 20, 20, 103.0)
+    # a frame stamped after the grace but judged at engine time 104: still in the grace
+    assert s.frame(0, 103.0, [(PERSON, 40, 40)], now=104.0) == []
+    assert ids(s.frame(0, 103.0, [(PERSON, 20.2, 20), (NO_HELMET, 20.2, 20)], now=104.0)) == [
+        ("ppe.no_helmet:T1", True)]
+    assert ids(s.frame(0, 103.5, [(PERSON, 40, 40)], now=110.0)) == [("camera.untagged_person:CAM1", True)]
+
+
+def test_the_engine_starts_the_grace_at_its_first_fix_and_then_alarms_a_real_untagged_person(demo_site):
+    """Through the engine on the demo plant: camera CAM1 sees a person where no tag is from the engine's start;
+    the first fix comes at 1002; nothing until 1002 + 10 s, then camera.untagged_person:CAM1."""
+    from ingest.bus import Message
+    from ingest.engine import Engine, tick_message
+    from tests.builders import positions
+
+    eng = Engine(demo_site, None)
+    cam = demo_site.cameras[0]
+    xy = np.asarray(cam.homography) @ [960.0, 1000.0, 1.0]  # the feet of someone in the middle of CAM1's picture
+    xy = xy[:2] / xy[2]
+
+    def frame(seq, t):
+        m = Message(topic="camera.detections", source="camera", kind="camera_detections", event_ts_s=t,
+                    ingest_ts_s=t, arrays={"camera_index": np.array([0], np.int32), "class_id": np.array([0], np.uint8),
+                                           "confidence": np.array([0.9]), "xy_m": np.array([xy]),
+                                           "ts_s": np.array([t])})
+        return eng.apply(seq, m)
+
+    seq, raised = 1, []
+    for k in range(40):
+        t = 1000.0 + 0.5 * k
+        for msg in [tick_message(t), positions(demo_site, {"T0001": (5.0, 190.0)}, t) if t >= 1002.0 else None]:
+            if msg is not None:
+                eng.apply(seq, msg)
+                seq += 1
+        raised += [(t, a["id"]) for a in frame(seq, t).alarms]
+        seq += 1
+    assert raised == [(1012.5, "camera.untagged_person:CAM1")]  # frames at 1012.0 and 1012.5: min_frames 2
 
 
 def test_ppe_findings_attach_to_the_tag_of_their_person(site):
@@ -242,7 +306,8 @@ def test_the_pending_list_is_bounded_and_the_oldest_expires_counted(site):
 def test_changes_drive_the_alarm_book_and_verifications_are_journaled(site, tmp_path):
     journal = Journal(tmp_path / "j.sqlite")
     book = AlarmBook(journal)
-    fusion = DetectionFusion(site, settings=DetectionFusionSettings(min_frames=1), journal=journal)
+    fusion = DetectionFusion(site, settings=DetectionFusionSettings(min_frames=1, untagged_grace_s=0.0),
+                             journal=journal)
     arrays = {"camera_index": np.array([1], np.int32), "class_id": np.array([0], np.uint8),
               "confidence": np.array([0.8]), "xy_m": np.array([[60.0, 10.0]]), "ts_s": np.array([100.0])}
     seq = 1

@@ -62,6 +62,58 @@ def test_acknowledge_by_known_user_and_refusal_reasons(demo_site):
     assert cmd(6, op="ack", alarm="no.such", user="op1").reply["reason"] == "no such alarm"
 
 
+def _escalations(eng: Engine, seq: int, t0: float, t1: float, aid: str) -> tuple[int, list[tuple[float, str, int]]]:
+    """Tick the engine every 0.5 s from ``t0`` to ``t1`` (engine s); the escalation notices of alarm ``aid``:
+    (time, role, step). Returns the next sequence number too."""
+    found = []
+    for t in np.arange(t0, t1 + 1e-9, 0.5):
+        out = eng.apply(seq, tick_message(float(t)))
+        seq += 1
+        found += [(n.ts_s, n.notify_role, n.step) for n in out.notices if n.kind == "escalate" and n.alarm == aid]
+    return seq, found
+
+
+def test_demo_plant_escalates_an_unacknowledged_high_alarm_to_the_supervisor_after_120_s(demo_site):
+    """demo-plant.yaml: default_escalation {high: default (120 s supervisor, 7200 s safety manager), critical:
+    urgent (60 s, 600 s)}; no alarm rule names a policy, so each high or critical alarm takes its priority's."""
+    eng = Engine(demo_site, None)
+    eng.apply(1, tick_message(1000.0))
+    eng.apply(2, positions(demo_site, {"T0050": (146.0, 70.0)}, 1000.0))
+    eng.apply(3, positions(demo_site, {"T0050": (146.0, 70.0)}, 1002.1))  # inside Z-SUB for the fences' 2 s
+    aid = "zone.restricted:Z-SUB:T0050"
+    alarm = eng.book.alarms[aid]
+    assert (alarm.priority, alarm.state, alarm.activated_ts_s) == ("high", "active_unack", 1000.0)
+    seq, found = _escalations(eng, 4, 1000.5, 1119.5, aid)
+    assert found == []  # nothing before activation + 120 s
+    seq, found = _escalations(eng, seq, 1120.0, 1300.0, aid)
+    assert found == [(1120.0, "supervisor", 1)]
+    assert eng.book.alarms[aid].state == "active_unack" and eng.book.alarms[aid].escalation_step == 1
+
+
+def test_demo_plant_escalates_vibration_zone_d_and_a_critical_sos_and_not_a_medium_alarm(demo_site):
+    from tests.builders import vibration_features, wearable_events
+
+    eng = Engine(demo_site, None)
+    eng.apply(1, tick_message(1000.0))
+    vp = demo_site.vibration_points[3].id  # VP04 (P-201A): 20 mm/s is far into zone D (high)
+    eng.apply(2, vibration_features(demo_site, {vp: 20.0}, 1000.0))
+    eng.apply(3, wearable_events([("T0033", "sos")], 1000.0))  # SOS: critical
+    eng.apply(4, vibration_features(demo_site, {demo_site.vibration_points[5].id: 7.0}, 1000.0))  # zone C: medium
+    active = {a.definition.id: a.priority for a in eng.book.alarms.values() if a.active}
+    vib_d, vib_c, sos = f"vibration.zone_d:{vp}", f"vibration.zone_c:{demo_site.vibration_points[5].id}", \
+        "person.sos:T0033"
+    assert (active[vib_d], active[sos], active[vib_c]) == ("high", "critical", "medium")
+    seq = 5
+    notices = []
+    for t in np.arange(1000.5, 1200.0, 0.5):
+        out = eng.apply(seq, tick_message(float(t)))
+        seq += 1
+        notices += [(n.alarm, n.ts_s, n.notify_role) for n in out.notices if n.kind == "escalate"]
+    assert (vib_d, 1120.0, "supervisor") in notices
+    assert [(t, role) for a, t, role in notices if a == sos] == [(1060.0, "supervisor")]
+    assert all(a != vib_c for a, _, _ in notices)  # medium: no default policy
+
+
 def test_inputs_must_arrive_in_sequence(demo_site):
     eng = Engine(demo_site, None)
     eng.apply(1, tick_message(1.0))

@@ -54,9 +54,35 @@ def test_shipped_default_layout_is_valid_and_puts_the_map_on_three_quarters():
     layout = load_layout("wall-default", WALL_TILES)
     screen = layout.screen()
     kinds = {t.kind: t for t in screen.tiles}
-    assert set(kinds) == {"status_bar", "floor_map", "alarm_list", "permit_board", "muster"}
+    assert set(kinds) == {"status_bar", "floor_map", "alarm_list", "permit_board", "muster", "kpi"}
     assert kinds["floor_map"].cols / screen.columns == 0.75
     assert kinds["status_bar"].row == 0 and kinds["status_bar"].cols == screen.columns
+    # the right quarter is filled to the bottom: alarm list, permit board (or muster), key figures
+    right = sorted((t.row, t.row + t.rows) for t in screen.tiles if t.col == 9 and t.kind != "muster")
+    assert right[0][0] == kinds["status_bar"].rows and right[-1][1] == screen.rows
+    assert all(a[1] == b[0] for a, b in zip(right, right[1:]))
+
+
+def test_the_3x2_wall_shows_four_map_quadrants_at_one_scale_alarms_on_3_permits_and_figures_on_6():
+    from console.web.tiles import FloorMapOptions
+    from console.web.tiles.map.label_plan import map_view
+
+    layout = load_layout("wall-3x2", WALL_TILES)
+    assert [s.id for s in layout.screens] == ["1", "2", "3", "4", "5", "6"]
+    views = {}
+    for sid in ("1", "2", "4", "5"):
+        (tile,) = layout.screen(sid).tiles
+        assert tile.kind == "floor_map" and (tile.rows, tile.cols) == (12, 12)
+        views[sid] = FloorMapOptions(**tile.options).view
+    # NW, NE above SW, SE: together the whole site, each a quarter
+    assert views == {"1": (0, 0.5, 0.5, 1), "2": (0.5, 0.5, 1, 1), "4": (0, 0, 0.5, 0.5), "5": (0.5, 0, 1, 0.5)}
+    from config import DEMO_SITE, load_site
+
+    site = load_site(DEMO_SITE)
+    scales = {round(map_view(site, (1.0, 1.0), v).px_per_m, 6) for v in views.values()}
+    assert len(scales) == 1  # one common scale: the plant reads as one picture across the bezels
+    assert {t.kind for t in layout.screen("3").tiles} == {"status_bar", "alarm_list"}
+    assert {t.kind for t in layout.screen("6").tiles} == {"status_bar", "muster", "permit_board", "kpi"}
 
 
 def test_every_shipped_layout_file_loads():

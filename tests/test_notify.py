@@ -131,6 +131,7 @@ def test_live_engine_escalates_notifies_and_journals_every_attempt(demo_site, mo
         "escalation_policies": [EscalationPolicy(id="fast", steps=[EscalationStep(after_s=0.3,
                                                                                   notify_role="supervisor")])],
         "alarm_rules": [AlarmRule(condition="zone.restricted", escalation="fast")],
+        "default_escalation": {},  # only the rule's alarms escalate here (the demo's defaults name its policies)
         "notifications": Notifications(webhooks=[WebhookConfig(id="pager", url=f"{hooks.url}/ok", secret="k"),
                                                  WebhookConfig(id="down", url=f"{hooks.url}/down")],
                                        max_attempts=2, retry_base_s=0.05),

@@ -49,6 +49,7 @@ def test_escalation_timer_survives_a_killed_engine(demo_site, tmp_path):
         "escalation_policies": [EscalationPolicy(id="p", steps=[EscalationStep(after_s=4.0,
                                                                                notify_role="supervisor")])],
         "alarm_rules": [AlarmRule(condition="zone.restricted", escalation="p")],
+        "default_escalation": {},  # only the rule's alarms escalate here (the demo's defaults name its policies)
         "notifications": Notifications(mqtt=False),
     })
     site_file = tmp_path / "site.yaml"

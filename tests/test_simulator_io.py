@@ -327,3 +327,59 @@ def test_permit_office_sends_the_scripted_commands_and_reads_the_replies(mosquit
     assert doc["milestones"]["watcher_walkaway.activate_s"] == pytest.approx(3.0)  # not before he is located
     assert [c["op"] for c in doc["permit_commands"]][:4] == [
         "permit_request", "permit_gas_test", "permit_approve", "permit_activate"]
+
+
+def test_control_room_logs_in_on_the_command_socket_and_sends_each_command_with_its_token():
+    """The muster drill's console: a DEALER to the engine's ROUTER (a fake engine here) logs sup1 in with the
+    demo password first, then sends the declaration with the token; the next command waits for its reply."""
+    import zmq
+
+    from ingest import bus
+    from ingest.simulator.control_room import ControlRoom
+    from ingest.simulator.permits import PermitCommand
+
+    ctx = zmq.Context()
+    router = bus.router_socket(ctx, "tcp://127.0.0.1:*")
+    cmds = [PermitCommand(3.0, "muster_declare", "sup1", {"area": "all"}, id="sim-cr-001-muster_declare"),
+            PermitCommand(9.0, "muster_end", "sup1", {}, id="sim-cr-002-muster_end")]
+    room = ControlRoom(cmds, bus.bound_endpoint(router), ctx=ctx)
+
+    def receive() -> tuple[bytes, dict]:
+        assert router.poll(2000), "nothing reached the engine"
+        ident, payload = router.recv_multipart()
+        return ident, json.loads(payload)
+
+    def reply(ident: bytes, doc: dict) -> None:
+        router.send_multipart([ident, json.dumps(doc).encode()])
+        deadline = time.monotonic() + 2.0
+        while room.in_flight and time.monotonic() < deadline:
+            room.step(5.0)
+            time.sleep(0.01)
+
+    try:
+        room.step(2.9)
+        assert not router.poll(100)  # not due yet
+        room.step(3.0)
+        ident, login = receive()
+        assert {k: login[k] for k in ("op", "user", "password", "console", "address")} == {
+            "op": "login", "user": "sup1", "password": "demo", "console": "simulator control room",
+            "address": "simulator"}
+        router.send_multipart([ident, json.dumps({"id": login["id"], "ok": True, "token": "tok-1"}).encode()])
+        deadline = time.monotonic() + 2.0
+        while not router.poll(10) and time.monotonic() < deadline:
+            room.step(3.1)
+        ident, cmd = receive()
+        assert cmd == {"id": "sim-cr-001-muster_declare", "op": "muster_declare", "user": "sup1", "token": "tok-1",
+                       "area": "all"}
+        reply(ident, {"id": cmd["id"], "ok": True})
+        room.step(8.0)
+        assert not router.poll(100)  # the all clear is not due yet
+        room.step(9.0)
+        ident, end = receive()
+        assert (end["op"], end["token"]) == ("muster_end", "tok-1")  # the same login
+        reply(ident, {"id": end["id"], "ok": False, "reason": "no emergency is declared"})
+        assert room.desk.summary() == {"sent": 2, "ok": 1, "refused": 1, "unanswered": 0, "unexpected": 1}
+    finally:
+        room.close()
+        router.close(linger=0)
+        ctx.term()

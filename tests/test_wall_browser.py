@@ -198,3 +198,70 @@ def test_a_screen_the_layout_does_not_have_gets_a_list_of_its_screens_not_a_trac
     link = page.get_by_role("link", name="Screen main")  # the default layout's one screen
     assert link.get_attribute("href") == "?screen=main&lang=en"
     assert "Traceback" not in page.content()
+
+
+def test_nothing_on_the_wall_is_cut_off_or_written_over_at_4k_and_1080p(wall, tmp_path):
+    """Many alarms at once (more than the tile holds) and people in alarm all over the plant: at 3840 x 2160 and
+    at 1920 x 1080 no alarm card is cut off, none shows a message wider or taller than its box, the cards not
+    shown are counted in "+N more", and no two labels on the map intersect -- all measured in the browser
+    (laid-out HTML; the canvas font's measureText for the map). Runs last: it leaves many alarms standing."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.wall_measure import (
+        clipped_alarm_cards,
+        map_label_boxes,
+        more_counts,
+        overlapping_labels,
+        shown_alarm_cards,
+    )
+    from tests.wall_screenshot import wait_for_stable_layout
+
+    last = ""
+    for tag in ("T0060", "T0061", "T0062", "T0063", "T0064", "T0065", "T0066", "T0067", "T0068"):
+        last = sos(wall.stack, tag)
+    on_list = [a for a in wall.stack.alarms().values() if not a.get("shelved") and not a.get("out_of_service")]
+    assert len(on_list) >= 12
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            cases = (
+                (3840, 2160, "", True, True),
+                (1920, 1080, "?scale=0.5", True, True),
+                # one 1080p screen of the 3x2 wall with a quadrant of the map, and its alarm screen
+                (1920, 1080, "?layout=wall-3x2&screen=1&scale=0.5", True, False),
+                (1920, 1080, "?layout=wall-3x2&screen=3&scale=0.5", False, True),
+            )
+            for width, height, query, has_map, has_alarms in cases:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.goto(wall.url + query, timeout=60_000)
+                page.wait_for_function("() => window.wfWatch && window.wfWatch.state === 'live'", timeout=60_000)
+                if has_alarms:
+                    page.get_by_text(last).wait_for(timeout=20_000)
+                else:
+                    wait_for_wall(page, timeout_s=60)
+                wait_for_stable_layout(page)
+                page.evaluate("() => document.fonts.ready.then(() => true)")
+                page.screenshot(path=str(tmp_path / f"wall-{width}-{len(query)}.png"))
+                if has_map:
+                    labels = map_label_boxes(page)
+                    assert len(labels["boxes"]) > 15, labels["boxes"]  # zones, structures, gas, machines, people
+                    assert overlapping_labels(labels["boxes"]) == [], f"{query}: labels written over each other"
+                if not has_alarms:
+                    page.close()
+                    continue
+                assert clipped_alarm_cards(page) == [], f"{query}: alarm cards cut off"
+                if query in ("", "?scale=0.5"):
+                    assert clipped_alarm_cards(page, permits=True) == [], f"{query}: permit cards cut off"
+                    shown_permits = [c["id"] for c in shown_alarm_cards(page, permits=True) if c["shown"]]
+                    assert shown_permits[:1] == ["HW-1"]  # work in progress first; the rest counted in "+N more"
+                    assert len(shown_permits) + more_counts(page, permits=True)[0] == 2
+                cards = shown_alarm_cards(page)
+                shown = [c for c in cards if c["shown"]]
+                assert len(shown) >= 4
+                # every alarm on the list is on a card a person can read (a flood groups several on one) or
+                # counted in "+N more" (the page recounts what it had to hide twice a second)
+                page.wait_for_timeout(1200)
+                assert sum(c["count"] for c in shown) + more_counts(page)[0] == len(on_list), more_counts(page)
+                page.close()
+        finally:
+            browser.close()

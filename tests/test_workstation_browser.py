@@ -217,6 +217,44 @@ def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, bro
 
 
 # last in the module: a flood, once begun, lasts until the last 10 min of engine time calm down
+_HORN_JS = "([state, plays]) => window.wfHorn && window.wfHorn.state === state && (window.wfHornPlays || 0) >= plays"
+
+
+def test_a_new_critical_alarm_sounds_the_horn_until_acknowledged_and_a_silence_covers_all_walls(console, browser):
+    """A new CRITICAL alarm sounds on the wall and the workstation at once and again and again; an operator
+    silences the position for 60 s from the workstation (journaled), which quiets the wall too and says so on
+    it; a new CRITICAL alarm during the silence sounds again; acknowledged, the horn stops."""
+    stack, base = console.stack, console.base
+    desk = _open(browser, f"{base}/workstation")
+    wall = _open(browser, f"{base}/wall?scale=0.5")
+    try:
+        _login(desk, "op1")
+        desk.get_by_text("Operator 1 (op1), Operator").wait_for(timeout=20_000)
+        first, second = "person.sos:T0071", "person.sos:T0072"
+        stack.send(wearable_events([("T0071", "sos")], time.time()))
+        stack.wait_alarm(first, "latched_unack")
+        for page in (wall, desk):  # at once, then repeated (CRITICAL: every 2 s)
+            page.wait_for_function(_HORN_JS, arg=["critical", 2], timeout=20_000, polling=100)
+        _button(desk, "Silence horn 60 s").click()
+        wall.get_by_text("HORN SILENCED", exact=False).wait_for(timeout=20_000)
+        for page in (wall, desk):
+            page.wait_for_function("() => window.wfHorn.state === 'quiet'", timeout=20_000, polling=100)
+        plays = wall.evaluate("() => window.wfHornPlays")
+        (row,) = stack.journal("horn_silenced")
+        assert row[2]["sounding"] == [first] and row[2]["rank"] == 4 and row[1] == "op1"
+        stack.send(wearable_events([("T0072", "sos")], time.time()))  # a new CRITICAL during the silence
+        stack.wait_alarm(second, "latched_unack")
+        wall.wait_for_function(_HORN_JS, arg=["critical", plays + 1], timeout=20_000, polling=100)
+        for alarm in (first, second):
+            assert stack.command(op="ack", alarm=alarm, user="op1")["ok"]
+        wall.wait_for_function("() => window.wfHorn.state === 'quiet'", timeout=20_000, polling=100)
+        for alarm in (first, second):  # back to normal for the tests after this one
+            assert stack.command(op="reset", alarm=alarm, user="op1")["ok"]
+    finally:
+        desk.close()
+        wall.close()
+
+
 def test_escalation_banner_beeps_and_the_flood_view_groups_on_workstation_and_wall(console, browser):
     stack, plant, base = console.stack, console.plant, console.base
     desk = _open(browser, f"{base}/workstation")

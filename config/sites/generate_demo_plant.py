@@ -184,7 +184,11 @@ def build() -> dict:
         "escalation_policies": [
             {"id": "default", "steps": [{"after_s": 120, "notify_role": "supervisor"},
                                         {"after_s": 7200, "notify_role": "safety_manager"}]},
+            {"id": "urgent", "steps": [{"after_s": 60, "notify_role": "supervisor"},
+                                       {"after_s": 600, "notify_role": "safety_manager"}]},
         ],
+        # every high and critical alarm escalates (a supervisor within minutes), whatever raised it
+        "default_escalation": {"critical": "urgent", "high": "default"},
         "shifts": [{"id": "day", "start": "08:00", "end": "20:00"}, {"id": "night", "start": "20:00", "end": "08:00"}],
     }
 

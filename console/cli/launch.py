@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import threading
 import time
 from datetime import datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from config import DEMO_SITE, Site, load_site
 from config.loader import dump_site
+from ingest.signals import stop_on_signals
 
 from .supervisor import Supervisor, free_port, stop_with_parent, wait_port
 
@@ -84,6 +84,12 @@ def start_broker_argv(site: Site, workdir: Path) -> list[str]:
     return [mosquitto, "-c", str(conf)]
 
 
+def _supervisor(site: Site, out: Path) -> Supervisor:
+    """The supervisor of a run: each process's output in ``out/logs/NAME.log``, bounded by the site's ``logs``."""
+    return Supervisor(out / "logs", log_max_bytes=int(site.logs.max_file_mb * 1_000_000),
+                      log_backups=site.logs.backups)
+
+
 def _port_of(endpoint: str) -> int:
     return int(endpoint.rsplit(":", 1)[1].split("/")[0])
 
@@ -133,11 +139,10 @@ def run_demo(*, headless: bool, duration_s: float | None, out: Path | None, scen
     site_file = out / "site.yaml"
     write_site(site, site_file)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     stop_with_parent()  # a make (or shell) that goes takes the demo with it, cleanly
     sfile = str(site_file)
-    with Supervisor(out / "logs") as sup:
+    with _supervisor(site, out) as sup:
         broker = sup.start("mosquitto", start_broker_argv(site, out), stage=9)
         wait_port("127.0.0.1", site.mqtt.port, 10, broker.proc)
         engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)
@@ -183,11 +188,10 @@ def run_site(site_path: Path, out: Path | None) -> int:
     out = out or Path("recordings") / datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     stop_with_parent()  # a make (or shell) that goes takes the demo with it, cleanly
     sfile = str(site_path)
-    with Supervisor(out / "logs") as sup:
+    with _supervisor(site, out) as sup:
         engine = sup.start_watchfloor("engine", ["engine", "--site", sfile, "--out", str(out)], stage=3)
         wait_port(site.bus.command.split("//")[1].rsplit(":", 1)[0], _port_of(site.bus.command), 30, engine.proc)
         for name in ADAPTERS:

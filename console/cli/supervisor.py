@@ -3,6 +3,13 @@
 Children run in their own session (so a Ctrl-C reaches only the supervisor, which then stops them in a
 safe order: sources first, then adapters so they flush, then the engine so it applies everything, then the
 console and the broker) and get SIGTERM from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG).
+
+A child's stdout and stderr go into one pipe that a thread of the supervisor copies to ``logs/NAME.log``
+(:class:`RotatingLog`), rolled over at a size and kept to a number of files: so everything the child writes is
+bounded on disk, its log records and also what no logging handler sees (a traceback as the interpreter dies, a
+library's or mosquitto's own output). A child writing an inherited file itself could not be bounded that way (a
+rename leaves it writing the old file). A log the disk refuses is counted and dropped, never waited for: the
+child (the engine) must not block on its own log.
 """
 
 from __future__ import annotations
@@ -15,13 +22,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Child", "Supervisor", "ephemeral_range", "free_port", "stop_with_parent", "wait_port"]
+__all__ = ["Child", "Supervisor", "RotatingLog", "ephemeral_range", "free_port", "stop_with_parent", "wait_port",
+           "DEFAULT_LOG_MAX_BYTES", "DEFAULT_LOG_BACKUPS"]
+
+DEFAULT_LOG_MAX_BYTES = 10_000_000  # the site's logs.max_file_mb default
+DEFAULT_LOG_BACKUPS = 4
+_CHUNK = 64 * 1024
 
 _PR_SET_PDEATHSIG = 1
 
@@ -93,6 +106,85 @@ def wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen | N
     raise TimeoutError(f"{host}:{port} did not open within {timeout_s} s")
 
 
+class RotatingLog:
+    """A log file bounded on disk: ``path`` rolls over to ``path.1`` (``path.1`` to ``path.2``, ..., the oldest,
+    ``path.<backups>``, is dropped) before a write would take it past ``max_bytes``, cut after the last whole line
+    that fits when there is one. So the files hold at most ``max_bytes * (backups + 1)`` bytes. An existing
+    ``path`` is appended to (an engine resuming in its run folder). Writes are unbuffered (``tail -f`` sees each
+    line); a write the disk refuses is counted in ``lost_bytes``, not raised."""
+
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_LOG_MAX_BYTES, backups: int = DEFAULT_LOG_BACKUPS) -> None:
+        if max_bytes < 1 or backups < 0:
+            raise ValueError(f"max_bytes must be positive and backups at least 0, got {max_bytes}, {backups}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.lost_bytes = 0
+        self._f = open(self.path, "ab", buffering=0)
+        self._size = self._f.tell()
+
+    def write(self, data: bytes) -> None:
+        while data:
+            room = self.max_bytes - self._size
+            if room <= 0 or (len(data) > room and self._size > 0 and b"\n" not in data[:room]):
+                self._roll_over()
+                continue
+            part = data[:room]
+            if len(data) > room:
+                cut = part.rfind(b"\n")
+                part = part[: cut + 1] if cut >= 0 else part
+            try:
+                n = self._f.write(part) or 0
+            except (OSError, ValueError):  # a full disk, a file that could not be opened again: counted, not kept
+                n = 0
+            self._size += n
+            if n < len(part):
+                if not self.lost_bytes:  # once: the count comes when the child ends
+                    log.warning("%s: the disk refuses the log; counting what is lost", self.path)
+                self.lost_bytes += len(part) - n
+            data = data[len(part):]
+            if data:
+                self._roll_over()
+
+    def _roll_over(self) -> None:
+        self._f.close()
+        try:
+            for i in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{i}")
+                if older.exists():
+                    os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+            if self.backups > 0:
+                os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        except OSError as e:
+            log.warning("could not roll %s over (%s): starting it again", self.path, e)
+        self._f = open(self.path, "wb", buffering=0)
+        self._size = 0
+
+    def close(self) -> None:
+        self._f.close()
+
+    def pump(self, stream) -> None:
+        """Copy ``stream`` (a child's pipe) here until it ends; then close. Whatever happens to the file, the pipe
+        is drained: a child never waits on its log."""
+        try:
+            while True:
+                try:
+                    chunk = stream.read1(_CHUNK)
+                except (OSError, ValueError) as e:  # the pipe closed under us: what came is written
+                    log.debug("log pipe of %s ended: %s", self.path, e)
+                    break
+                if not chunk:
+                    break
+                try:
+                    self.write(chunk)
+                except OSError:  # rolling over failed (the folder went?): counted; the next write tries again
+                    self.lost_bytes += len(chunk)
+        finally:
+            if self.lost_bytes:
+                log.warning("%s: %d bytes of log could not be written", self.path, self.lost_bytes)
+            self.close()
+
+
 @dataclass
 class Child:
     name: str
@@ -100,25 +192,35 @@ class Child:
     stage: int  # stop order: lower stages stop first
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
-    _log_f: object = field(default=None, repr=False)
+    _log_thread: threading.Thread | None = field(default=None, repr=False)
 
 
 class Supervisor:
-    """Owns child processes. Use as a context manager; ``stop_all`` on exit in stage order."""
+    """Owns child processes. Use as a context manager; ``stop_all`` on exit in stage order. Each child's output goes
+    to ``log_dir/NAME.log``, at most ``log_max_bytes`` a file and ``log_backups`` rolled-over files kept
+    (:class:`RotatingLog`); with ``echo`` it goes to this process's terminal instead."""
 
-    def __init__(self, log_dir: Path, *, echo: bool = False) -> None:
+    def __init__(self, log_dir: Path, *, echo: bool = False, log_max_bytes: int = DEFAULT_LOG_MAX_BYTES,
+                 log_backups: int = DEFAULT_LOG_BACKUPS) -> None:
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         self.echo = echo
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
 
     def start(self, name: str, argv: list[str], stage: int) -> Child:
         child = Child(name, argv, stage, log_path=self.log_dir / f"{name}.log")
-        child._log_f = open(child.log_path, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        child.proc = subprocess.Popen(argv, stdout=None if self.echo else child._log_f, stderr=subprocess.STDOUT
-                                      if not self.echo else None, stdin=subprocess.DEVNULL,
-                                      start_new_session=True, preexec_fn=_die_with_parent, env=env)
+        out = None if self.echo else subprocess.PIPE
+        sink = None if self.echo else RotatingLog(child.log_path, self.log_max_bytes, self.log_backups)
+        child.proc = subprocess.Popen(argv, stdout=out, stderr=None if self.echo else subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                                      env=env)
+        if sink is not None:
+            child._log_thread = threading.Thread(target=sink.pump, args=(child.proc.stdout,), name=f"log-{name}",
+                                                 daemon=True)
+            child._log_thread.start()
         self.children.append(child)
         log.info("started %s (pid %d): %s", name, child.proc.pid, " ".join(argv))
         return child
@@ -145,8 +247,10 @@ class Supervisor:
                     c.proc.kill()
                     c.proc.wait()
                 codes[c.name] = c.proc.returncode
-                if c._log_f:
-                    c._log_f.close()
+                if c._log_thread is not None:  # the pipe ends with the child (unless a grandchild holds it)
+                    c._log_thread.join(5.0)
+                if c.proc.stdout is not None and (c._log_thread is None or not c._log_thread.is_alive()):
+                    c.proc.stdout.close()
         return codes
 
     def __enter__(self) -> Supervisor:

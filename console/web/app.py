@@ -27,17 +27,21 @@ import sys
 from typing import Any
 
 import panel as pn
+from bokeh.events import DocumentReady
+from bokeh.models import CustomJS
 
 from config import Site
-from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, load_layout
+from layouts import LayoutError, Page, TileRegistry, WallLayout, build_page, layout_names, load_layout
 
 from ..link import EngineLink, LinkSnapshot
 from ..startup import load_site_or_report, start_logging
 from .banners import EscalationBanner
+from .horn import Horn
 from .i18n import LANGUAGES, normalize_language, t
 from .session import TICK_MS, PageSession, session_arg, session_scale
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
+from .tiles.more import MORE_JS
 from .watchdog import LinkWatchdog
 from .workstation import WORKSTATION_PATH, make_workstation
 
@@ -87,12 +91,15 @@ def build_wall(
     )
 
 
-def screen_list_page(site: Site, layout: WallLayout, screen: str, lang: str, theme: Theme) -> pn.viewable.Viewable:
+def screen_list_page(
+    site: Site, layout: WallLayout, screen: str, lang: str, theme: Theme, *, named: bool = False
+) -> pn.viewable.Viewable:
     """A wall URL naming a screen the layout does not have: say so and list the screens, each a link (never a
-    traceback on the wall)."""
+    traceback on the wall). ``named``: the layout was named in the URL, and the links name it too."""
     p = theme.palette
+    chosen = f"layout={html.escape(layout.name)}&" if named else ""
     links = "".join(
-        f'<li><a style="color:{p.text}" href="?screen={html.escape(s.id)}&lang={html.escape(lang)}">'
+        f'<li><a style="color:{p.text}" href="?{chosen}screen={html.escape(s.id)}&lang={html.escape(lang)}">'
         f"{html.escape(t('wall.screen', lang, id=s.id))}</a></li>"
         for s in layout.screens
     )
@@ -130,7 +137,8 @@ def make_wall(
 ) -> pn.viewable.Viewable:
     """The wall page for one browser session, with its periodic callback (stopped when the session ends).
 
-    URL arguments ``lang``, ``screen`` and ``scale`` override the keyword arguments.
+    URL arguments ``lang``, ``screen``, ``scale`` and ``layout`` (one of the shipped layouts, by name: a URL never
+    names a file) override the keyword arguments.
     """
     lang = session_arg("lang") or lang
     screen = session_arg("screen") or screen
@@ -138,22 +146,35 @@ def make_wall(
     theme = Theme(scale=scale)
     _configure_panel(theme)
     shown = normalize_language(lang or site.console.language)
+    asked = session_arg("layout")
+    if asked is not None and asked in layout_names():
+        layout_name = asked
+    elif asked is not None:
+        log.info("wall: layout %r asked for, not one of %s: the console's own", asked, layout_names())
     layout = layout_name if isinstance(layout_name, WallLayout) else load_layout(layout_name, WALL_TILES)
     if screen is not None and screen not in {s.id for s in layout.screens}:
-        return screen_list_page(site, layout, screen, shown, theme)
+        return screen_list_page(site, layout, screen, shown, theme, named=asked in layout_names())
     page = build_wall(site, layout, lang=lang, screen=screen, scale=scale)
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
     page.root.append(pn.pane.Bokeh(banner.root, sizing_mode="stretch_width", margin=0))
     watchdog = LinkWatchdog(theme, shown)  # judged in the browser: a dead console cannot say it is dead
     page.root.append(pn.pane.Bokeh(watchdog.overlay, margin=0))
+    # the control room's horn: the alarms of this wall's operator position, silenced from a workstation
+    horn = Horn(site, session_arg("position") or site.operator_positions[0].id, name="wall-horn",
+                theme=theme, lang=shown)
+    page.root.append(pn.pane.Bokeh(horn.root, margin=0))
     failed: set[int] = set()
 
     def update(snap: LinkSnapshot) -> None:
         update_page(page, snap, failed)
         banner.update(snap)
+        horn.update(snap)
         watchdog.update(snap)
 
+    # the lists' "+N more" counts what the browser had to hide, from the first render on (tiles/more.py)
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.js_on_event(DocumentReady, CustomJS(code=MORE_JS))
     PageSession(link, update, name="wall", period_ms=period_ms).start(
         title=f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
     )

@@ -21,6 +21,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, InlineStyleSheet
 from ingest.protocol.records import AlarmRecord, Notification
 
 from ..link import LinkSnapshot
+from .horn import AUDIO_JS
 from .i18n import t
 from .theme import PRIORITY_RANK, PRIORITY_STYLE, Theme
 from .tiles.base import format_clock
@@ -29,41 +30,15 @@ __all__ = ["BEEP_JS", "EscalationBanner", "banner_notifications", "banner_html"]
 
 #: plays the beep; ``source.data`` holds ``count`` (beeps asked so far) and ``priority`` of the newest.
 #: ``window.wfBeeps`` counts beeps played on the page (tests read it).
-BEEP_JS = """
-const AC = window.AudioContext || window.webkitAudioContext;
+BEEP_JS = (
+    AUDIO_JS
+    + """
 const pri = (source.data.priority || ['high'])[0];
 window.wfBeeps = (window.wfBeeps || 0) + 1;
 window.wfLastBeep = {priority: pri, at: Date.now()};
-if (!AC) { return; }
-if (!window.wfAudio) {
-  window.wfAudio = new AC();
-  // a browser keeps audio suspended until a person interacts with the page: resume at the first touch
-  const resume = () => { if (window.wfAudio.state === 'suspended') { window.wfAudio.resume(); } };
-  document.addEventListener('pointerdown', resume);
-  document.addEventListener('keydown', resume);
-}
-const ctx = window.wfAudio;
-if (ctx.state === 'suspended') { ctx.resume(); }
-const tones = pri === 'critical' ? 3 : 2;
-const freq = pri === 'critical' ? 1046.5 : 880.0;
-let start = ctx.currentTime + 0.02;
-for (let i = 0; i < tones; i++) {
-  const osc = ctx.createOscillator();
-  const gain = ctx.createGain();
-  osc.type = 'square';
-  osc.frequency.value = freq;
-  gain.gain.setValueAtTime(0.0001, start);
-  gain.gain.exponentialRampToValueAtTime(0.15, start + 0.01);
-  gain.gain.setValueAtTime(0.15, start + 0.14);
-  gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.16);
-  osc.connect(gain);
-  gain.connect(ctx.destination);
-  osc.start(start);
-  osc.stop(start + 0.17);
-  start += 0.25;
-}
-window.wfAudioState = ctx.state;
+window.wfPlay(pri === 'critical' ? 3 : 2, pri === 'critical' ? 1046.5 : 880.0, 0.15);
 """
+)
 
 
 def banner_notifications(

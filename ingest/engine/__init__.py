@@ -15,10 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     the one the site pins (``signing.fingerprint``) stops it before it starts (exit 2)."""
     import argparse
     import logging
-    import signal
     import threading
 
     from alarms.keys import KeyDirError
+    from ingest.signals import stop_on_signals
 
     ap = argparse.ArgumentParser(prog="watchfloor engine")
     ap.add_argument("--site", required=True)
@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s engine %(levelname)s %(message)s")
     site, text = load_site_text(args.site)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     try:
         proc = EngineProcess(site, text, args.out)
     except KeyDirError as e:  # a signing key that is missing, too open, or not the pinned one: do not start

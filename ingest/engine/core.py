@@ -33,6 +33,7 @@ from alarms.vibration import VibrationConditions
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from ingest.bus import Message
+from ingest.protocol.horn import HORN_OP, HORN_ROLES, HORN_SILENCE_S, Silence, horn_call
 from ingest.protocol.names import (
     MUSTER_ROLES,
     PERMIT_OPS,
@@ -114,8 +115,10 @@ class Engine:
         self.last_detections: dict[str, np.ndarray] = {}
         self.positions_areas = [(p.id, p.areas) for p in site.operator_positions]
         self.floods = {p.id: FloodMonitor(p.id) for p in site.operator_positions}
+        self.silences: dict[str, Silence] = {}  # the latest horn silence per operator position
         self.notices_total = 0
         self.failed_inputs = 0
+        self.recordings_removed = 0  # by the retention setting (journaled: recording_removed)
         self.clock_skew_s: dict[str, float] = {}  # source -> clock skew figure (s, + = source clock ahead)
         self._skews: dict[str, deque[tuple[float, float]]] = {}  # source -> (engine time, batch skew_s)
         self.retimed: Counter[str] = Counter()  # gas values applied at ingest time (source time outside window)
@@ -145,6 +148,7 @@ class Engine:
             "notification_result": self._notification_result,
             "session": self._session,
             "command_refused": self._command_refused,
+            "retention": self._retention,
             "undecodable": self._undecodable,
         }.get(msg.kind)
         if handler is None:
@@ -334,6 +338,8 @@ class Engine:
         self.positions += len(idx)
         self.items["positions"] += len(idx)
         t = self._now(msg.event_ts_s)
+        if len(idx):
+            self.detection_fusion.on_fixes(t)  # positioning is live: the cameras' untagged-person grace runs
         events = self.membership.update(idx, xyz, ts)
         out.fences += events
         self.people_safety.on_fence_events(events)
@@ -487,6 +493,23 @@ class Engine:
         if m.get("channel") == "permits":  # the permit office waits for its answer on MQTT
             out.reply = {"id": m.get("id"), "ok": False, "reason": str(m.get("reason", ""))}
 
+    def _retention(self, seq: int, msg: Message, out: Outcome) -> None:
+        """Recordings the engine process removed by the retention setting (ingest/engine/retention.py), and
+        those it could not: one journal row each, from the recorded input (a replay removes nothing)."""
+        m = msg.meta
+        keys = ("file", "run", "bytes", "inputs", "first_ts_s", "last_ts_s", "reason")
+        for event, entries, extra in (("recording_removed", m.get("removed", []), ()),
+                                      ("recording_removal_failed", m.get("failed", []), ("error",))):
+            for r in entries:
+                if event == "recording_removed":
+                    self.recordings_removed += 1
+                if self.journal is not None:
+                    self.journal.append(input_seq=seq, engine_ts_s=self._now(msg.event_ts_s), event=event,
+                                        alarm_id="engine.retention", state="",
+                                        detail={**{k: r.get(k) for k in keys + extra},
+                                                "root": m.get("root"), "retention_days": m.get("retention_days"),
+                                                "max_total_gb": m.get("max_total_gb")})
+
     def _command(self, seq: int, msg: Message, out: Outcome) -> None:
         req = msg.meta
         rid = req.get("id")
@@ -547,6 +570,52 @@ class Engine:
         self.muster_changed = True
         return None
 
+    def occupancy(self) -> dict[str, int]:
+        """People with a fix younger than ``engine.fix_stale_s``: on site, and inside hazardous, confined-space
+        and restricted zones (a person in two zones of a kind counts once)."""
+        if not np.isfinite(self.now_s):
+            return {"on_site": 0, "hazardous": 0, "confined_space": 0, "restricted": 0}
+        fresh = self.now_s - self.state.fix_ts_s <= self.site.engine.fix_stale_s
+        inside = self.membership.inside
+        out = {"on_site": int(np.count_nonzero(fresh))}
+        for kind in ("hazardous", "confined_space", "restricted"):
+            cols = [k for k, z in enumerate(self.site.zones) if z.kind == kind]
+            out[kind] = int(np.count_nonzero(fresh & inside[:, cols].any(axis=1))) if cols else 0
+        return out
+
+    def horn(self, position: str, now_s: float | None = None):
+        """What the horn of ``position`` does now (ingest/protocol/horn.py)."""
+        now = self.now_s if now_s is None else now_s
+        alarms = (
+            (a.definition.id, PRIORITY_RANK[a.priority], a.activated_ts_s,
+             a.state in ("active_unack", "latched_unack", "rtn_unack"))
+            for a in self.book.alarms.values()
+            if self.position_of(a.definition.area) == position
+        )
+        return horn_call(alarms, self.silences.get(position), now)
+
+    def _silence_horn(self, req: dict[str, Any], user: str, role: str, t: float, seq: int) -> None:
+        """An operator silences the horn of their position for HORN_SILENCE_S; journaled with what it covers."""
+        position = str(req.get("position") or self.positions_areas[0][0])[:64]
+        reason = None
+        if role not in HORN_ROLES:
+            reason = f"role {role} may not silence the horn"
+        elif position not in self.floods:
+            reason = f"unknown operator position {position!r}"
+        if reason is not None:
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=f"horn:{position}",
+                                    state="", actor=user, role=role, detail={"action": HORN_OP, "reason": reason})
+            raise Refused(reason)
+        call = self.horn(position, t)
+        silence = Silence(position, t, t + HORN_SILENCE_S, call.rank, user)
+        self.silences[position] = silence
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event="horn_silenced", alarm_id=f"horn:{position}",
+                                state="silenced", actor=user, role=role,
+                                detail={**silence.as_json(), "sounding": list(call.alarms)})
+        self._reply_extra = {"silence": silence.as_json()}
+
     def muster_status(self) -> dict[str, Any] | None:
         """The live muster (headcounts, who is missing), or None when no emergency is declared."""
         if not self.muster.active:
@@ -587,6 +656,9 @@ class Engine:
             return rec
         if op in ("muster_declare", "muster_end"):
             return self._muster_command(op, req, user, role, t, seq)
+        if op == HORN_OP:
+            self._silence_horn(req, user, role, t, seq)
+            return None
         if op in PERMIT_OPS:
             self._reply_extra = self.permits.command(op, req, user, role, t, seq)
             return None
@@ -654,8 +726,14 @@ class Engine:
             "alarms_raised": self.book.raised_total,
             "notices": self.notices_total,
             "flood": {pid: m.flood for pid, m in self.floods.items()},
+            "occupancy": self.occupancy(),
+            # alarms raised in the last 10 minutes per operator position (EEMUA 191: about 1 is acceptable)
+            "alarm_rate_10min": {pid: len(m.recent) for pid, m in self.floods.items()},
+            # silences still running, per position (ingest/protocol/horn.py)
+            "horn_silenced": {pid: s.as_json() for pid, s in self.silences.items() if self.now_s < s.until_ts_s},
             "recording_seq": self.last_seq,
             "failed_inputs": self.failed_inputs,
+            "recordings_removed": self.recordings_removed,
             "clock_skew_s": {k: round(v, 3) for k, v in sorted(self.clock_skew_s.items())},
             "retimed": dict(sorted(self.retimed.items())),
             "stalls": self.awake.stalls,  # gaps between clock ticks beyond awake.max_gap_s (alarms/awake.py)

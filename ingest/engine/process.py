@@ -50,6 +50,7 @@ from kernels.gasfield import idw_field
 from .core import Engine, Outcome, decode_recorded
 from .gate import Gate, Passed
 from .recording import FORMAT, RecordingReader, RecordingWriter, strip_site_secrets
+from .retention import RetentionKeeper
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ class EngineProcess:
         self.late_ticks = 0
         self.refused_frames = 0
         self.ready = threading.Event()
+        #: this site's recordings beside this run's folder, kept by the retention setting of this host's site file
+        #: (housekeeping, like the notification sinks: not replayed; what it removed is, as ``retention`` inputs)
+        self.retention = RetentionKeeper(self.out.resolve().parent, given.id, rec_path, given.recording)
         self.notifier: Notifier | None = None
         if notify:
             sinks = sinks_from_site(given)
@@ -261,6 +265,14 @@ class EngineProcess:
                           ingest_ts_s=now, meta={"results": results[i : i + 200]})
             batch.append((bus.encode(msg), msg, now))
 
+    def _take_retention(self, batch: list[tuple[list[bytes], Message, float]]) -> None:
+        """What the retention keeper removed (or failed to) since the last turn: recorded, then journaled."""
+        for result in self.retention.results():
+            now = time.time()
+            msg = Message(topic="engine.retention", source="engine", kind="retention", event_ts_s=now,
+                          ingest_ts_s=now, meta=_clean(result))
+            batch.append((bus.encode(msg), msg, now))
+
     def snapshot(self, rid: Any) -> dict[str, Any]:
         t = self.engine.now_s if np.isfinite(self.engine.now_s) else 0.0
         return {"id": rid, "ok": True, "seq": self.alarm_seq, "epoch": self.epoch, "alarms": self.engine.book.live(),
@@ -358,6 +370,7 @@ class EngineProcess:
         poller.register(self.router, zmq.POLLIN)
         waiting: dict[str, bytes] = {}
         next_tick = time.time()
+        self.retention.start()  # its first pass now, then every recording.check_every_s
         self.ready.set()
         log.info("engine up: ingest %s, publish %s, command %s", self.site.bus.ingest, self.site.bus.publish,
                  self.site.bus.command)
@@ -374,6 +387,9 @@ class EngineProcess:
             if final and self.notifier is not None:
                 self.notifier.stop(3.0)  # what is still unsent is reported as such, then recorded below
             self._take_notifier_results(batch)
+            if final:
+                self.retention.stop()  # a removal under way finishes and is recorded below
+            self._take_retention(batch)
             now = time.time()
             if now >= next_tick:
                 tick = tick_message(now)
@@ -439,6 +455,7 @@ class EngineProcess:
                    "journal_head": self.journal.head}
         if self.notifier is not None:
             self.notifier.stop(1.0)
+        self.retention.stop()  # run() stopped it already; an engine closed without running never started it
         self.gate.close()
         if self.sealer is not None:
             self.sealer.seal_close(self.engine.now_s, self.journal, self.recording)

@@ -198,8 +198,9 @@ ARRAY_KINDS: dict[str, tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, t
 META_KINDS = ("wearable_events", "permit_command", "rejected")
 #: what an ingest process may send to the engine
 INGEST_KINDS = frozenset(ARRAY_KINDS) | frozenset(META_KINDS)
-#: what only the engine itself makes (clock, console commands, notifier results): refused from the ingest socket
-ENGINE_KINDS = frozenset({"tick", "command", "notification_result", "session", "command_refused"})
+#: what only the engine itself makes (clock, console commands, logins, notifier results, recordings removed by
+#: retention): refused from the ingest socket
+ENGINE_KINDS = frozenset({"tick", "command", "notification_result", "session", "command_refused", "retention"})
 MAX_META_ITEMS = 10_000
 #: the adapter each kind comes from (the header's ``source``; until the bus is keyed this is what the engine can
 #: check): a positions batch from the permits adapter is refused. Kinds not listed (``input_values`` from a plant

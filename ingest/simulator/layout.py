@@ -193,6 +193,14 @@ def _sample_polyline(points: list[Point] | np.ndarray, step_m: float = 0.5) -> n
     return np.concatenate(out)
 
 
+def _to_segments_m(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 [S]: distance from the point ``p`` to each segment a[k]-b[k] (a, b float64 [S, 2]), metres."""
+    ab = b - a
+    len2 = np.einsum("ij,ij->i", ab, ab)
+    w = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0)
+    return np.hypot(*(p - (a + w[:, None] * ab)).T)
+
+
 def _rect_grid(rect: Rect, step_m: float) -> np.ndarray:
     x0, y0, x1, y1 = rect
     xs = np.linspace(x0, x1, max(int((x1 - x0) / step_m), 1) + 1)
@@ -274,6 +282,51 @@ class WalkwayNetwork:
 
     def nearest_node(self, pt: Point) -> int:
         return int(np.argmin(np.hypot(*(self.nodes - np.asarray(pt)).T)))
+
+    def ways_from(self, pt: Point, tol_m: float = 0.25) -> list[Place]:
+        """The places to route from for someone standing at ``pt`` on the walkways: on an edge (towards either
+        end), or in a station's rectangle, on the straight lines into it or on its via path (back along the via
+        to its node). Empty when ``pt`` is on none of them (someone a story put elsewhere)."""
+        p = np.asarray(pt, dtype=float)
+        pos = (float(p[0]), float(p[1]))
+        if self.edges:
+            ab = np.asarray(self.edges)
+            near = _to_segments_m(p, self.nodes[ab[:, 0]], self.nodes[ab[:, 1]]) <= tol_m
+            if near.any():
+                return [Place(int(end), (), pos) for a, b in ab[near] for end in (a, b)]
+        for k, s in enumerate(self.stations):
+            x0, y0, x1, y1 = s.rect
+            chain = [tuple(self.nodes[s.node]), *s.via]
+            if len(chain) > 1:
+                c = np.asarray(chain, dtype=float)
+                on = np.nonzero(_to_segments_m(p, c[:-1], c[1:]) <= tol_m)[0]
+                if len(on):
+                    return [Place(s.node, tuple(chain[1 : int(on[0]) + 1]), pos)]
+            # the rectangle, and the straight lines into it from the via's end
+            if x0 - tol_m <= pos[0] <= x1 + tol_m and y0 - tol_m <= pos[1] <= y1 + tol_m:
+                return [Place(s.node, s.via, pos, k)]
+            ex, ey = chain[-1]
+            if not (min(x0, ex) <= pos[0] <= max(x1, ex) and min(y0, ey) <= pos[1] <= max(y1, ey)):
+                continue
+            corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+            fan = (np.asarray((chain[-1], c, d), dtype=float) for c, d in zip(corners, corners[1:] + corners[:1]))
+            if any(points_in_polygon(p[None], tri)[0] for tri in fan):
+                return [Place(s.node, s.via, pos, k)]
+        return []
+
+    def entries(self, poly: np.ndarray, margin_m: float = 2.0, step_m: float = 0.5) -> list[Place]:
+        """Where the walkways lead into the polygon ``poly`` (float64 [V, 2] m): for each edge that passes
+        through it, the first point ``margin_m`` or more inside, coming from either end (a place reached from
+        that end's node). Empty when no walkway passes through it."""
+        out: list[Place] = []
+        for a, b in self.edges:
+            for start, end in ((a, b), (b, a)):
+                pts = _sample_polyline([self.nodes[start], self.nodes[end]], step_m)
+                ok = points_in_polygon(pts, poly) & (distance_to_edges(pts, poly) >= margin_m)
+                if ok.any():
+                    q = pts[int(np.argmax(ok))]
+                    out.append(Place(start, (), (float(q[0]), float(q[1]))))
+        return out
 
     def sample_walkable(self, step_m: float = 0.5, rect_step_m: float = 2.0) -> np.ndarray:
         """Points [M, 2] densely covering every edge, via path and station (used to check clearance)."""

@@ -11,6 +11,11 @@ permit checks ``worker_outside``, ``unauthorized_entry``, ``permit_expiry``, ``g
 script the plant's permit office: :attr:`PlantModel.permit_commands`, sent by the simulator's
 :class:`~ingest.simulator.permits.PermitDesk`. Their people keep to the same clock: a crew goes into its zone
 ``enter_after_s`` after the scripted activation, never on the reply.
+
+The ``muster_drill`` story scripts the control room instead: :attr:`PlantModel.console_commands` (a supervisor
+declaring the emergency and sounding the all clear), sent by the simulator's
+:class:`~ingest.simulator.control_room.ControlRoom` to the engine's command socket like a console's;
+:attr:`PlantModel.drill` says who stays missing and when everyone else is at a muster point.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .gas import GasField
 from .layout import build_network
 from .permits import PermitCommand
 from .scenarios import parse_scenario, resolve_timing
-from .stories import Stage, WearableEvent
+from .stories import MusterDrill, Stage, WearableEvent
 from .vibration import VibrationBank
 from .walking import WALK_SPEED_M_S, Crowd, new_itinerary
 
@@ -40,11 +45,14 @@ _BATTERY_LOW_RATE_HZ = 1.0 / 1200.0
 _BATTERY_CHUNK_S = 600.0
 
 
-def _numbered(commands: list[PermitCommand]) -> list[PermitCommand]:
-    """The commands in time order, each with its id ``sim-<n>-<permit>-<op>``."""
+def _numbered(commands: list[PermitCommand], prefix: str = "sim") -> list[PermitCommand]:
+    """The commands in time order, each with its id ``<prefix>-<n>-<permit>-<op>`` (``<prefix>-<n>-<op>`` for
+    a command on no permit)."""
     cmds = sorted(commands, key=lambda c: c.t_s)  # stable: same time keeps the script's order
     return [
-        dataclasses.replace(c, id=f"sim-{n:03d}-{c.permit}-{c.op.removeprefix('permit_')}")
+        dataclasses.replace(
+            c, id=f"{prefix}-{n:03d}-" + (f"{c.permit}-{c.op.removeprefix('permit_')}" if c.permit else c.op)
+        )
         for n, c in enumerate(cmds, 1)
     ]
 
@@ -56,7 +64,8 @@ class PlantModel:
     ``wearable_events(t0_s, t1_s)`` -> events in (t0_s, t1_s]; ``ppe_classes(t_s)``; ``gas`` (GasField) and
     ``vibration`` (VibrationBank) for the sensors; ``milestones`` holds the scripted times of the scenario
     (e.g. ``restricted_entry.enter_s``) so tests and demos know when things happen; ``permit_commands`` the
-    permit office's commands (:class:`PermitCommand`, in time order) that the stories need.
+    permit office's commands (:class:`PermitCommand`, in time order) that the stories need, ``console_commands``
+    the control room's, ``drill`` the muster drill's plan (:class:`MusterDrill`, None without one).
     """
 
     def __init__(
@@ -78,10 +87,12 @@ class PlantModel:
         self.tag_height_m = site.uwb.tag_height_m
         self.cameras = [CameraView(c) for c in site.cameras]
         itineraries = [new_itinerary(site, self.network, self.seed, i) for i in range(len(site.people))]
-        stage = Stage(site, scenario, self.timing, self.network, itineraries, self.cameras)
+        stage = Stage(site, scenario, self.timing, self.network, itineraries, self.cameras, self.seed)
         stories.tell(stage, self.scenarios)
         self.milestones: dict[str, float] = stage.milestones
         self.permit_commands: list[PermitCommand] = _numbered(stage.commands)
+        self.console_commands: list[PermitCommand] = _numbered(stage.console_commands, "sim-cr")
+        self.drill: MusterDrill | None = stage.drill
         self._scripted_events: list[WearableEvent] = stage.wearable_events
         self._ppe = stage.ppe  # person index, class, from_s, until_s
         for it in itineraries:

@@ -10,6 +10,9 @@ logged with their reason (at INFO when the story expects them, else WARNING).
 Each person signs at the desk: before the first command of a user the desk logs that user in (``op: login`` with
 the demo password, ``$WATCHFLOOR_SIM_PASSWORD`` to override) and sends the session token with each of their
 commands; a token the engine no longer takes (expired after the idle limit) is replaced by logging in again.
+
+The same desk, over the engine's command socket instead of MQTT, is the simulated control room's console
+(control_room.py): the requests and replies are the same JSON.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ _TIME_FIELDS = ("valid_from_s", "valid_to_s")
 
 @dataclass(frozen=True)
 class PermitCommand:
-    """One command of the permit office.
+    """One command of the permit office (or of the control room: ``muster_declare``, ``muster_end``).
 
     ``t_s`` simulation seconds when it is sent; ``op`` one of the engine's permit ops; ``user`` a site user id;
     ``fields`` the rest of the command (``permit`` always; ``valid_from_s`` / ``valid_to_s`` in simulation
@@ -92,6 +95,10 @@ class PermitDesk:
     reply_timeout_s: float = 5.0
     attempts: int = 3
     password: str = field(default_factory=lambda: os.environ.get("WATCHFLOOR_SIM_PASSWORD", "demo"))
+    #: who sends, for the log ("permit office"; the control room's desk says "control room")
+    label: str = "permit office"
+    #: extra fields of each login (a console names itself: ``console``, ``address``)
+    login_fields: Mapping[str, str] = field(default_factory=dict)
     outcomes: list[_Outcome] = field(default_factory=list)
     _tokens: dict[str, str] = field(default_factory=dict)
     _logins: dict[str, str] = field(default_factory=dict)  # login id -> user
@@ -119,7 +126,7 @@ class PermitDesk:
                 if doc.get("ok") and isinstance(doc.get("token"), str):
                     self._tokens[user] = doc["token"]
                 else:
-                    log.error("permit office: %s could not log in: %s", user, doc.get("reason", "?"))
+                    log.error("%s: %s could not log in: %s", self.label, user, doc.get("reason", "?"))
                 return
             if doc.get("id") in self._ids:
                 self._replies.setdefault(doc["id"], doc)
@@ -162,7 +169,7 @@ class PermitDesk:
                     elif final or time.monotonic() - out.sent_wall_s < self.reply_timeout_s:
                         return
                     elif out.attempts + 1 >= self.attempts:
-                        log.error("permit office: %s could not log in for %s; going on", cmd.user, cmd.id)
+                        log.error("%s: %s could not log in for %s; going on", self.label, cmd.user, cmd.id)
                         out.attempts += 1
                         self._k += 1
                         continue
@@ -174,7 +181,8 @@ class PermitDesk:
                     return
                 if out.attempts >= self.attempts:
                     log.error(
-                        "permit office: no reply to %s (%s %s) after %d attempts; going on",
+                        "%s: no reply to %s (%s %s) after %d attempts; going on",
+                        self.label,
                         cmd.id,
                         cmd.op,
                         cmd.permit,
@@ -183,7 +191,8 @@ class PermitDesk:
                     self._k += 1
                     continue
                 log.warning(
-                    "permit office: no reply to %s within %.0f s; sending it again",
+                    "%s: no reply to %s within %.0f s; sending it again",
+                    self.label,
                     cmd.id,
                     self.reply_timeout_s,
                 )
@@ -210,42 +219,35 @@ class PermitDesk:
         out.awaiting_login = False
         out.attempts += 1
         if not self.publish(command_payload(out.cmd, self.start_epoch(), token)):
-            log.warning("permit office: %s could not be handed to the MQTT client", out.cmd.id)
+            log.warning("%s: %s could not be sent", self.label, out.cmd.id)
 
     def _login(self, user: str) -> None:
         """Ask the engine (through the permits adapter) for ``user``'s session token."""
         lid = f"login-{user}-{len(self._logins)}-{time.monotonic_ns()}"
         with self._lock:
             self._logins[lid] = user
-        payload = json.dumps({"id": lid, "op": "login", "user": user, "password": self.password}).encode()
-        if not self.publish(payload):
-            log.warning("permit office: the login of %s could not be handed to the MQTT client", user)
+        doc = {"id": lid, "op": "login", "user": user, "password": self.password, **self.login_fields}
+        if not self.publish(json.dumps(doc).encode()):
+            log.warning("%s: the login of %s could not be sent", self.label, user)
 
-    @staticmethod
-    def _report(out: _Outcome) -> None:
+    def _report(self, out: _Outcome) -> None:
         cmd, reply = out.cmd, out.reply or {}
         ok = bool(reply.get("ok"))
+        what = f"{cmd.permit} {cmd.op}" if cmd.permit else cmd.op
         if ok:
             level = logging.INFO if cmd.expect == "ok" else logging.WARNING
             log.log(
                 level,
-                "permit office: %s %s by %s: ok (%s)%s",
-                cmd.permit,
-                cmd.op,
+                "%s: %s by %s: ok%s%s",
+                self.label,
+                what,
                 cmd.user,
-                reply.get("state", "?"),
+                f" ({reply['state']})" if "state" in reply else "",
                 "" if cmd.expect == "ok" else " although the story expects a refusal",
             )
         else:
             level = logging.INFO if cmd.expect == "refused" else logging.WARNING
-            log.log(
-                level,
-                "permit office: %s %s by %s refused: %s",
-                cmd.permit,
-                cmd.op,
-                cmd.user,
-                reply.get("reason", "?"),
-            )
+            log.log(level, "%s: %s by %s refused: %s", self.label, what, cmd.user, reply.get("reason", "?"))
 
     def summary(self) -> dict[str, int]:
         """Counts: ``sent``, ``ok``, ``refused``, ``unanswered``, ``unexpected`` (answer not as scripted)."""

@@ -4,6 +4,8 @@
   the plant's permit office: the stories' permit commands (QoS 1) and the engine's replies (permits.py);
   the run's scenario, start time and milestones, retained on ``<prefix>/sim/scenario``.
 - OPC UA (asyncua, own thread and loop): the gas detectors.
+- ZeroMQ, like a console: the control room's commands (the muster drill's declaration and all clear) to the
+  engine's command socket (control_room.py).
 
 ``watchfloor simulate --site FILE [--scenario NAME] [--seed N] [--speed X] [--for SECONDS]`` runs :func:`main`.
 """
@@ -27,9 +29,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.schema import Site
+from ingest.signals import stop_on_signals
 
 from .camera import detections_payload, synthesize_detections
 from .clock import SimClock
+from .control_room import ControlRoom
 from .model import PlantModel
 from .opcua import GasOpcUaServer
 from .permits import PermitDesk
@@ -178,6 +182,7 @@ class Simulator:
         self._publisher: _Publisher | None = None
         self.opcua: GasOpcUaServer | None = None
         self.desk: PermitDesk | None = None
+        self.control_room: ControlRoom | None = None
         self.permit_reply_timeout_s = permit_reply_timeout_s
 
     @property
@@ -208,6 +213,9 @@ class Simulator:
                 reply_timeout_s=self.permit_reply_timeout_s,
             )
             pub.subscribe(self.topics["permit_replies"], self.desk.on_reply)
+        if self.model.console_commands:
+            self.control_room = ControlRoom(self.model.console_commands, self.site.bus.command,
+                                            reply_timeout_s=self.permit_reply_timeout_s)
         try:
             self.opcua.start()
             pub.start()
@@ -234,21 +242,26 @@ class Simulator:
             )
             self._loop(stop_event, pub, None if for_s is None else time.monotonic() + for_s)
         finally:
-            if self.desk is not None:  # a reply on its way: a moment to take it in
-                deadline = time.monotonic() + 1.0
-                while self.desk.in_flight and time.monotonic() < deadline:
-                    self.desk.step(0.0, final=True)
+            deadline = time.monotonic() + 1.0
+            for desk in (self.desk, self.control_room):  # a reply on its way: a moment to take it in
+                while desk is not None and desk.in_flight and time.monotonic() < deadline:
+                    desk.step(0.0, final=True)
                     time.sleep(0.05)
             pub.stop()
             self.opcua.stop()
             log.info("simulator stopped: %s", dict(pub.counts))
             if self.desk is not None:
                 log.info("permit office: %s", self.desk.summary())
+            if self.control_room is not None:
+                log.info("control room: %s", self.control_room.desk.summary())
+                self.control_room.close()
 
     def scenario_payload(self) -> bytes:
         """JSON of the run: ``site``, ``scenario`` (as given), ``scenarios`` (expanded), ``seed``, ``speed``,
         ``start_epoch`` (epoch s of simulation time 0), ``timing`` and ``milestones`` (simulation s), and
-        ``permit_commands`` (``t_s``, ``id``, ``op``, ``permit``, ``expect``) of the permit office."""
+        ``permit_commands`` (``t_s``, ``id``, ``op``, ``permit``, ``expect``) of the permit office, and with a
+        muster drill ``console_commands`` (``t_s``, ``id``, ``op``, ``user``) of the control room and ``drill``
+        (``declare_s``, ``all_clear_s``, ``missing``: the ids of the people who never come)."""
         m = self.model
         doc = {
             "site": self.site.id,
@@ -264,6 +277,13 @@ class Simulator:
                 for c in m.permit_commands
             ],
         }
+        if m.console_commands:
+            doc["console_commands"] = [
+                {"t_s": round(c.t_s, 3), "id": c.id, "op": c.op, "user": c.user} for c in m.console_commands
+            ]
+        if m.drill is not None:
+            doc["drill"] = {"declare_s": m.drill.declare_s, "all_clear_s": m.drill.all_clear_s,
+                            "missing": list(m.drill.missing)}
         return json.dumps(doc, separators=(",", ":")).encode()
 
     def _loop(self, stop_event: threading.Event, pub: _Publisher, end_wall: float | None) -> None:
@@ -297,10 +317,11 @@ class Simulator:
                 payload = wearable_payload(e.tag, self.clock.epoch(e.t_s), e.event)
                 pub.publish("wearable", self.topics["wearable"], payload, qos=1)
             wear_t = now
-            if self.desk is not None:
-                self.desk.step(now)
-                if (t_cmd := self.desk.next_due_s()) is not None:
-                    due.append(t_cmd)
+            for desk in (self.desk, self.control_room):
+                if desk is not None:
+                    desk.step(now)
+                    if (t_cmd := desk.next_due_s()) is not None:
+                        due.append(t_cmd)
             due += [next_range / self.range_rate_hz]
             if self.model.cameras:
                 due.append(next_cam / self.camera_rate_hz)
@@ -450,8 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+        previous = stop_on_signals(stop)
     try:
         sim.run(stop, for_s=args.for_s)
     except (OSError, RuntimeError, TimeoutError) as e:

@@ -3,7 +3,8 @@
 A scenario string is one name or several joined by commas (``"gas_leak,man_down"``). ``demo`` stands for
 a calm mix for the wall; ``incompatible_jobs`` brings ``hot_work`` with it (its second permit needs HW-1).
 Every timing parameter has a default that tells the story at a watchable pace; tests pass small values so
-that the story happens within seconds. Parameters shared by several scenarios (the permit office's gaps)
+that the story happens within seconds (and the drill's ``muster_pace_x`` > 1, so that the crowd is at its
+muster points within a minute rather than four). Parameters shared by several scenarios (the permit office's gaps)
 mean the same thing in each.
 """
 
@@ -55,6 +56,11 @@ SCENARIOS: dict[str, str] = {
     "gas_test_stale": "Hot-work permit HW-5 (own polygon, welder P0105, watcher P0192 at the work) is gas-tested, "
     "approved and activated; nobody tests again, so the engine suspends it once the test is older than "
     "permit_settings.gas_test_validity_s.",
+    "muster_drill": "Emergency drill: at declare_s the shift supervisor (sup1) declares a site-wide emergency at a console "
+    "(through the engine's command gate); each person reacts after react_min_s..react_max_s and walks along the "
+    "walkways to the nearest muster point (Z-MP1 by the control room, Z-MP2 at the east gate) at walking pace "
+    "(x muster_pace_x) and waits there; stay_missing people never come (the first at work in a building); "
+    "all_clear_after_s after the declaration (0: never) the supervisor ends it and everyone goes back to work.",
     "demo": "The calm default of `watchfloor demo`: hot_work + restricted_entry + expired_certificate + "
     "bearing_degradation (a busy plant with a few alarms and a permit board that tells a story).",
 }
@@ -110,6 +116,10 @@ SCENARIO_TIMING: dict[str, dict[str, float]] = {
     },
     "lone_worker": {"lone_start_s": 10.0, "lone_stay_s": 300.0, "pace_pause_s": 25.0},
     "gas_test_stale": {"stale_request_s": 5.0, **_PAPERWORK, "enter_after_s": 5.0, "pace_pause_s": 25.0},
+    "muster_drill": {
+        "declare_s": 60.0, "react_min_s": 5.0, "react_max_s": 60.0, "muster_pace_x": 1.0, "stay_missing": 3.0,
+        "all_clear_after_s": 600.0,
+    },
     "demo": {},
 }
 

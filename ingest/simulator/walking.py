@@ -160,6 +160,7 @@ class Itinerary:
         self.place: Place | None = None
         self.freeze_at_s: float | None = None
         self.tether: Tether | None = None  # set: works at one place from the end of its script on
+        self.tether_until_s = math.inf  # ... until then; the normal day goes on from ``place`` afterwards
         self.done = False
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -252,6 +253,16 @@ class Itinerary:
             return
         self.pace_until(_station_tether(self.net.stations[station].rect), self.end_s + duration_s)
 
+    def tether_to(self, tether: Tether, until_s: float = math.inf) -> None:
+        """From the end of the itinerary on, work at ``tether``'s place until ``until_s`` (drawn lazily, like
+        the normal day), then go on with the normal day from ``place``."""
+        self.tether, self.tether_until_s = tether, until_s
+
+    def stay_at_station(self, until_s: float = math.inf) -> None:
+        """Go on working at the station of the current place until ``until_s``, then with the normal day."""
+        assert self.place is not None and self.place.station >= 0
+        self.tether_to(_station_tether(self.net.stations[self.place.station].rect), until_s)
+
     def pace_step(self, tether: Tether, until_s: float = math.inf) -> None:
         """One move at work and its pause, both cut at ``until_s`` (a move that would end later stops
         part of the way, at ``until_s``)."""
@@ -281,11 +292,27 @@ class Itinerary:
     def extend(self, until_s: float) -> None:
         while not self.done and self.end_s < until_s:
             if self.tether is not None:
-                self.pace_step(self.tether)
-                continue
+                if self.end_s < self.tether_until_s - 1e-9:
+                    self.pace_step(self.tether, self.tether_until_s)
+                    continue
+                self.tether, self.tether_until_s = None, math.inf  # back to the normal day from its place
             self.next_leg()
             if self.freeze_at_s is not None and self.end_s >= self.freeze_at_s:
                 self._freeze()
+
+    def cut_at(self, t_s: float) -> Point:
+        """Drop whatever was planned after ``t_s`` (drawing the day that far first): the itinerary ends where it
+        had the person at ``t_s``, with no place, tether or freeze; the caller goes on from there. Returns that
+        point, site metres."""
+        self.extend(t_s)
+        p = self.position(t_s)
+        keep = int(np.searchsorted(np.asarray(self.t), t_s, side="right"))
+        del self.t[keep:], self.xy[keep:]
+        if not self.t or self.t[-1] < t_s:
+            self._knot(t_s, p)
+        self._arrays = None
+        self.place, self.tether, self.tether_until_s, self.freeze_at_s = None, None, math.inf, None
+        return p
 
     def _freeze(self) -> None:
         t_f = float(self.freeze_at_s)  # type: ignore[arg-type]

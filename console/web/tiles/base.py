@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,17 +27,24 @@ def site_timezone(site: Site) -> tzinfo:
 
 @dataclass(frozen=True)
 class TileContext:
-    """What a tile is built with: the site, the page language, the theme and the site time zone."""
+    """What a tile is built with: the site, the page language, the theme, the site time zone, and the share of
+    the screen the tile takes (width, height fractions; the page sets it per tile, the default is the floor
+    map's on the default wall)."""
 
     site: Site
     lang: str = "en"
     theme: Theme = field(default_factory=Theme)
     tz: tzinfo | None = None
+    share: tuple[float, float] = (9 / 12, 11 / 12)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lang", normalize_language(self.lang))
         if self.tz is None:
             object.__setattr__(self, "tz", site_timezone(self.site))
+
+    def for_tile(self, share: tuple[float, float]) -> TileContext:
+        """The same context for a tile taking ``share`` of the screen."""
+        return replace(self, share=share)
 
 
 @runtime_checkable

@@ -11,6 +11,8 @@ ISA-101: everything normal is grey or white-ish; colour only for abnormal states
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bokeh.layouts import column
 from bokeh.models import (
     ColumnDataSource,
@@ -23,7 +25,7 @@ from bokeh.models import (
     ScaleBar,
 )
 from bokeh.plotting import figure
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from config import Site
 
@@ -47,6 +49,7 @@ from .map import (
     VibrationLayer,
     ZoneLayer,
 )
+from .map.label_plan import LabelPlan, LeaderLayer, map_view, view_extent, view_pad
 
 __all__ = [
     "GAS_FIELD_AMBER",
@@ -64,9 +67,11 @@ if (!(w > 0 && h > 0)) return;
 const [x0, y0, x1, y1] = extent;
 let dx = x1 - x0 + 2 * pad, dy = y1 - y0 + 2 * pad;
 if (dx / dy > w / h) { dy = dx * h / w; } else { dx = dy * w / h; }
-const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-xr.setv({start: cx - dx / 2, end: cx + dx / 2});
-yr.setv({start: cy - dy / 2, end: cy + dy / 2});
+// the spare room goes away from the pinned side (a quadrant of a video wall keeps its seam with its neighbour)
+const xs = anchor.includes('e') ? x1 + pad - dx : anchor.includes('w') ? x0 - pad : (x0 + x1 - dx) / 2;
+const ys = anchor.includes('n') ? y1 + pad - dy : anchor.includes('s') ? y0 - pad : (y0 + y1 - dy) / 2;
+xr.setv({start: xs, end: xs + dx});
+yr.setv({start: ys, end: ys + dy});
 """
 
 
@@ -83,6 +88,21 @@ class FloorMapOptions(BaseModel):
     show_structure_labels: bool = True
     show_legend: bool = True
     image_alpha: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: the part of the site shown, as fractions of its extent: x0, y0, x1, y1 (0 = west/south edge); e.g.
+    #: [0, 0.5, 0.5, 1] is the north-west quadrant. Maps showing equal parts in equal tiles share one scale.
+    view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    #: which side of the view stays at the tile's edge when the tile is wider or taller than the view: "center",
+    #: or a compass side or corner ("se": the south-east corner; the spare room goes north and west). The
+    #: quadrants of a video wall pin their shared corner, so the plant continues across the bezels.
+    anchor: Literal["center", "n", "ne", "e", "se", "s", "sw", "w", "nw"] = "center"
+
+    @field_validator("view")
+    @classmethod
+    def _view_inside(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = v
+        if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+            raise ValueError(f"view must be fractions 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {list(v)}")
+        return v
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -103,16 +123,25 @@ class FloorMap:
         self.options = opts = options or FloorMapOptions()
         site, theme = ctx.site, ctx.theme
         self.stale_s = site.engine.fix_stale_s
-        self.figure = fig = self._figure(site, theme)
+        self.figure = fig = self._figure(site, theme, opts.view, opts.anchor)
+        # every fixed label placed once, for this tile's size and view, before the layers draw them
+        self.label_plan = labels = LabelPlan.build(
+            site, ctx.lang, map_view(site, ctx.share, opts.view, legend=opts.show_legend, anchor=opts.anchor)
+        )
 
-        self.plan = PlanLayer(ctx, fig, image_alpha=opts.image_alpha, show_labels=opts.show_structure_labels)
+        self.plan = PlanLayer(
+            ctx, fig, labels, image_alpha=opts.image_alpha, show_labels=opts.show_structure_labels
+        )
         self.gas_cloud = GasCloudLayer(ctx, fig) if opts.show_gas_field else None
-        self.zones = ZoneLayer(ctx, fig)
-        self.permit_areas = PermitAreaLayer(ctx, fig) if opts.show_permits else None
+        self.zones = ZoneLayer(ctx, fig, labels)
+        self.permit_areas = PermitAreaLayer(ctx, fig, labels) if opts.show_permits else None
         self.anchors = AnchorLayer(ctx, fig) if opts.show_anchors and site.anchors else None
-        self.gas = GasDetectorLayer(ctx, fig) if opts.show_gas and site.gas_detectors else None
-        self.vibration = VibrationLayer(ctx, fig) if opts.show_vibration and site.vibration_points else None
-        self.people = PeopleLayer(ctx, fig)
+        self.leaders = LeaderLayer(ctx, fig, labels)
+        self.gas = GasDetectorLayer(ctx, fig, labels) if opts.show_gas and site.gas_detectors else None
+        self.vibration = (
+            VibrationLayer(ctx, fig, labels) if opts.show_vibration and site.vibration_points else None
+        )
+        self.people = PeopleLayer(ctx, fig, labels)
         self.layers: list[MapLayer] = [
             layer
             for layer in (
@@ -121,6 +150,7 @@ class FloorMap:
                 self.zones,
                 self.permit_areas,
                 self.anchors,
+                self.leaders,
                 self.gas,
                 self.vibration,
                 self.people,
@@ -130,7 +160,7 @@ class FloorMap:
         self.source = self.people.source
 
         self._add_scale_bar(fig, theme)
-        self.lost_label = self._add_lost_label(fig, site, theme, ctx.lang)
+        self.lost_label = self._add_lost_label(fig, view_extent(site, opts.view), theme, ctx.lang)
         if opts.show_legend:
             legend = Div(
                 text=self.legend_html(site, ctx.lang, theme, opts),
@@ -148,10 +178,12 @@ class FloorMap:
 
     # -- the figure and its fixed furniture ------------------------------------------------------------------
     @staticmethod
-    def _figure(site: Site, theme: Theme) -> figure:
+    def _figure(
+        site: Site, theme: Theme, view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0), anchor: str = "center"
+    ) -> figure:
         pal = theme.palette
-        x0, y0, x1, y1 = site.floor_plan.extent_m
-        pad = 0.01 * max(x1 - x0, y1 - y0)
+        x0, y0, x1, y1 = view_extent(site, view)
+        pad = view_pad(site, view)
         fig = figure(
             x_range=Range1d(x0 - pad, x1 + pad),
             y_range=Range1d(y0 - pad, y1 + pad),
@@ -169,7 +201,8 @@ class FloorMap:
         # metres must be square whatever the tile's shape: refit the ranges in the browser whenever the plot
         # area changes size (Bokeh's match_aspect can keep a stale fit when the grid settles late)
         fit = CustomJS(
-            args={"fig": fig, "xr": fig.x_range, "yr": fig.y_range, "extent": [x0, y0, x1, y1], "pad": pad},
+            args={"fig": fig, "xr": fig.x_range, "yr": fig.y_range, "extent": [x0, y0, x1, y1], "pad": pad,
+                  "anchor": "" if anchor == "center" else anchor},
             code=_FIT_EXTENT_JS,
         )
         fig.js_on_change("inner_width", fit)
@@ -197,9 +230,11 @@ class FloorMap:
         )
 
     @staticmethod
-    def _add_lost_label(fig: figure, site: Site, theme: Theme, lang: str) -> Label:
+    def _add_lost_label(
+        fig: figure, extent: tuple[float, float, float, float], theme: Theme, lang: str
+    ) -> Label:
         pal = theme.palette
-        x0, _, x1, y1 = site.floor_plan.extent_m
+        x0, _, x1, y1 = extent
         label = Label(
             x=(x0 + x1) / 2.0,
             y=y1,
@@ -274,7 +309,6 @@ class FloorMap:
 
     # -- the names callers used before the map was split into layers ----------------------------------------
     people_columns = staticmethod(PeopleLayer.columns)
-    place_gas_labels = staticmethod(GasDetectorLayer.place_labels)
     gas_columns = staticmethod(GasDetectorLayer.columns)
     zone_columns = staticmethod(ZoneLayer.columns)
     gas_field_columns = staticmethod(GasCloudLayer.columns)

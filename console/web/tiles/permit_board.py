@@ -29,6 +29,9 @@ from ..actions import format_duration
 from ..i18n import TEXTS, t
 from ..theme import BOARD_COLORS, Theme
 from .base import TileContext, format_clock
+from .fit import LINE, flex_lines, tile_size, wrapped_lines
+from .map.labels import text_width
+from .more import follow_hidden_cards, more_span
 
 __all__ = ["PermitBoardOptions", "PermitBoardTile", "person_label"]
 
@@ -64,27 +67,46 @@ def person_label(site_people: Mapping[str, str], tag: str) -> str:
     return f"{name} ({tag})" if name else tag
 
 
+# the card's box in px at scale 1, shared by the stylesheet and the estimate of how many cards fit
+_PAD = (8, 18, 10, 16)  # top, right, bottom, left
+_BORDER_LEFT, _BORDER_BOTTOM = 12, 2
+_GAP = 18  # between the words of the first line
+_LINE_PX = 46  # one line of the first line's row (36 px text; fixed: a fallback font's metrics would vary it)
+_TEXT, _SMALL = 36, 28  # theme.text_px, theme.small_px at scale 1
+_FACTS_LINE = 1.3
+_WIDTH_TRUST = 0.97  # the share of a line's width the estimate trusts
+_SLACK = 3  # px a card may grow beyond the estimate
+
+
 def _css(theme: Theme) -> str:
     p = theme.palette
     return (
         theme.tile_css()
         + f"""
-.wf-permits {{ height: 100%; overflow: hidden; }}
+.wf-permits {{
+  height: 100%; overflow: hidden; display: flex; flex-direction: column; flex-wrap: wrap; align-content: flex-start;
+}}
 .wf-permit {{
-  padding: {theme.px(8)}px {theme.px(18)}px {theme.px(10)}px {theme.px(16)}px;
-  border-bottom: {theme.px(2)}px solid {p.tile_border};
-  border-left: {theme.px(12)}px solid transparent;
+  padding: {" ".join(f"{theme.px(v)}px" for v in _PAD)};
+  border-bottom: {theme.px(_BORDER_BOTTOM)}px solid {p.tile_border};
+  border-left: {theme.px(_BORDER_LEFT)}px solid transparent;
+  width: 100%; box-sizing: border-box; flex: none;
 }}
 .wf-permit-line {{
-  display: flex; align-items: baseline; gap: {theme.px(18)}px; font-size: {theme.text_px}px; white-space: nowrap;
+  display: flex; flex-wrap: wrap; align-items: baseline; column-gap: {theme.px(_GAP)}px; font-size: {theme.text_px}px;
+  white-space: nowrap; line-height: {theme.px(_LINE_PX)}px;
 }}
 .wf-permit-state {{ font-weight: bold; }}
 .wf-permit-id {{ font-weight: bold; color: {p.text}; }}
-.wf-permit-type {{ color: {p.text}; overflow: hidden; text-overflow: ellipsis; }}
+.wf-permit-type {{ color: {p.text}; }}
 .wf-permit-time {{ margin-left: auto; color: {p.text}; font-variant-numeric: tabular-nums; }}
-.wf-permit-facts {{ font-size: {theme.small_px}px; color: {p.text_dim}; line-height: 1.3; margin-top: {theme.px(2)}px; }}
+.wf-permit-facts {{
+  font-size: {theme.small_px}px; color: {p.text_dim}; line-height: {_FACTS_LINE}; margin-top: {theme.px(2)}px;
+  overflow-wrap: anywhere;
+}}
 .wf-permit-facts b {{ color: {p.text}; font-weight: normal; }}
-.wf-permit-reason {{ font-size: {theme.small_px}px; color: {p.text}; }}
+.wf-permit-reason {{ font-size: {theme.small_px}px; color: {p.text}; line-height: {_FACTS_LINE};
+  overflow-wrap: anywhere; }}
 .wf-empty {{ font-size: {theme.large_px}px; color: {p.text_dim}; padding: {theme.px(30)}px {theme.px(18)}px; }}
 """
     )
@@ -113,6 +135,7 @@ class PermitBoardTile:
             sizing_mode="stretch_both",
             name="wall-permits-body",
         )
+        follow_hidden_cards(self.body)
         self.root = column(
             self.header,
             self.body,
@@ -200,7 +223,9 @@ class PermitBoardTile:
         return out
 
     @staticmethod
-    def header_html(counts: Mapping[str, int], total: int, shown: int, received: bool, lang: str) -> str:
+    def header_html(
+        counts: Mapping[str, int], total: int, shown: int, received: bool, lang: str, tile: str = ""
+    ) -> str:
         """``Permits to work  2 in progress  1 suspended or ending  1 planned  +3 more``."""
         parts = [f'<span class="wf-em">{html.escape(t("permits.title", lang))}</span>']
         for board in ("red", "amber", "green"):
@@ -210,16 +235,14 @@ class PermitBoardTile:
                     f'<span style="color:{BOARD_COLORS[board]}">{html.escape(t(f"permits.count_{board}", lang, n=n))}'
                     "</span>"
                 )
-        if total > shown:
-            parts.append(
-                f'<span class="wf-dim">{html.escape(t("permits.more", lang, n=total - shown))}</span>'
-            )
+        # the browser adds the cards it had to hide (console/web/tiles/more.py)
+        parts.append(more_span(tile, max(total - shown, 0), t("permits.more", lang, n="{n}")))
         if not received:
             parts.append(f'<span class="wf-dim">{html.escape(t("permits.waiting", lang))}</span>')
         return f'<div class="wf-tile-head">{"".join(parts)}</div>'
 
     @staticmethod
-    def rows_html(cols: Mapping[str, list[Any]], received: bool, lang: str) -> str:
+    def rows_html(cols: Mapping[str, list[Any]], received: bool, lang: str, tile: str = "") -> str:
         """The cards for :meth:`columns`' rows; every text is escaped (it comes from people and the site)."""
         n = len(cols["id"])
         if n == 0:
@@ -247,7 +270,39 @@ class PermitBoardTile:
                 f" \u00b7 {e(t('permits.watcher', lang))}: <b>{e(cols['watcher'][i])}</b></div>"
                 f"{reason}</div>"
             )
-        return f'<div class="wf-permits">{"".join(cards)}</div>'
+        return f'<div class="wf-permits wf-cards" data-tile="{e(tile)}">{"".join(cards)}</div>'
+
+    @staticmethod
+    def cards_that_fit(cols: Mapping[str, list[Any]], header_items: list[float], lang: str,
+                       share: tuple[float, float]) -> int:
+        """How many of the cards of ``cols`` fit whole in a tile taking ``share`` of the screen under a header of
+        items ``header_items`` wide (px at scale 1); at least one. Every line is wrapped as the browser wraps
+        it, in the page font's advance widths (:mod:`.fit`)."""
+        width, height = tile_size(share)
+        rows = flex_lines(header_items, 24, _WIDTH_TRUST * (width - 36))
+        room = height - (rows * 48 * LINE + (rows - 1) * 4 + 22)
+        inner = _WIDTH_TRUST * (width - _BORDER_LEFT - _PAD[1] - _PAD[3])
+        facts = _SMALL * _FACTS_LINE
+        n = 0
+        for i in range(len(cols["id"])):
+            words = [
+                text_width(cols["state_label"][i], _TEXT, bold=True),
+                text_width(cols["id"][i], _TEXT, bold=True),
+                *(text_width(w, _TEXT) for w in cols["title"][i].split(" ")),
+                text_width(cols["time"][i], _TEXT),
+            ]
+            first = flex_lines(words, _GAP * 0.5, inner)  # the title's words wrap at spaces (narrower gap)
+            workers = (f"{t('permits.workers', lang)}: {cols['workers'][i]} \u00b7 "
+                       f"{t('permits.watcher', lang)}: {cols['watcher'][i]}")
+            lines = wrapped_lines(cols["zone"][i], inner, _SMALL) + wrapped_lines(workers, inner, _SMALL)
+            if cols["reason"][i]:
+                lines += wrapped_lines(t("permits.reason", lang, reason=cols["reason"][i]), inner, _SMALL)
+            card = _PAD[0] + first * _LINE_PX + lines * facts + 4 + _PAD[2] + _BORDER_BOTTOM + _SLACK
+            room -= card
+            if room < 0:
+                break
+            n += 1
+        return max(n, 1)
 
     # -- live update -----------------------------------------------------------------------------------------
     def update(self, snap: LinkSnapshot) -> None:
@@ -259,8 +314,16 @@ class PermitBoardTile:
             ctx.site, board, snap.engine_ts_s, ctx.lang, ctx.tz, opts.max_rows, show_over=opts.show_over
         )
         listed = 0 if board is None else sum(1 for p in board.permits if opts.show_over or p.board != "grey")
-        header = self.header_html(self.counts(board), listed, len(cols["id"]), board is not None, ctx.lang)
-        body = self.rows_html(cols, board is not None, ctx.lang)
+        counts = self.counts(board)
+        head = [text_width(t("permits.title", ctx.lang), 48, bold=True)]
+        head += [text_width(t(f"permits.count_{b}", ctx.lang, n=counts[b]), 48) for b in ("red", "amber", "green")
+                 if counts.get(b)]
+        head.append(text_width(t("permits.more", ctx.lang, n=max(listed, 1)), 36))
+        # only whole cards: the rest is "+N more" in the header
+        fit = self.cards_that_fit(cols, head, ctx.lang, ctx.share)
+        cols = {k: v[:fit] for k, v in cols.items()}
+        header = self.header_html(counts, listed, len(cols["id"]), board is not None, ctx.lang, self.body.id)
+        body = self.rows_html(cols, board is not None, ctx.lang, self.body.id)
         if header != self.header.text:
             self.header.text = header
         if body != self.body.text:

@@ -21,6 +21,7 @@ from ..tiles import StatusBar, StatusBarOptions, TileContext
 from ..watchdog import LinkWatchdog
 from .action_panel import ActionPanel
 from .alarm_tables import AlarmTables
+from .horn_panel import HornPanel
 from .login import LoginView
 from .muster_panel import MusterPanel
 
@@ -81,9 +82,11 @@ class Workstation:
             command_timeout_s=command_timeout_s,
         )
         self.muster = MusterPanel(link, self.ctx, command_timeout_s=command_timeout_s)
+        self.horn = HornPanel(site, link, self.ctx, position, command_timeout_s=command_timeout_s)
         self.main_view = pn.Column(
             self.login_view.user_row,
             self.banner.root,
+            self.horn.root,
             self.muster.root,
             self.tables.flood_banner,
             pn.Row(self.tables.root, self.actions.root, sizing_mode="stretch_both"),
@@ -98,6 +101,7 @@ class Workstation:
             pn.pane.Bokeh(self.status_bar.root, sizing_mode="stretch_width", height=th.px(90), margin=0),
             self.body,
             pn.pane.Bokeh(self.watchdog.overlay, margin=0),
+            pn.pane.Bokeh(self.horn.horn.root, margin=0),
             sizing_mode="stretch_both",
             margin=0,
             styles={
@@ -145,6 +149,7 @@ class Workstation:
         self.tables.reset()
         self.actions.set_user(cred)
         self.muster.set_user(cred)
+        self.horn.set_user(cred)
         if self._snap is not None:
             self.update(self._snap)  # fill the tables before they are shown
         self.actions.refresh()
@@ -198,8 +203,9 @@ class Workstation:
     # -- the tick -------------------------------------------------------------------------------------------
     def tick(self, snap: LinkSnapshot) -> None:
         """The page session's tick: the watchdog's heartbeat (it changes every tick, so it is sent only from
-        here, under the session's document lock), then :meth:`update`."""
+        here, under the session's document lock) and the horn, then :meth:`update`."""
         self.watchdog.update(snap)
+        self.horn.follow(snap)
         self.update(snap)
 
     def update(self, snap: LinkSnapshot) -> None:
@@ -215,6 +221,7 @@ class Workstation:
         self.status_bar.update(snap)
         role = self.user.role if self.user is not None else None
         self.banner.update(snap, role, enabled=self.user is not None)
+        self.horn.refresh()
         if self.user is None:
             return
         self.tables.update(snap)

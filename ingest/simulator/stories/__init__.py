@@ -20,6 +20,7 @@ from . import (
     incompatible_jobs,
     lone_worker,
     man_down,
+    muster_drill,
     permit_expiry,
     ppe_violation,
     restricted_entry,
@@ -28,9 +29,9 @@ from . import (
     watcher_walkaway,
     worker_outside,
 )
-from .stage import Stage, Story, WearableEvent
+from .stage import MusterDrill, Stage, Story, WearableEvent
 
-__all__ = ["STORIES", "Stage", "Story", "WearableEvent", "tell"]
+__all__ = ["STORIES", "MusterDrill", "Stage", "Story", "WearableEvent", "tell"]
 
 #: scenario name -> its story, in the order they are told: permit commands sent at the same time keep this
 #: order, milestones are listed in it, and incompatible_jobs needs hot_work's HW-1 first
@@ -48,6 +49,8 @@ STORIES: dict[str, Story] = {
     "man_down": man_down.tell,
     "sos": sos.tell,
     "ppe_violation": ppe_violation.tell,
+    # last: the drill takes everyone as the other stories left them
+    "muster_drill": muster_drill.tell,
 }
 
 

@@ -3,6 +3,7 @@
 A story is a function ``tell(stage: Stage) -> None`` (see :data:`Story`). It scripts the itineraries of its
 people (anyone it leaves unstarted starts a normal day afterwards) and records its scripted times in
 :attr:`Stage.milestones` (``"<scenario>.<what>_s"``), the permit office's commands in :attr:`Stage.commands`,
+the control room's (a supervisor at a console: the emergency muster) in :attr:`Stage.console_commands`,
 wearable reports in :attr:`Stage.wearable_events` and PPE sightings in :attr:`Stage.ppe`. A story that misses
 something it needs on the site (a person, a zone, the demo plant's yard) logs a warning and skips that part.
 """
@@ -24,7 +25,7 @@ from ..layout import Place, WalkwayNetwork
 from ..permits import PermitCommand, paperwork
 from ..walking import Itinerary, Point
 
-__all__ = ["HOT_WORK_GAS", "Stage", "Story", "WearableEvent", "polyline_m"]
+__all__ = ["HOT_WORK_GAS", "MusterDrill", "Stage", "Story", "WearableEvent", "polyline_m"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,20 @@ class WearableEvent:
     event: str
 
 
+@dataclass(frozen=True)
+class MusterDrill:
+    """The emergency drill as scripted: declared at ``declare_s``, all clear at ``all_clear_s`` (None: never),
+    simulation s; ``missing`` the ids of the people who never come; ``arrive_s`` person id -> when that person is
+    first inside a muster point (simulation s), ``point`` person id -> the muster point's zone id, for everyone
+    who goes to one."""
+
+    declare_s: float
+    all_clear_s: float | None
+    missing: tuple[str, ...]
+    arrive_s: Mapping[str, float]
+    point: Mapping[str, str]
+
+
 def polyline_m(points: Sequence) -> float:
     """Length of a polyline of (x, y) points, metres."""
     pts = np.asarray(points, dtype=float)
@@ -51,7 +66,8 @@ class Stage:
     """The plant as the stories see it while they are told (once, when the model is built).
 
     ``itineraries[i]`` is person ``i`` of ``site.people``; ``tags[i]`` that person's tag; ``timing`` the
-    resolved timing parameters of the scenario (seconds of simulation time).
+    resolved timing parameters of the scenario (seconds of simulation time); ``seed`` the model's seed (for a
+    story's own random draws, on a stream of its own).
     """
 
     def __init__(
@@ -62,8 +78,10 @@ class Stage:
         network: WalkwayNetwork,
         itineraries: list[Itinerary],
         cameras: list[CameraView],
+        seed: int = 0,
     ) -> None:
         self.site = site
+        self.seed = int(seed)
         self.scenario = scenario
         self.timing = timing
         self.network = network
@@ -72,6 +90,8 @@ class Stage:
         self.tags = [p.tag for p in site.people]
         self.milestones: dict[str, float] = {}
         self.commands: list[PermitCommand] = []
+        self.console_commands: list[PermitCommand] = []
+        self.drill: MusterDrill | None = None
         self.wearable_events: list[WearableEvent] = []
         self.ppe: list[tuple[int, str, float, float]] = []  # person index, class, from_s, until_s
         self._index = {p.id: i for i, p in enumerate(site.people)}

@@ -25,8 +25,7 @@ from ...i18n import t
 from ...theme import PRIORITY_STYLE, Theme
 from ..base import TileContext, format_value
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer, empty_columns
-from .plan import STRUCTURE_FONT, PlanLayer
-from .zones import ZONE_FONT, ZoneLayer
+from .label_plan import GAS_ALARM_MARK, GAS_FONT, READING_LINE_HEIGHT, LabelPlan, gas_label_head, slot_columns
 
 __all__ = [
     "GAS_FIELD_AMBER",
@@ -53,9 +52,6 @@ GAS_FIELD_BANDS: tuple[tuple[float, str, float], ...] = (
     (GAS_FIELD_RED, "red", 0.55),
 )
 _GAS_SIZE = 20.0
-_GAS_ALARM_SIZE = 34.0
-_GAS_FONT = 26.0  # px at scale 1
-_REFERENCE_MAP_WIDTH_PX = 2880  # the map's width on the default wall: 9 of 12 columns of 3840 px
 
 
 class GasCloudLayer(MapLayer):
@@ -139,9 +135,13 @@ class GasDetectorLayer(MapLayer):
 
     source_name = "wall-gas"
 
-    def __init__(self, ctx: TileContext, fig: figure) -> None:
-        # computed once, for the widest reading: labels stay put while values change
-        self.placement = self.place_labels(ctx.site, ctx.lang, ctx.theme)
+    def __init__(self, ctx: TileContext, fig: figure, plan: LabelPlan) -> None:
+        # placed once, for the widest reading: labels stay put while values change
+        self.placement = slot_columns(
+            [plan.slot(f"gas:{d.id}") for d in ctx.site.gas_detectors],
+            ctx.theme,
+            [(d.position_m[0], d.position_m[1]) for d in ctx.site.gas_detectors],
+        )
         super().__init__(ctx, fig)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
@@ -158,94 +158,19 @@ class GasDetectorLayer(MapLayer):
             self.draw_marks(fig, theme.px(2)),
             self.draw_text(
                 fig,
+                xy=("label_x", "label_y"),
                 text="text",
                 color="text_color",
-                font_px=_GAS_FONT,
+                font_px=GAS_FONT,
                 # an alarm reading stays readable over the gas cloud (red on a red cloud would vanish)
                 box_alpha="label_bg_alpha",
                 text_align="label_align",
                 text_baseline="label_baseline",
                 x_offset="label_dx",
                 y_offset="label_dy",
-                text_line_height=1.1,
+                text_line_height=READING_LINE_HEIGHT,
             ),
         ]
-
-    @staticmethod
-    def place_labels(site: Site, lang: str, theme: Theme, px_per_m: float | None = None) -> dict[str, Any]:
-        """Where each gas detector's label goes: below, above, right or left of its mark (site order).
-
-        The first side, in that order, whose label box covers nothing: no zone or structure name, no other mark,
-        no label already placed; else the side with the least overlap. Boxes are estimated in screen px from
-        character counts at ``px_per_m`` (default: the map at 9 of 12 columns of a 3840 px wall), for the
-        widest reading a detector can show, so labels stay put while values change. Returns columns
-        ``label_dx``, ``label_dy`` (px offsets), ``label_align`` and ``label_baseline``.
-        """
-        x0, _, x1, y1 = site.floor_plan.extent_m
-        ppm = px_per_m if px_per_m is not None else theme.px(_REFERENCE_MAP_WIDTH_PX) / (x1 - x0)
-        char = 0.56  # mean glyph width / font size of the sans fonts used
-        gas_font, zone_font = theme.px(_GAS_FONT), theme.px(ZONE_FONT)
-
-        def sx(x: float) -> float:
-            return (x - x0) * ppm
-
-        def sy(y: float) -> float:
-            return (y1 - y) * ppm
-
-        Box = tuple[float, float, float, float]  # left, top, right, bottom (screen px)
-        obstacles: list[Box] = []
-        zones = ZoneLayer.columns(site, None, lang, theme)
-        for i in range(len(zones["zone"])):
-            w = len(zones["label"][i]) * char * zone_font + theme.px(30)  # room for a priority symbol
-            x, top = (
-                sx(zones["label_x"][i]) + zones["label_x_offset"][i],
-                sy(zones["label_y"][i]) + theme.px(8),
-            )
-            left = x - w if zones["label_align"][i] == "right" else x
-            obstacles.append((left, top, left + w, top + 1.2 * zone_font))
-        structures = PlanLayer.columns(site, theme)
-        st_font = theme.px(STRUCTURE_FONT)
-        for i in range(len(structures["label"])):
-            w, h = len(structures["label"][i]) * char * st_font, 1.2 * st_font
-            x, y = sx(structures["label_x"][i]), sy(structures["label_y"][i])
-            top = y - h if structures["label_baseline"][i] == "bottom" else y - h / 2
-            obstacles.append((x - w / 2, top, x + w / 2, top + h))
-        mark = theme.px(_GAS_ALARM_SIZE)
-        pts = [(sx(d.position_m[0]), sy(d.position_m[1])) for d in site.gas_detectors]
-        marks: list[Box] = [(x - mark / 2, y - mark / 2, x + mark / 2, y + mark / 2) for x, y in pts]
-        gap = mark / 2 + theme.px(4)
-
-        def overlap(a: Box, b: Box) -> float:
-            w = min(a[2], b[2]) - max(a[0], b[0])
-            h = min(a[3], b[3]) - max(a[1], b[1])
-            return w * h if w > 0 and h > 0 else 0.0
-
-        out = empty_columns("label_dx", "label_dy", "label_align", "label_baseline")
-        placed: list[Box] = []
-        for i, d in enumerate(site.gas_detectors):
-            widest = f"{format_value(d.range_max)} {d.unit}? {t('gas.level2', lang)}"
-            w = max(len(d.id), len(widest)) * char * gas_font
-            h = 2 * 1.1 * gas_font
-            x, y = pts[i]
-            candidates = [
-                ((x - w / 2, y + gap, x + w / 2, y + gap + h), 0.0, gap, "center", "top"),
-                ((x - w / 2, y - gap - h, x + w / 2, y - gap), 0.0, -gap, "center", "bottom"),
-                ((x + gap, y - h / 2, x + gap + w, y + h / 2), gap, 0.0, "left", "middle"),
-                ((x - gap - w, y - h / 2, x - gap, y + h / 2), -gap, 0.0, "right", "middle"),
-            ]
-            others = obstacles + placed + [m for j, m in enumerate(marks) if j != i]
-            best = min(candidates, key=lambda c: sum(overlap(c[0], o) for o in others))
-            placed.append(best[0])
-            out["label_dx"].append(best[1])
-            out["label_dy"].append(best[2])
-            out["label_align"].append(best[3])
-            out["label_baseline"].append(best[4])
-        return {
-            "label_dx": np.array(out["label_dx"], dtype=np.float64),
-            "label_dy": np.array(out["label_dy"], dtype=np.float64),
-            "label_align": out["label_align"],
-            "label_baseline": out["label_baseline"],
-        }
 
     @staticmethod
     def columns(
@@ -257,11 +182,11 @@ class GasDetectorLayer(MapLayer):
     ) -> dict[str, Any]:
         """One row per gas detector (site order) from a ``display.sensors`` frame's arrays, or None (no data).
 
-        The text is two lines, the id then the reading: ``'GD01\\n12.0 %LEL'``. Normal: small grey hexagon.
+        The text is two lines, the id and the gas, then the reading: ``'GD01 CH4\\n12.0 %LEL'``. Normal: small grey hexagon.
         Low alarm (level 1): amber triangle and ``A1``. High alarm (2): red square and ``A2``. Uncertain
         quality: reading with ``?``, half-filled mark. Bad quality: an ``x`` and ``BAD``, never a number (DESIGN
-        principle 4). No data / stale: hollow hexagon and ``---``. ``placement`` is
-        :meth:`place_labels`' result (computed when not given). ``label_bg_alpha``: the opacity of a dark box
+        principle 4). No data / stale: hollow hexagon and ``---``. ``placement``: the label columns
+        (:func:`.label_plan.slot_columns`) of the map's :class:`LabelPlan` (default: the default wall's map). ``label_bg_alpha``: the opacity of a dark box
         behind the text, there only for alarm readings (they may sit on the gas cloud of the same colour).
         """
         pal = theme.palette
@@ -281,12 +206,13 @@ class GasDetectorLayer(MapLayer):
         label_bg_alpha = np.zeros(g)
         for i, d in enumerate(dets):
             q, lv, v = int(quality[i]), int(level[i]), float(value[i])
+            head = gas_label_head(d)
             cols["detector"].append(d.id)
             if q == QUALITY_BAD:
                 cols["marker"].append("x")
                 cols["fill_color"].append(pal.text)
                 cols["line_color"].append(pal.text)
-                cols["text"].append(f"{d.id}\n{t('gas.bad', lang)}")
+                cols["text"].append(f"{head}\n{t('gas.bad', lang)}")
                 cols["text_color"].append(pal.text)
                 size[i], fill_alpha[i] = theme.px(_GAS_SIZE), 1.0
                 continue
@@ -294,7 +220,7 @@ class GasDetectorLayer(MapLayer):
                 cols["marker"].append("hex")
                 cols["fill_color"].append(pal.gas_normal)
                 cols["line_color"].append(pal.text_dim)
-                cols["text"].append(f"{d.id}\n{t('gas.no_data', lang)}")
+                cols["text"].append(f"{head}\n{t('gas.no_data', lang)}")
                 cols["text_color"].append(pal.text_dim)
                 size[i], fill_alpha[i] = theme.px(_GAS_SIZE), 0.0
                 continue
@@ -306,19 +232,24 @@ class GasDetectorLayer(MapLayer):
                 cols["marker"].append(style.marker)
                 cols["fill_color"].append(style.color)
                 cols["line_color"].append(pal.outline_dark)
-                cols["text"].append(f"{d.id}\n{reading} {t('gas.level2' if lv >= 2 else 'gas.level1', lang)}")
+                cols["text"].append(f"{head}\n{reading} {t('gas.level2' if lv >= 2 else 'gas.level1', lang)}")
                 cols["text_color"].append(style.color)
-                size[i] = theme.px(_GAS_ALARM_SIZE)
+                size[i] = theme.px(GAS_ALARM_MARK)
                 label_bg_alpha[i] = LABEL_BACKGROUND_ALPHA
             else:
                 cols["marker"].append("hex")
                 cols["fill_color"].append(pal.gas_normal)
                 cols["line_color"].append(pal.outline_dark)
-                cols["text"].append(f"{d.id}\n{reading}")
+                cols["text"].append(f"{head}\n{reading}")
                 cols["text_color"].append(pal.gas_text)
                 size[i] = theme.px(_GAS_SIZE)
             fill_alpha[i] = 0.5 if q == 1 else 1.0
-        where = placement if placement is not None else GasDetectorLayer.place_labels(site, lang, theme)
+        if placement is None:
+            plan = LabelPlan.build(site, lang)
+            placement = slot_columns(
+                [plan.slot(f"gas:{d.id}") for d in dets], theme, [(d.position_m[0], d.position_m[1]) for d in dets]
+            )
+        where = placement
         return {
             "x": np.array([d.position_m[0] for d in dets], dtype=np.float64),
             "y": np.array([d.position_m[1] for d in dets], dtype=np.float64),

@@ -20,11 +20,12 @@ from ....link import LinkSnapshot
 from ...theme import PRIORITY_STYLE, Theme
 from ..base import TileContext
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer, empty_columns, same_columns
+from .label_plan import PERSON_ALARM_MARK, LabelPlan
+from .labels import Label, Slot
 
 __all__ = ["PeopleLayer"]
 
 _PERSON_SIZE = 18.0
-_PERSON_ALARM_SIZE = 40.0
 _PERSON_FONT = 30.0  # px at scale 1
 _MOVING = ("x", "y")
 
@@ -37,14 +38,15 @@ class PeopleLayer(MapLayer):
 
     source_name = "wall-people"
 
-    def __init__(self, ctx: TileContext, fig: figure) -> None:
+    def __init__(self, ctx: TileContext, fig: figure, plan: LabelPlan) -> None:
         self.stale_s = ctx.site.engine.fix_stale_s
+        self.plan = plan
         self._style: dict[str, Any] | None = None  # the columns last sent but x, y
         super().__init__(ctx, fig)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         arrays = snap.positions.arrays if snap is not None and snap.positions else None
-        return self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme)
+        return self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme, self.plan)
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return snap.positions.number if snap.positions else 0
@@ -58,9 +60,13 @@ class PeopleLayer(MapLayer):
             self._style = style
 
     def draw(self, fig: figure) -> list[GlyphRenderer]:
-        theme = self.ctx.theme
         return [
             self.draw_marks(fig, "line_width"),
+            # a label that found no room beside its person points back to them
+            fig.segment(
+                "leader_x0", "leader_y0", "leader_x1", "leader_y1", source=self.source, line_color="label_color",
+                line_width=self.ctx.theme.px(2),
+            ),
             self.draw_text(
                 fig,
                 text="label",
@@ -68,23 +74,30 @@ class PeopleLayer(MapLayer):
                 font_px=_PERSON_FONT,
                 box_alpha=LABEL_BACKGROUND_ALPHA,
                 text_font_style="bold",
-                text_align="left",
-                text_baseline="bottom",
-                x_offset=theme.px(22),
-                y_offset=-theme.px(12),
+                text_align="label_align",
+                text_baseline="label_baseline",
+                x_offset="label_dx",
+                y_offset="label_dy",
             ),
         ]
 
     @staticmethod
     def columns(
-        site: Site, arrays: Mapping[str, np.ndarray] | None, stale_s: float, theme: Theme
+        site: Site,
+        arrays: Mapping[str, np.ndarray] | None,
+        stale_s: float,
+        theme: Theme,
+        plan: LabelPlan | None = None,
     ) -> dict[str, Any]:
         """One row per person, in site order except that people with alarms come last (drawn on top).
 
         ``arrays`` is a ``display.positions`` frame's arrays (``xyz_m`` [P, 3], ``age_s`` [P], ``alarm`` [P]) or
         None before the first frame (everyone unplaced). Columns: ``x``, ``y`` (m, NaN = no fix), ``person``,
         ``rank`` (0 none .. 4 critical), ``stale`` (fix older than ``stale_s`` or none), ``marker``, ``size``
-        (px), ``fill_color``, ``fill_alpha``, ``line_color``, ``line_width`` (px), ``label``, ``label_color``.
+        (px), ``fill_color``, ``fill_alpha``, ``line_color``, ``line_width`` (px), ``label``, ``label_color``,
+        and where the label goes: ``label_dx``, ``label_dy`` (px), ``label_align``, ``label_baseline``, placed
+        around the map's fixed labels (``plan``; default: the default wall's map), up and right of the mark
+        when that is free.
         """
         pal = theme.palette
         n = len(site.people)
@@ -114,7 +127,7 @@ class PeopleLayer(MapLayer):
                 cols["line_color"].append(style.color if s else pal.outline_dark)
                 cols["label"].append(ids[i])
                 cols["label_color"].append(style.color)
-                size[j] = theme.px(_PERSON_ALARM_SIZE)
+                size[j] = theme.px(PERSON_ALARM_MARK)
                 line_width[j] = theme.px(4) if s else theme.px(2)
             else:
                 cols["marker"].append("circle")
@@ -125,6 +138,7 @@ class PeopleLayer(MapLayer):
                 size[j] = theme.px(_PERSON_SIZE)
                 line_width[j] = theme.px(3) if s else theme.px(1.5)
             fill_alpha[j] = 0.0 if s else 1.0
+        where = _label_places(xyz[order], cols["label"], plan or LabelPlan.build(site, "en"), theme)
         return {
             "x": xyz[order, 0].copy(),
             "y": xyz[order, 1].copy(),
@@ -133,5 +147,47 @@ class PeopleLayer(MapLayer):
             "size": size,
             "fill_alpha": fill_alpha,
             "line_width": line_width,
+            **where,
             **cols,
         }
+
+
+def _label_places(xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme) -> dict[str, Any]:
+    """Label offsets for the people who have a label (an alarm) and a position, clear of the map's fixed
+    labels and of each other: up and right of the mark when free, else the next free side."""
+    gap = PERSON_ALARM_MARK / 2 + 4.0
+    d = gap / np.sqrt(2)
+    wanted = []
+    for i, text in enumerate(labels):
+        x, y = float(xyz[i, 0]), float(xyz[i, 1])
+        if text and np.isfinite(x) and np.isfinite(y):
+            slots = (
+                Slot(x, y, d, -d, "left", "bottom"),
+                Slot(x, y, gap, 0.0, "left", "middle"),
+                Slot(x, y, -gap, 0.0, "right", "middle"),
+                Slot(x, y, 0.0, -gap, "center", "bottom"),
+                Slot(x, y, 0.0, gap, "center", "top"),
+                Slot(x, y, d, d, "left", "top"),
+                Slot(x, y, -d, -d, "right", "bottom"),
+                Slot(x, y, -d, d, "right", "top"),
+            )
+            mark = (x, y, PERSON_ALARM_MARK)
+            wanted.append((i, Label(f"person:{i}", text, _PERSON_FONT, slots, mark=mark, bold=True)))
+    placed = plan.place_more(lab for _, lab in wanted)
+    n = len(labels)
+    dx, dy = np.zeros(n), np.zeros(n)
+    leader = np.full((n, 4), np.nan)
+    align, baseline = ["left"] * n, ["bottom"] * n
+    for i, lab in wanted:
+        p = placed[lab.key]
+        dx[i], dy[i] = p.slot.dx * theme.scale, p.slot.dy * theme.scale
+        align[i], baseline[i] = p.slot.align, p.slot.baseline
+        if p.leader is not None:
+            leader[i] = p.leader
+    return {
+        "label_dx": dx,
+        "label_dy": dy,
+        "label_align": align,
+        "label_baseline": baseline,
+        **{k: leader[:, j].copy() for j, k in enumerate(("leader_x0", "leader_y0", "leader_x1", "leader_y1"))},
+    }

@@ -17,6 +17,8 @@ from ....link import LinkSnapshot
 from ...i18n import TEXTS, t
 from ...theme import BOARD_COLORS, Theme
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer, empty_columns
+from .label_plan import READING_LINE_HEIGHT, LabelPlan, slot_columns
+from .labels import Label, Slot
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ __all__ = ["PermitAreaLayer"]
 
 _PERMIT_FONT = 26.0  # px at scale 1
 _PERMIT_INSET_M = 1.0  # a permit's outline is drawn this far inside its zone's, so both stay visible
+_PERMIT_PAD = 4.0  # px at scale 1 between a label's text and the edge of its box
 
 
 class PermitAreaLayer(MapLayer):
@@ -31,9 +34,13 @@ class PermitAreaLayer(MapLayer):
 
     source_name = "wall-map-permits"
 
+    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
+        self.plan = plan
+        super().__init__(ctx, fig)
+
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
-        return self.columns(ctx.site, snap.permits if snap is not None else None, ctx.lang, ctx.theme)
+        return self.columns(ctx.site, snap.permits if snap is not None else None, ctx.lang, ctx.theme, self.plan)
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return snap.permits.version if snap.permits is not None else 0
@@ -42,6 +49,11 @@ class PermitAreaLayer(MapLayer):
         theme = self.ctx.theme
         return [
             self.draw_outlines(fig, line_width=theme.px(5), line_dash=[theme.px(22), theme.px(10)]),
+            # a label that found no room beside its area points back to it
+            fig.segment(
+                "leader_x0", "leader_y0", "leader_x1", "leader_y1", source=self.source, line_color="line_color",
+                line_width=theme.px(2),
+            ),
             self.draw_text(
                 fig,
                 xy=("label_x", "label_y"),
@@ -50,30 +62,34 @@ class PermitAreaLayer(MapLayer):
                 font_px=_PERMIT_FONT,
                 box_alpha=LABEL_BACKGROUND_ALPHA,
                 text_font_style="bold",
-                text_align="left",
-                text_baseline="top",
+                text_align="label_align",
+                text_baseline="label_baseline",
+                x_offset="label_dx",
                 y_offset="label_dy",
-                text_line_height=1.1,
-                padding=theme.px(4),
+                text_line_height=READING_LINE_HEIGHT,
+                padding=theme.px(_PERMIT_PAD),
             ),
         ]
 
     @staticmethod
-    def columns(site: Site, board: PermitBoard | None, lang: str, theme: Theme) -> dict[str, list[Any]]:
+    def columns(
+        site: Site, board: PermitBoard | None, lang: str, theme: Theme, plan: LabelPlan | None = None
+    ) -> dict[str, Any]:
         """One closed outline per permit that is not over (board red, amber or green), in the board's order.
 
         The outline is the permit's zone (``zone``) or its own ``polygon``, drawn :data:`_PERMIT_INSET_M` metres
         inside it (so a zone's own outline stays visible), in the board colour (``BOARD_COLORS``), with
-        ``'HW-1 · Hot work\\nACTIVE'`` written under its bottom-left corner (state in words; ``· ENDING SOON``
-        when the board is amber for an active permit). The k-th permit on the same area (0 first) is drawn
-        k + 1 insets deep and its label ``label_dy`` px lower, under the earlier ones. A permit whose area is
-        unknown is not drawn.
+        ``'HW-1 · Hot work\\nACTIVE'`` beside it (state in words; ``· ENDING SOON`` when the board is amber for an
+        active permit): under its bottom-left corner when that place is free of the map's fixed labels
+        (``plan``, default: the default wall's map) and of the permits' labels before it, else under the labels
+        of earlier permits on the same area, else above or inside a corner. The k-th permit on the same area
+        (0 first) is drawn k + 1 insets deep. A permit whose area is unknown is not drawn.
         """
-        cols = empty_columns(
-            "xs", "ys", "permit", "board", "line_color", "label", "label_x", "label_y", "label_dy"
-        )
+        cols = empty_columns("xs", "ys", "permit", "board", "line_color", "label")
+        labels: list[Label] = []
         if board is None:
-            return cols
+            empty = {k: np.zeros(0) for k in ("leader_x0", "leader_y0", "leader_x1", "leader_y1")}
+            return {**cols, **slot_columns([], theme, []), **empty}
         zones = {z.id: z for z in site.zones}
         on_area: dict[Any, int] = {}  # permits already drawn on the same area: nest outlines, stack labels
         for p in board.permits:
@@ -104,8 +120,49 @@ class PermitAreaLayer(MapLayer):
             cols["permit"].append(p.id)
             cols["board"].append(p.board)
             cols["line_color"].append(BOARD_COLORS[p.board])
-            cols["label"].append(f"{p.id} \u00b7 {p.type_text(lang)}\n{state}")
-            cols["label_x"].append(min(xs))
-            cols["label_y"].append(min(ys))
-            cols["label_dy"].append(theme.px(10) + k * theme.px(2 * 1.1 * _PERMIT_FONT + 12))
-        return cols
+            text = f"{p.id} \u00b7 {p.type_text(lang)}\n{state}"
+            cols["label"].append(text)
+            labels.append(_permit_label(p.id, text, min(xs), min(ys), max(xs), max(ys)))
+        plan = plan or LabelPlan.build(site, lang)
+        where = plan.place_more(labels)
+        placed = [where[lab.key] for lab in labels]
+        slots = [p.slot for p in placed]
+        nan = (float("nan"),) * 4
+        leaders = np.array([p.leader or nan for p in placed], dtype=np.float64).reshape(-1, 4)
+        return {
+            **cols,
+            **slot_columns(slots, theme, [(s.x, s.y) for s in slots]),
+            **{k: leaders[:, i].copy() for i, k in enumerate(("leader_x0", "leader_y0", "leader_x1", "leader_y1"))},
+        }
+
+
+def _permit_label(permit: str, text: str, x0: float, y0: float, x1: float, y1: float) -> Label:
+    """A permit area's label and where it may go, first choice first: under the area's bottom-left corner (and
+    further down, under the labels of other permits on the same area), under its bottom-right corner, above its
+    top corners, beside it (right, then left), inside its top-left corner."""
+    step = 2 * READING_LINE_HEIGHT * _PERMIT_FONT + 2 * _PERMIT_PAD + 8
+    under = tuple(Slot(x0, y0, 0.0, 10.0 + k * step, "left", "top") for k in range(4))
+    above = tuple(Slot(x0, y1, 0.0, -10.0 - k * step, "left", "bottom") for k in range(3))
+    cy = (y0 + y1) / 2
+    return Label(
+        f"permit:{permit}",
+        text,
+        _PERMIT_FONT,
+        (
+            *under,
+            Slot(x1, y0, 0.0, 10.0, "right", "top"),
+            *above,
+            Slot(x1, y1, 0.0, -10.0, "right", "bottom"),
+            Slot(x1, cy, 10.0, 0.0, "left", "middle"),
+            Slot(x0, cy, -10.0, 0.0, "right", "middle"),
+            Slot(x1, y0, 10.0, 10.0, "left", "top"),
+            Slot(x0, y0, -10.0, 10.0, "right", "top"),
+            Slot(x1, y1, 10.0, -10.0, "left", "bottom"),
+            Slot(x0, y1, -10.0, -10.0, "right", "bottom"),
+            Slot(x0, y1, 8.0, 8.0, "left", "top"),
+        ),
+        mark=(x0, y0, 0.0),  # no free place beside the area: further out, with a leader to its corner
+        bold=True,
+        line_height=READING_LINE_HEIGHT,
+        padding=_PERMIT_PAD,
+    )

@@ -18,12 +18,11 @@ from ....link import LinkSnapshot
 from ...theme import Theme
 from ..base import TileContext
 from .base import MapLayer, empty_columns
+from .label_plan import ANCHOR_MARK, STRUCTURE_FONT, LabelPlan, slot_columns, structure_label
 
 log = logging.getLogger(__name__)
 
 __all__ = ["STRUCTURE_FONT", "AnchorLayer", "PlanLayer"]
-
-STRUCTURE_FONT = 26.0  # px at scale 1
 
 
 def _centroid(poly: list[tuple[float, float]]) -> tuple[float, float]:
@@ -57,14 +56,21 @@ class PlanLayer(MapLayer):
     source_name = "wall-structures"
 
     def __init__(
-        self, ctx: TileContext, fig: figure, *, image_alpha: float = 1.0, show_labels: bool = True
+        self,
+        ctx: TileContext,
+        fig: figure,
+        plan: LabelPlan,
+        *,
+        image_alpha: float = 1.0,
+        show_labels: bool = True,
     ) -> None:
         self.image_alpha = image_alpha
         self.show_labels = show_labels
+        self.plan = plan
         super().__init__(ctx, fig)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
-        return self.columns(self.ctx.site, self.ctx.theme)
+        return self.columns(self.ctx.site, self.ctx.theme, self.ctx.lang, self.plan)
 
     def draw(self, fig: figure) -> list[GlyphRenderer]:
         site, theme = self.ctx.site, self.ctx.theme
@@ -113,39 +119,32 @@ class PlanLayer(MapLayer):
                     text="label",
                     color=pal.structure_text,
                     font_px=STRUCTURE_FONT,
-                    text_align="center",
+                    text_align="label_align",
                     text_baseline="label_baseline",
+                    x_offset="label_dx",
+                    y_offset="label_dy",
                 )
             )
         return out
 
     @staticmethod
-    def columns(site: Site, theme: Theme) -> dict[str, Any]:
-        """One patch per structure (buildings, units, tanks, racks, roads, fences), label at its centre."""
+    def columns(site: Site, theme: Theme, lang: str = "en", plan: LabelPlan | None = None) -> dict[str, Any]:
+        """One patch per structure (buildings, units, tanks, racks, roads, fences), its name in ``lang`` where
+        ``plan`` put it (default: the plan of the default wall's map): at its centre, or at its foot for a
+        unit drawn around other structures."""
         pal = theme.palette
-        cols = empty_columns(
-            "xs", "ys", "fill_color", "fill_alpha", "label", "label_x", "label_y", "label_baseline", "kind"
-        )
+        cols = empty_columns("xs", "ys", "fill_color", "fill_alpha", "label", "kind")
         structures = site.floor_plan.structures
-        centres = [_centroid(s.polygon) for s in structures]
-        for i, s in enumerate(structures):
-            cx, cy = centres[i]
-            xs = [p[0] for p in s.polygon]
-            ys = [p[1] for p in s.polygon]
-            # a unit drawn around tanks or columns keeps its centre for their names: its own goes to its foot
-            holds_others = any(
-                min(xs) < x < max(xs) and min(ys) < y < max(ys) for j, (x, y) in enumerate(centres) if j != i
-            )
-            cols["xs"].append(xs)
-            cols["ys"].append(ys)
+        plan = plan or LabelPlan.build(site, lang)
+        for s in structures:
+            cols["xs"].append([p[0] for p in s.polygon])
+            cols["ys"].append([p[1] for p in s.polygon])
             cols["fill_color"].append(pal.road_fill if s.kind == "road" else pal.structure_fill)
             cols["fill_alpha"].append(0.0 if s.kind == "fence" else 1.0)
-            cols["label"].append(s.label)
-            cols["label_x"].append(cx)
-            cols["label_y"].append(min(ys) + 0.02 * (max(ys) - min(ys)) if holds_others else cy)
-            cols["label_baseline"].append("bottom" if holds_others else "middle")
+            cols["label"].append(structure_label(s.label, lang))
             cols["kind"].append(s.kind)
-        return cols
+        slots = [plan.slot(f"structure:{s.id}") for s in structures]
+        return {**cols, **slot_columns(slots, theme, [_centroid(s.polygon) for s in structures])}
 
 
 class AnchorLayer(MapLayer):
@@ -164,7 +163,7 @@ class AnchorLayer(MapLayer):
                 "y",
                 source=self.source,
                 marker="triangle",
-                size=theme.px(14),
+                size=theme.px(ANCHOR_MARK),
                 fill_alpha=0.0,
                 line_color=theme.palette.anchor,
                 line_width=theme.px(2),

@@ -21,6 +21,7 @@ from ...i18n import t
 from ...theme import PRIORITY_STYLE, Theme
 from ..base import format_value
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer, empty_columns
+from .label_plan import READING_LINE_HEIGHT, VIB_ALARM_MARK, VIB_FONT, LabelPlan, slot_columns
 
 __all__ = ["VIBRATION_ZONE_RANK", "VibrationLayer"]
 
@@ -30,8 +31,6 @@ __all__ = ["VIBRATION_ZONE_RANK", "VibrationLayer"]
 VIBRATION_ZONE_RANK: Mapping[int, int] = {0: 0, 1: 0, 2: 0, 3: 2, 4: 3}
 _ZONE_LETTERS = ("?", "A", "B", "C", "D")
 _VIB_SIZE = 22.0
-_VIB_ALARM_SIZE = 34.0
-_VIB_FONT = 24.0  # px at scale 1
 
 
 class VibrationLayer(MapLayer):
@@ -39,12 +38,16 @@ class VibrationLayer(MapLayer):
 
     source_name = "wall-vibration"
 
+    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
+        self.plan = plan
+        super().__init__(ctx, fig)
+
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
         if snap is None:
-            return self.columns(ctx.site, None, None, ctx.lang, ctx.theme)
+            return self.columns(ctx.site, None, None, ctx.lang, ctx.theme, self.plan)
         arrays = snap.sensors.arrays if snap.sensors else None
-        return self.columns(ctx.site, arrays, snap.alarms.alarms, ctx.lang, ctx.theme)
+        return self.columns(ctx.site, arrays, snap.alarms.alarms, ctx.lang, ctx.theme, self.plan)
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return (snap.sensors.number if snap.sensors else 0, snap.alarms.version)
@@ -55,14 +58,16 @@ class VibrationLayer(MapLayer):
             self.draw_marks(fig, theme.px(2.5)),
             self.draw_text(
                 fig,
+                xy=("label_x", "label_y"),
                 text="text",
                 color="text_color",
-                font_px=_VIB_FONT,
+                font_px=VIB_FONT,
                 box_alpha="label_bg_alpha",
-                text_align="center",
-                text_baseline="text_baseline",
-                y_offset="text_dy",
-                text_line_height=1.1,
+                text_align="label_align",
+                text_baseline="label_baseline",
+                x_offset="label_dx",
+                y_offset="label_dy",
+                text_line_height=READING_LINE_HEIGHT,
             ),
         ]
 
@@ -99,13 +104,15 @@ class VibrationLayer(MapLayer):
         alarms: Mapping[str, AlarmRecord] | None,
         lang: str,
         theme: Theme,
+        plan: LabelPlan | None = None,
     ) -> dict[str, Any]:
-        """One row per vibration point (site order): a small machine glyph with the id and the zone letter.
+        """One row per vibration point (site order): a small machine glyph with the id and the zone letter,
+        written where ``plan`` put the point's label (default: the plan of the default wall's map).
 
         Zone A or B: a grey hollow circle with a cross, ``'VP01\\nB'``. Zone C or D: the colour, shape and size of
         the priority of the point's active zone alarm in ``alarms`` (``vibration.zone_d:<id>``,
         ``vibration.zone_c:<id>``), else of :data:`VIBRATION_ZONE_RANK` (C medium, D high), and the value:
-        ``'VP04\\nC 3.1 mm/s'`` written above the mark (``text_baseline``, ``text_dy`` px) on a dark box
+        ``'VP04\\nC 3.1 mm/s'`` on a dark box
         (``label_bg_alpha``). Bad quality: ``BAD``; no data: ``---`` (dim, hollow). Columns also hold ``zone``
         (0..4) and ``rank`` (0 none .. 4 critical).
         """
@@ -126,15 +133,12 @@ class VibrationLayer(MapLayer):
             "line_color",
             "text",
             "text_color",
-            "text_baseline",
             "zone",
             "rank",
         )
         size = np.empty(v)
         fill_alpha = np.empty(v)
-        text_dy = np.empty(v)
         label_bg_alpha = np.zeros(v)
-        gap = theme.px(_VIB_ALARM_SIZE / 2 + 4)
         for i, p in enumerate(pts):
             z = int(zones[i])
             rank = VIBRATION_ZONE_RANK.get(z, 0)
@@ -155,9 +159,7 @@ class VibrationLayer(MapLayer):
                 cols["line_color"].append(pal.outline_dark)
                 cols["text"].append(f"{p.id}\n{_ZONE_LETTERS[z]} {format_value(rms[i])} mm/s")
                 cols["text_color"].append(style.color)
-                # above the mark: the quiet labels of neighbouring machines sit below theirs
-                cols["text_baseline"].append("bottom")
-                size[i], fill_alpha[i], text_dy[i] = theme.px(_VIB_ALARM_SIZE), 1.0, -gap
+                size[i], fill_alpha[i] = theme.px(VIB_ALARM_MARK), 1.0
                 label_bg_alpha[i] = LABEL_BACKGROUND_ALPHA
                 continue
             q = int(quality[i])
@@ -172,14 +174,17 @@ class VibrationLayer(MapLayer):
             cols["line_color"].append(pal.text_dim if dim else pal.machine)
             cols["text"].append(f"{p.id}\n{word}")
             cols["text_color"].append(pal.text_dim if dim else pal.gas_text)
-            cols["text_baseline"].append("top")
-            size[i], fill_alpha[i], text_dy[i] = theme.px(_VIB_SIZE), 0.0 if dim else 1.0, gap
+            size[i], fill_alpha[i] = theme.px(_VIB_SIZE), 0.0 if dim else 1.0
+        plan = plan or LabelPlan.build(site, lang)
+        where = slot_columns(
+            [plan.slot(f"vib:{p.id}") for p in pts], theme, [(p.position_m[0], p.position_m[1]) for p in pts]
+        )
         return {
             "x": np.array([p.position_m[0] for p in pts], dtype=np.float64),
             "y": np.array([p.position_m[1] for p in pts], dtype=np.float64),
             "size": size,
             "fill_alpha": fill_alpha,
-            "text_dy": text_dy,
             "label_bg_alpha": label_bg_alpha,
+            **where,
             **cols,
         }

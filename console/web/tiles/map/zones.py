@@ -14,10 +14,10 @@ from ingest.protocol.records import AlarmRecord
 from ....link import LinkSnapshot
 from ...theme import PRIORITY_STYLE, Theme
 from .base import MapLayer, empty_columns
+from .label_plan import ZONE_FONT, LabelPlan, slot_columns
 
 __all__ = ["ZONE_FONT", "ZoneLayer"]
 
-ZONE_FONT = 28.0  # px at scale 1
 _ZONE_ALARM_WIDTH = 8.0
 #: zone kind -> (dash pattern, line width at scale 1, quiet?) -- kinds differ by line, not by colour
 _ZONE_STYLE: Mapping[str, tuple[str, float, bool]] = {
@@ -34,9 +34,14 @@ class ZoneLayer(MapLayer):
 
     source_name = "wall-zones"
 
+    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
+        self.plan = plan
+        super().__init__(ctx, fig)
+
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
-        return self.columns(ctx.site, snap.alarms.alarms if snap is not None else None, ctx.lang, ctx.theme)
+        alarms = snap.alarms.alarms if snap is not None else None
+        return self.columns(ctx.site, alarms, ctx.lang, ctx.theme, self.plan)
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return snap.alarms.version
@@ -47,7 +52,6 @@ class ZoneLayer(MapLayer):
             self.source.data = new
 
     def draw(self, fig: figure) -> list[GlyphRenderer]:
-        theme = self.ctx.theme
         return [
             self.draw_outlines(fig, line_width="line_width", line_dash="line_dash", line_alpha=0.95),
             self.draw_text(
@@ -57,17 +61,22 @@ class ZoneLayer(MapLayer):
                 color="label_color",
                 font_px=ZONE_FONT,
                 text_align="label_align",
-                text_baseline="top",
-                x_offset="label_x_offset",
-                y_offset=theme.px(8),
+                text_baseline="label_baseline",
+                x_offset="label_dx",
+                y_offset="label_dy",
             ),
         ]
 
     @staticmethod
     def columns(
-        site: Site, alarms: Mapping[str, AlarmRecord] | None, lang: str, theme: Theme
+        site: Site,
+        alarms: Mapping[str, AlarmRecord] | None,
+        lang: str,
+        theme: Theme,
+        plan: LabelPlan | None = None,
     ) -> dict[str, Any]:
-        """One closed outline per zone (site order) with its name in ``lang`` at its top-left corner.
+        """One closed outline per zone (site order) with its name in ``lang`` where ``plan`` put it (inside a
+        corner, first choice the top-left one; default: the plan of the default wall's map).
 
         Kinds differ by dash and width in grey; a zone named by an active alarm takes the colour of its
         highest-priority active alarm, a thicker line, and the priority symbol before its name.
@@ -86,15 +95,10 @@ class ZoneLayer(MapLayer):
             "line_width",
             "line_dash",
             "label",
-            "label_x",
-            "label_y",
             "label_color",
-            "label_align",
-            "label_x_offset",
             "rank",
         )
-        x0, _, x1, _ = site.floor_plan.extent_m
-        right_edge = x0 + 0.85 * (x1 - x0)
+        plan = plan or LabelPlan.build(site, lang)
         for z in site.zones:
             dash, width, quiet = _ZONE_STYLE[z.kind]
             xs = [p[0] for p in z.polygon] + [z.polygon[0][0]]
@@ -106,12 +110,6 @@ class ZoneLayer(MapLayer):
             cols["zone"].append(z.id)
             cols["kind"].append(z.kind)
             cols["line_dash"].append(dash)
-            # near the right edge a name written rightwards would run off the map: write it leftwards
-            right = max(xs) > right_edge
-            cols["label_x"].append(max(xs) if right else min(xs))
-            cols["label_align"].append("right" if right else "left")
-            cols["label_x_offset"].append(-theme.px(8) if right else theme.px(8))
-            cols["label_y"].append(max(ys))
             cols["rank"].append(r)
             if r:
                 style = PRIORITY_STYLE[r]
@@ -124,4 +122,6 @@ class ZoneLayer(MapLayer):
                 cols["line_width"].append(theme.px(width))
                 cols["label"].append(name)
                 cols["label_color"].append(pal.text_dim if quiet else pal.zone_text)
-        return cols
+        slots = [plan.slot(f"zone:{z.id}") for z in site.zones]
+        return {**cols, **slot_columns(slots, theme, [(min(p[0] for p in z.polygon), max(p[1] for p in z.polygon))
+                                                      for z in site.zones])}

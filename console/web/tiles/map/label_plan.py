@@ -1,0 +1,289 @@
+"""The floor map's fixed labels, placed once per map: zone names, structure names, gas detector and machine
+labels, with the point marks they must not cover. The layers draw their labels where :class:`LabelPlan`
+put them; labels that come and go (permit areas, people in alarm) are placed around the fixed ones by
+:meth:`LabelPlan.place_more`. A label that had to move away from its mark gets a leader line
+(:class:`LeaderLayer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from bokeh.models import GlyphRenderer
+from bokeh.plotting import figure
+
+from config import Site
+
+from ....link import LinkSnapshot
+from ...i18n import t
+from ...theme import Theme
+from ..base import format_value
+from .base import MapLayer
+from .labels import Box, Label, MapView, Placed, Slot, around, place_labels
+
+__all__ = [
+    "GAS_ALARM_MARK",
+    "GAS_FONT",
+    "PERSON_ALARM_MARK",
+    "STRUCTURE_FONT",
+    "VIB_ALARM_MARK",
+    "VIB_FONT",
+    "ZONE_FONT",
+    "LabelPlan",
+    "LeaderLayer",
+    "gas_label_head",
+    "map_view",
+    "structure_label",
+]
+
+# sizes in px at scale 1, shared by the layers that draw these labels and marks
+ZONE_FONT = 28.0
+STRUCTURE_FONT = 26.0
+GAS_FONT = 26.0
+GAS_ALARM_MARK = 34.0
+VIB_FONT = 24.0
+VIB_ALARM_MARK = 34.0
+PERSON_ALARM_MARK = 40.0
+ANCHOR_MARK = 14.0
+#: the two-line readings of gas detectors and machines are set tighter than other text
+READING_LINE_HEIGHT = 1.1
+#: a zone name sits this far inside its zone's corner
+_ZONE_INSET = 8.0
+
+# the page the map is sized for, at scale 1 (see layouts.page and FloorMap): screen, tile gaps, the key under
+# the map, the plot's border
+SCREEN_PX = (3840.0, 2160.0)
+_GAP = 12.0
+_LEGEND = 104.0
+_BORDER = 8.0
+
+
+def map_view(
+    site: Site,
+    share: tuple[float, float] = (9 / 12, 11 / 12),
+    view: Sequence[float] = (0.0, 0.0, 1.0, 1.0),
+    *,
+    legend: bool = True,
+    anchor: str = "center",
+) -> MapView:
+    """The map's view at scale 1: the part ``view`` (fractions x0, y0, x1, y1 of the site's extent) of the site,
+    in a tile taking ``share`` (width, height fractions) of a 3840 x 2160 screen, with the key under it when
+    ``legend``, pinned at ``anchor`` (see ``FloorMapOptions.anchor``). Matches the browser's fit to within a few px
+    (tested in Chromium)."""
+    w = share[0] * (SCREEN_PX[0] - _GAP) - _GAP - 2 * _BORDER
+    h = share[1] * (SCREEN_PX[1] - _GAP) - _GAP - 2 * _BORDER - (_LEGEND if legend else 0.0)
+    return MapView.fit(view_extent(site, view), view_pad(site, view), max(w, 1.0), max(h, 1.0), anchor)
+
+
+def view_extent(site: Site, view: Sequence[float]) -> tuple[float, float, float, float]:
+    """The site metres of ``view`` (fractions of the site's extent)."""
+    x0, y0, x1, y1 = site.floor_plan.extent_m
+    fx0, fy0, fx1, fy1 = view
+    return (x0 + fx0 * (x1 - x0), y0 + fy0 * (y1 - y0), x0 + fx1 * (x1 - x0), y0 + fy1 * (y1 - y0))
+
+
+def view_pad(site: Site, view: Sequence[float]) -> float:
+    """Margin around the view, metres: 1 % of its longer side."""
+    x0, y0, x1, y1 = view_extent(site, view)
+    return 0.01 * max(x1 - x0, y1 - y0)
+
+
+def structure_label(text: Any, lang: str) -> str:
+    """A structure's name in ``lang`` (a plain string names it in every language)."""
+    return text.get(lang) if hasattr(text, "get") else str(text)
+
+
+def gas_label_head(det: Any) -> str:
+    """The first line of a gas detector's label: its id and the gas it measures (``'GD19 Cl2'``)."""
+    return f"{det.id} {det.gas}"
+
+
+def _centre(poly: Sequence[Sequence[float]]) -> tuple[float, float, float, float, float, float]:
+    xs = [p[0] for p in poly]
+    ys = [p[1] for p in poly]
+    return min(xs), min(ys), max(xs), max(ys), (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+
+
+def _zone_labels(site: Site, lang: str) -> list[Label]:
+    out = []
+    d = _ZONE_INSET
+    for z in site.zones:
+        x0, y0, x1, y1, _, _ = _centre(z.polygon)
+        # the widest the name gets: with a priority symbol while an alarm names the zone
+        text = f"\u25b2 {z.name.get(lang)}"
+        slots = (
+            Slot(x0, y1, d, d, "left", "top"),  # inside the top-left corner
+            Slot(x1, y1, -d, d, "right", "top"),
+            Slot(x0, y0, d, -d, "left", "bottom"),
+            Slot(x1, y0, -d, -d, "right", "bottom"),
+            Slot(x0, y1, 0.0, -d / 2, "left", "bottom"),  # just outside, above the top edge
+            Slot(x0, y0, 0.0, d / 2, "left", "top"),  # just outside, below the bottom edge
+            Slot(x1, y1, 0.0, -d / 2, "right", "bottom"),
+            Slot(x1, y0, 0.0, d / 2, "right", "top"),
+        )
+        out.append(Label(f"zone:{z.id}", text, ZONE_FONT, slots))
+    return out
+
+
+def _structure_labels(site: Site, lang: str) -> list[Label]:
+    structures = site.floor_plan.structures
+    boxes = [_centre(s.polygon) for s in structures]
+    out = []
+    for i, s in enumerate(structures):
+        text = structure_label(s.label, lang)
+        if not text:
+            continue
+        x0, y0, x1, y1, cx, cy = boxes[i]
+        holds_others = any(x0 < b[4] < x1 and y0 < b[5] < y1 for j, b in enumerate(boxes) if j != i)
+        foot, head = (cx, y0 + 0.02 * (y1 - y0)), (cx, y1 - 0.02 * (y1 - y0))
+        if holds_others:
+            # a unit drawn around tanks or columns leaves its centre to their names: its own goes to its foot
+            slots = (
+                Slot(*foot, 0.0, 0.0, "center", "bottom"),
+                Slot(x0, foot[1], _ZONE_INSET, 0.0, "left", "bottom"),
+                Slot(x1, foot[1], -_ZONE_INSET, 0.0, "right", "bottom"),
+                Slot(*head, 0.0, 0.0, "center", "top"),
+            )
+        else:
+            slots = (
+                Slot(cx, cy, 0.0, 0.0, "center", "middle"),
+                Slot(*head, 0.0, 0.0, "center", "top"),
+                Slot(*foot, 0.0, 0.0, "center", "bottom"),
+                Slot(cx, y1, 0.0, -_ZONE_INSET / 2, "center", "bottom"),  # just above it
+                Slot(cx, y0, 0.0, _ZONE_INSET / 2, "center", "top"),  # just below it
+            )
+        out.append(Label(f"structure:{s.id}", text, STRUCTURE_FONT, slots))
+    return out
+
+
+def _gas_labels(site: Site, lang: str) -> list[Label]:
+    gap = GAS_ALARM_MARK / 2 + 4.0
+    out = []
+    for d in site.gas_detectors:
+        x, y = d.position_m[0], d.position_m[1]
+        # the widest reading it can show: full scale, uncertain, second alarm level
+        text = f"{gas_label_head(d)}\n{format_value(d.range_max)} {d.unit}{t('gas.uncertain', lang)} {t('gas.level2', lang)}"
+        out.append(
+            Label(f"gas:{d.id}", text, GAS_FONT, around(x, y, gap), mark=(x, y, GAS_ALARM_MARK),
+                  line_height=READING_LINE_HEIGHT)
+        )
+    return out
+
+
+def _vibration_labels(site: Site, lang: str) -> list[Label]:
+    gap = VIB_ALARM_MARK / 2 + 4.0
+    out = []
+    for p in site.vibration_points:
+        x, y = p.position_m[0], p.position_m[1]
+        text = f"{p.id}\nD 99.9 mm/s"  # the widest: zone D with its value; a quiet machine shows its zone letter
+        out.append(
+            Label(f"vib:{p.id}", text, VIB_FONT, around(x, y, gap), mark=(x, y, VIB_ALARM_MARK),
+                  line_height=READING_LINE_HEIGHT)
+        )
+    return out
+
+
+def _mark_boxes(site: Site, view: MapView) -> list[Box]:
+    """The point marks no label may cover: gas detectors and machines (at their alarm size) and anchors."""
+    marks = [(d.position_m, GAS_ALARM_MARK) for d in site.gas_detectors]
+    marks += [(p.position_m, VIB_ALARM_MARK) for p in site.vibration_points]
+    marks += [(a.position_m, ANCHOR_MARK) for a in site.anchors]
+    out = []
+    for pos, size in marks:
+        x, y = view.px(pos[0], pos[1])
+        out.append(Box(x - size / 2, y - size / 2, x + size / 2, y + size / 2))
+    return out
+
+
+@dataclass
+class LabelPlan:
+    """The fixed labels of one map, placed: ``placed`` by key (``zone:<id>``, ``structure:<id>``,
+    ``gas:<id>``, ``vib:<id>``), the point marks (``marks``) and the ``view`` they were placed in."""
+
+    view: MapView
+    placed: dict[str, Placed]
+    marks: list[Box] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, site: Site, lang: str, view: MapView | None = None) -> LabelPlan:
+        """Place every fixed label of ``site`` in ``lang``: zones, then structures, gas detectors, machines."""
+        v = view or map_view(site)
+        marks = _mark_boxes(site, v)
+        labels = _zone_labels(site, lang) + _structure_labels(site, lang)
+        labels += _gas_labels(site, lang) + _vibration_labels(site, lang)
+        # a map showing part of the site places what it shows first; the rest only stays out of its way
+        bounds = v.bounds
+
+        def shown(lab: Label) -> bool:
+            x, y = v.px(lab.slots[0].x, lab.slots[0].y)
+            return bounds.left <= x <= bounds.right and bounds.top <= y <= bounds.bottom
+
+        inside = place_labels([lab for lab in labels if shown(lab)], v, marks)
+        outside = place_labels(
+            [lab for lab in labels if not shown(lab)], v, marks, placed=[p.box for p in inside.values()]
+        )
+        return cls(v, {**inside, **outside}, marks)
+
+    def place_more(self, labels: Iterable[Label]) -> dict[str, Placed]:
+        """Place labels that come and go around the fixed ones (and each other)."""
+        return place_labels(labels, self.view, self.marks, placed=[p.box for p in self.placed.values()])
+
+    def slot(self, key: str) -> Slot | None:
+        p = self.placed.get(key)
+        return p.slot if p is not None else None
+
+    def leaders(self) -> list[tuple[float, float, float, float]]:
+        return [p.leader for p in self.placed.values() if p.leader is not None]
+
+
+def slot_columns(slots: Sequence[Slot | None], theme: Theme, fallback: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """Text glyph columns for labels at ``slots`` (a missing slot: centred on its ``fallback`` point):
+    ``label_x``, ``label_y`` (m), ``label_dx``, ``label_dy`` (px at the theme's scale), ``label_align``,
+    ``label_baseline``."""
+    s = theme.scale
+    cols: dict[str, list[Any]] = {k: [] for k in ("label_align", "label_baseline")}
+    xs, ys, dxs, dys = [], [], [], []
+    for slot, (fx, fy) in zip(slots, fallback):
+        slot = slot or Slot(fx, fy)
+        xs.append(slot.x)
+        ys.append(slot.y)
+        dxs.append(slot.dx * s)
+        dys.append(slot.dy * s)
+        cols["label_align"].append(slot.align)
+        cols["label_baseline"].append(slot.baseline)
+    return {
+        "label_x": np.array(xs, dtype=np.float64),
+        "label_y": np.array(ys, dtype=np.float64),
+        "label_dx": np.array(dxs, dtype=np.float64),
+        "label_dy": np.array(dys, dtype=np.float64),
+        **cols,
+    }
+
+
+class LeaderLayer(MapLayer):
+    """Thin lines from a mark to its label where the label had to move away from the mark (static)."""
+
+    source_name = "wall-map-leaders"
+
+    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
+        self.plan = plan
+        super().__init__(ctx, fig)
+
+    def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
+        lines = self.plan.leaders()
+        return {k: [ln[i] for ln in lines] for i, k in enumerate(("x0", "y0", "x1", "y1"))}
+
+    def key(self, snap: LinkSnapshot) -> Hashable:
+        return None
+
+    def draw(self, fig: figure) -> list[GlyphRenderer]:
+        theme = self.ctx.theme
+        return [
+            fig.segment(
+                "x0", "y0", "x1", "y1", source=self.source, line_color=theme.palette.text_dim,
+                line_width=theme.px(2), line_alpha=0.8,
+            )
+        ]
