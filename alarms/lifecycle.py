@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,7 @@ class Alarm:
     acked_ts_s: float = math.nan
     acked_by: str | None = None
     position_m: tuple[float, float] | None = None
+    area: str | None = None  # where it was raised, when its definition names no area (the book's ``area_of``)
     escalation_step: int = 0
     activations: list[float] = field(default_factory=list)  # recent activation times (chattering)
     generation: int = 0  # bumps on every change: stale timers are ignored
@@ -150,7 +151,7 @@ class Alarm:
             "source": d.source,
             "zone": d.zone,
             "person": d.person,
-            "area": d.area,
+            "area": d.area or self.area,
             "priority": self.priority,
             "state": self.state,
             "active": self.active,
@@ -172,8 +173,17 @@ class AlarmBook:
     """All alarms the engine knows, keyed by id. Every method returns the AlarmRecords that changed, for the
     console deltas; the book removes an alarm once it is idle again, so it holds only what matters now."""
 
-    def __init__(self, journal: Journal | None, *, max_shelve_s: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal | None,
+        *,
+        max_shelve_s: dict[str, float] | None = None,
+        area_of: Callable[[AlarmDefinition, tuple[float, float] | None], str | None] | None = None,
+    ) -> None:
+        """``area_of(definition, position)``: the area an alarm whose definition names none is raised in (the
+        engine looks up the zone around the alarm's position, its person's or its sensor's); None: not looked up."""
         self.journal = journal
+        self.area_of = area_of
         self.alarms: dict[str, Alarm] = {}
         self.raised_total = 0
         self.max_shelve_s = {**DEFAULT_MAX_SHELVE_S, **(max_shelve_s or {})}
@@ -251,6 +261,8 @@ class AlarmBook:
         alarm.acked_by = None
         alarm.escalation_step = 0
         alarm.priority = alarm.definition.priority
+        if alarm.definition.area is None and self.area_of is not None:
+            alarm.area = self.area_of(alarm.definition, alarm.position_m)
         recent = [t for t in self._recent.get(alarm.definition.id, ()) if t > ts - CHATTER_WINDOW_S] + [ts]
         self._recent[alarm.definition.id] = recent
         alarm.activations = recent
@@ -260,6 +272,8 @@ class AlarmBook:
         detail: dict[str, Any] = {"priority": alarm.priority}
         if alarm.position_m is not None:
             detail["position_m"] = [round(v, 3) for v in alarm.position_m]
+        if alarm.area is not None:
+            detail["area"] = alarm.area
         if alarm.chattering:
             detail["chattering"] = len(alarm.activations)
         self._journal(alarm, alarm.definition.id, "activate", seq, ts, detail=detail)

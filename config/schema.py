@@ -182,7 +182,8 @@ class Structure(_Strict):
 
     id: Id
     kind: Literal["building", "unit", "tank", "pipe_rack", "road", "fence"]
-    label: str = ""
+    label: str | Text = Field(default="", description="its name on the map: a plain string (the same in every "
+                              "language, e.g. a tag like T-101) or one per language")
     polygon: list[Point2] = Field(min_length=3)
 
 

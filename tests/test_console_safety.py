@@ -387,8 +387,12 @@ def test_missing_people_unknown_whereabouts_first_with_position_and_fix_age(demo
     now = MusterTile.missing_columns(demo_site, st, EPOCH_S + 75, "en", 10.0)
     assert now["age_text"][3] == "fix just now"  # 0.4 s at the status's own time
     assert cols["where"][0] == "never located"
-    assert cols["where"][2] == "Substation \u00b7 145, 70 m"
-    assert cols["where"][1] == "226, 119 m"
+    # in words, not coordinates: the zone (restricted zone Substation, the building of the same name said once)
+    assert cols["where"][2] == "Substation"
+    # on the road 1 m south of Unit 200 (170..270 x 120..180): the nearest named structure and how far
+    assert cols["where"][1] == "near Unit 200 distillation, 1 m"
+    zh = MusterTile.missing_columns(demo_site, st, EPOCH_S + 77, "zh-CN", 10.0)
+    assert zh["where"][1] == "精馏单元附近 1 米" and zh["where"][0] == "从未定位"
     assert MusterTile.missing_columns(demo_site, st, EPOCH_S + 77, "en", 10.0, max_rows=2)["person"] == [
         "P0001",
         "P0003",

@@ -206,10 +206,11 @@ def test_zone_columns_take_the_colour_and_symbol_of_the_worst_active_alarm(demo_
 
 def test_structure_and_anchor_columns(demo_site):
     st = FloorMap.structure_columns(demo_site, THEME)
-    k = st["label"].index("Control room / 中控室")
+    k = st["label"].index("Control room")  # one language at a time: the structure's name in English
     assert (st["label_x"][k], st["label_y"][k]) == (37.5, 30.0)  # centre of (15..60, 15..45)
     assert (st["label_align"][k], st["label_baseline"][k]) == ("center", "middle")
-    u = st["label"].index("Unit 100 reactors / 反应单元")  # holds: its name goes to its foot
+    assert FloorMap.structure_columns(demo_site, THEME, "zh-CN")["label"][k] == "中控室"
+    u = st["label"].index("Unit 100 reactors")  # holds: its name goes to its foot
     assert st["label_baseline"][u] == "bottom" and st["label_y"][u] == pytest.approx(120 + 0.02 * 60)
     an = FloorMap.anchor_columns(demo_site)
     assert len(an["x"]) == len(demo_site.anchors) == 10

@@ -11,6 +11,7 @@ from alarms.journal import Journal, verify_journal
 from config import DEMO_SITE, parse_site
 from ingest.bus import Message
 from ingest.engine import Engine, tick_message
+from tests.builders import vibration_features
 
 T0 = 1_800_000_000.0
 
@@ -88,3 +89,24 @@ def test_a_late_sos_is_still_raised_marked_late_and_its_redelivery_is_dropped(de
     assert alarm["message"]["zh-CN"].startswith(f"迟到 3600 秒（事件时间 {at}）：")
     again = eng.apply(3, Message("wearable.events", "uwb", "wearable_events", T0, T0, meta={"events": [ev]}))
     assert again.alarms == [] and eng.rejected["wearable: duplicate wearable event (QoS 1 redelivery)"] == 1
+
+
+def test_alarms_of_people_and_machines_are_raised_in_the_area_around_them(demo_site):
+    """An SOS names no zone: it is raised in the area the person's fix is in (Unit 100); a vibration alarm in the
+    area of its machine: VP04 stands on the road 8 m south of Unit 200's zone (y 120..180), its nearest area."""
+    eng = Engine(demo_site, None)
+    eng.apply(1, tick_message(T0))
+    eng.apply(2, Message("uwb.positions", "uwb", "positions", T0, T0, arrays={
+        "person_index": np.array([32], np.int32), "xyz_m": np.array([[75.0, 165.0, 1.2]]),  # P0033, in Unit 100
+        "ts_s": np.full(1, T0), "valid": np.ones(1, bool), "gdop": np.ones(1), "rms_m": np.full(1, 0.1)}))
+    out = eng.apply(3, Message("wearable.events", "uwb", "wearable_events", T0, T0,
+                               meta={"events": [{"tag": "T0033", "ts": T0, "event": "sos"}]}))
+    (sos,) = [a for a in out.alarms if a["id"] == "person.sos:T0033"]
+    assert sos["zone"] is None and sos["area"] == "Z-U100"
+    raised = []
+    for k in range(6):  # VP04 in zone D (ISO 20816-3) long enough for its alarm
+        ts = T0 + 5.0 * (k + 1)
+        eng.apply(4 + 2 * k, tick_message(ts))
+        raised += eng.apply(5 + 2 * k, vibration_features(demo_site, {"VP04": 12.0}, ts)).alarms
+    (vib,) = {a["id"]: a for a in raised if a["id"].startswith("vibration.zone_d:")}.values()
+    assert vib["id"] == "vibration.zone_d:VP04" and vib["area"] == "Z-U200"

@@ -3,6 +3,7 @@ served against the real engine (tests/engine_stack.py), which checks roles and s
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 
@@ -205,6 +206,12 @@ def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, bro
         _button(page, "Confirm").click()
         page.get_by_text("Declare emergency: accepted by the engine").wait_for(timeout=10_000)
         page.get_by_text("EMERGENCY MUSTER since", exact=False).wait_for(timeout=10_000)
+        # who is missing, by name, and where in words: T0061 stands in restricted zone R-101 (not coordinates)
+        page.get_by_text("Not yet at a muster point", exact=False).wait_for(timeout=10_000)
+        row = page.locator('[data-person="P0061"]')
+        row.wait_for(timeout=10_000)
+        text = row.inner_text()
+        assert "Reactor R-101 enclosure" in text and not re.search(r"\d+, \d+ m", text), text
         _button(page, "End emergency\u2026").click()
         _button(page, "Confirm").click()
         page.get_by_text("End emergency: accepted by the engine").wait_for(timeout=10_000)

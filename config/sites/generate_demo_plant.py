@@ -32,13 +32,13 @@ def homography(img_pts, ground_pts):
 
 
 STRUCTURES = [
-    ("B-CR", "building", "Control room / 中控室", rect(15, 15, 60, 45)),
-    ("B-WS", "building", "Workshop / 维修车间", rect(75, 15, 125, 45)),
-    ("U-100", "unit", "Unit 100 reactors / 反应单元", rect(30, 120, 120, 180)),
-    ("U-200", "unit", "Unit 200 distillation / 精馏单元", rect(170, 120, 270, 180)),
-    ("TF-1", "unit", "Tank farm / 罐区", rect(170, 20, 285, 95)),
-    ("SS-1", "building", "Substation / 变电所", rect(135, 60, 155, 80)),
-    ("PR-1", "pipe_rack", "Pipe rack / 管廊", rect(30, 102, 270, 108)),
+    ("B-CR", "building", {"en": "Control room", "zh-CN": "中控室"}, rect(15, 15, 60, 45)),
+    ("B-WS", "building", {"en": "Workshop", "zh-CN": "维修车间"}, rect(75, 15, 125, 45)),
+    ("U-100", "unit", {"en": "Unit 100 reactors", "zh-CN": "反应单元"}, rect(30, 120, 120, 180)),
+    ("U-200", "unit", {"en": "Unit 200 distillation", "zh-CN": "精馏单元"}, rect(170, 120, 270, 180)),
+    ("TF-1", "unit", {"en": "Tank farm", "zh-CN": "罐区"}, rect(170, 20, 285, 95)),
+    ("SS-1", "building", {"en": "Substation", "zh-CN": "变电所"}, rect(135, 60, 155, 80)),
+    ("PR-1", "pipe_rack", {"en": "Pipe rack", "zh-CN": "管廊"}, rect(30, 102, 270, 108)),
     ("R-101", "tank", "R-101", rect(50, 140, 62, 152)),
     ("R-102", "tank", "R-102", rect(80, 140, 92, 152)),
     ("C-201", "tank", "C-201", rect(190, 135, 200, 165)),

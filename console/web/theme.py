@@ -237,6 +237,9 @@ html, body {{
 .wf-muster-on {{ background: {p.emergency_background}; color: {p.emergency_text}; font-weight: bold;
   font-size: {self.large_px}px; padding: {self.px(10)}px {self.px(20)}px; }}
 .wf-muster-quiet {{ color: {p.text_dim}; padding: {self.px(10)}px {self.px(8)}px; }}
+.wf-missing-title {{ font-weight: bold; color: {p.emergency_background}; padding: {self.px(6)}px 0; }}
+.wf-missing {{ padding: {self.px(2)}px 0; }}
+.wf-missing-stale {{ font-weight: bold; }}
 .wf-confirm {{ font-weight: bold; padding: {self.px(10)}px {self.px(8)}px; }}
 .wf-login-msg {{ color: #ff9a1f; font-weight: bold; min-height: 1.3em; }}
 """

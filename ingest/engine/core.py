@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -32,6 +33,7 @@ from alarms.rules import CompositeRules, nearest_person
 from alarms.vibration import VibrationConditions
 from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
+from config.geometry import point_in_polygon
 from ingest.bus import Message
 from ingest.protocol.horn import HORN_OP, HORN_ROLES, HORN_SILENCE_S, Silence, horn_call
 from ingest.protocol.names import (
@@ -85,7 +87,7 @@ class Engine:
         self.site = site
         self.journal = journal
         self.state = SiteState(site)
-        self.book = AlarmBook(journal, max_shelve_s=dict(site.max_shelve_s))
+        self.book = AlarmBook(journal, max_shelve_s=dict(site.max_shelve_s), area_of=self._area_of)
         self.catalog = AlarmCatalog(site)
         self.now_s = float("nan")
         self.ticks = 0
@@ -102,6 +104,10 @@ class Engine:
         self.muster_changed = False
         self.permits.locate = self._locate
         self._tag_index = {p.tag: i for i, p in enumerate(site.people)}
+        self._person_index = {p.id: i for i, p in enumerate(site.people)}
+        # where the fixed sensors stand: an alarm of theirs is raised in the area around them
+        self._sensor_xy = {s.id: (float(s.position_m[0]), float(s.position_m[1]))
+                           for s in (*site.gas_detectors, *site.vibration_points)}
         self.people_safety = PeopleSafety(site, self.catalog)
         # the engine's own stalls are not sensor silence (alarms/awake.py): one clock for every staleness judgement
         self.awake = AwakeClock(site.engine.tick_s)
@@ -240,7 +246,7 @@ class Engine:
             k += 1
             out.notices.append(Notice(f"{seq}.{k}", "activate", d.id, alarm.priority, alarm.activated_ts_s,
                                       {"en": d.message_en, "zh-CN": d.message_zh}))
-            change = self.floods[self.position_of(d.area)].activation(alarm.activated_ts_s, d.id)
+            change = self.floods[self.position_of(d.area or alarm.area)].activation(alarm.activated_ts_s, d.id)
             if change is not None:
                 self._flood(seq, change, out)
         for n in b.notifications:
@@ -570,6 +576,32 @@ class Engine:
         self.muster_changed = True
         return None
 
+    def _area_of(self, d: Any, position: tuple[float, float] | None) -> str | None:
+        """The zone an alarm whose definition names no area is raised in: around its position, else its person's
+        fix (within ``engine.fix_stale_s``), else its sensor's place (gas detector, machine); an ``area`` zone
+        first (units, tank farm: what a flood groups by), else the first other zone, muster points aside; outside
+        every zone, the nearest area zone within 15 m (a pump just outside its unit's fence belongs to the unit)."""
+        xy = position if position is not None and all(np.isfinite(position)) else None
+        if xy is None and d.person is not None:
+            i = self._person_index.get(d.person)
+            if i is not None and self.now_s - self.state.fix_ts_s[i] <= self.site.engine.fix_stale_s:
+                xy = (float(self.state.xyz_m[i, 0]), float(self.state.xyz_m[i, 1]))
+        if xy is None:
+            xy = self._sensor_xy.get(d.source)
+        if xy is None:
+            return None
+        inside = [z for z in self.site.zones if z.kind != "muster_point" and point_in_polygon(xy, list(z.polygon))]
+        if inside:
+            return next((z.id for z in inside if z.kind == "area"), inside[0].id)
+        near = []
+        for z in self.site.zones:
+            if z.kind == "area":
+                xs, ys = [p[0] for p in z.polygon], [p[1] for p in z.polygon]
+                d = math.hypot(max(min(xs) - xy[0], 0.0, xy[0] - max(xs)), max(min(ys) - xy[1], 0.0, xy[1] - max(ys)))
+                if d <= 15.0:
+                    near.append((d, z.id))
+        return min(near)[1] if near else None
+
     def occupancy(self) -> dict[str, int]:
         """People with a fix younger than ``engine.fix_stale_s``: on site, and inside hazardous, confined-space
         and restricted zones (a person in two zones of a kind counts once)."""
@@ -590,7 +622,7 @@ class Engine:
             (a.definition.id, PRIORITY_RANK[a.priority], a.activated_ts_s,
              a.state in ("active_unack", "latched_unack", "rtn_unack"))
             for a in self.book.alarms.values()
-            if self.position_of(a.definition.area) == position
+            if self.position_of(a.definition.area or a.area) == position
         )
         return horn_call(alarms, self.silences.get(position), now)
 

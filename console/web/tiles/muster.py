@@ -28,6 +28,7 @@ from ingest.protocol.records import MissingPerson, MusterStatus
 from ...link import LinkSnapshot
 from ..actions import format_duration
 from ..i18n import t
+from ..places import Places
 from ..theme import Theme
 from .base import TileContext, format_clock
 
@@ -112,14 +113,12 @@ class MusterTile:
 
     # -- pure functions (tested with no server) --------------------------------------------------------------
     @staticmethod
-    def where_text(person: MissingPerson, zone_names: Mapping[str, str], lang: str) -> str:
-        """The last known position: the names of the zones the person is in, then ``x, y m``; *never located*
-        when the engine has no position."""
+    def where_text(person: MissingPerson, places: Places, lang: str) -> str:
+        """The last known position in words (:class:`~console.web.places.Places`: the zones the person is in,
+        the building around them, or the nearest one); *never located* when the engine has no position."""
         if person.position_m is None:
             return t("muster.never_located", lang)
-        x, y = person.position_m[0], person.position_m[1]
-        zones = [zone_names.get(z, z) for z in person.zones]
-        return " \u00b7 ".join([*zones, f"{x:.0f}, {y:.0f} m"])
+        return places.describe(person.position_m[0], person.position_m[1], person.zones)
 
     @staticmethod
     def missing_columns(
@@ -144,7 +143,7 @@ class MusterTile:
         if now_s is not None and math.isfinite(now_s) and math.isfinite(status.engine_ts_s):
             since = max(0.0, now_s - status.engine_ts_s)
         order = {p.id: i for i, p in enumerate(site.people)}
-        zone_names = {z.id: z.name.get(lang) for z in site.zones}
+        places = Places(site, lang)
         rows = []
         for m in status.missing:
             age = m.fix_age_s + since if math.isfinite(m.fix_age_s) else math.nan
@@ -158,7 +157,7 @@ class MusterTile:
             cols["person"].append(m.person)
             cols["name"].append(m.name)
             cols["tag"].append(m.tag)
-            cols["where"].append(MusterTile.where_text(m, zone_names, lang))
+            cols["where"].append(MusterTile.where_text(m, places, lang))
             cols["age_s"].append(age)
             if not math.isfinite(age):
                 age_text = ""

@@ -5,6 +5,7 @@ confirmation first, with the engine's reply."""
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
@@ -16,10 +17,10 @@ from ...auth import Credential, LoggedIn
 from ...link import LinkSnapshot
 from ..actions import muster_command, muster_enabled
 from ..i18n import t
-from ..tiles import TileContext, format_clock, format_elapsed
+from ..tiles import MusterTile, TileContext, format_clock, format_elapsed
 from .commands import CommandSink, Status, send_command, status_html
 
-__all__ = ["MusterPanel", "muster_line_html"]
+__all__ = ["MusterPanel", "missing_list_html", "muster_line_html"]
 
 
 def muster_line_html(status: MusterStatus | None, now_s: float | None, lang: str, tz: tzinfo) -> str:
@@ -38,6 +39,26 @@ def muster_line_html(status: MusterStatus | None, now_s: float | None, lang: str
         missing=status.missing_count,
     )
     return f'<div class="wf-muster-on" data-muster="active">{html.escape(text)}</div>'
+
+
+def missing_list_html(cols: Mapping[str, list[Any]], lang: str) -> str:
+    """The people not yet at a muster point, one line each: those nobody knows the whereabouts of first (ring,
+    bold), each with where they were last located in words and how old that fix is ("" when nobody is missing)."""
+    n = len(cols["person"])
+    if n == 0:
+        return ""
+    rows = []
+    for i in range(n):
+        mark = "\u25cb" if cols["stale"][i] else "\u25cf"
+        cls = "wf-missing wf-missing-stale" if cols["stale"][i] else "wf-missing"
+        age = f' <span class="wf-dim">{html.escape(cols["age_text"][i])}</span>' if cols["age_text"][i] else ""
+        rows.append(
+            f'<div class="{cls}" data-person="{html.escape(cols["person"][i])}">{mark} '
+            f'<b>{html.escape(cols["name"][i])}</b> ({html.escape(cols["tag"][i])}) \u2014 '
+            f"{html.escape(cols['where'][i])}{age}</div>"
+        )
+    title = f'<div class="wf-missing-title">{html.escape(t("muster.missing_title", lang, n=n))}</div>'
+    return f'<div class="wf-missing-list">{title}{"".join(rows)}</div>'
 
 
 class MusterPanel:
@@ -85,8 +106,13 @@ class MusterPanel:
             visible=False,
         )
         self.reply_line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8))
+        # who is missing, by name, with where they were last seen in words (scrolls when long)
+        self.missing = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8),
+                                    styles={"max-height": f"{th.px(520)}px", "overflow-y": "auto"}, visible=False)
+        self.site, self.stale_s = ctx.site, ctx.site.engine.fix_stale_s
         self.root = pn.Column(
             pn.Row(self.line, *self.buttons.values(), sizing_mode="stretch_width"),
+            self.missing,
             self.confirm_row,
             self.reply_line,
             sizing_mode="stretch_width",
@@ -161,9 +187,17 @@ class MusterPanel:
         """Show the last snapshot's muster status, the buttons the user may press, the question and the reply."""
         snap = self._snap
         status = snap.muster if snap is not None else None
-        line = muster_line_html(status, snap.engine_ts_s if snap is not None else None, self.lang, self.tz)
+        now = snap.engine_ts_s if snap is not None else None
+        line = muster_line_html(status, now, self.lang, self.tz)
         if line != self.line.object:
             self.line.object = line
+        missing = missing_list_html(
+            MusterTile.missing_columns(self.site, status, now, self.lang, self.stale_s, max_rows=500), self.lang
+        )
+        if missing != self.missing.object:
+            self.missing.object = missing
+        if self.missing.visible != bool(missing):
+            self.missing.visible = bool(missing)
         supervising = self.user is not None and bool(muster_enabled(self.user.role, False))
         on = self.enabled()
         active = status is not None and status.active
