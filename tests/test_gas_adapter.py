@@ -64,8 +64,9 @@ def collect(pull, want, timeout_s=15.0):
     return values, rejects
 
 
-def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
-    port = free_port()
+def _three_detectors(demo_site, tmp_path, port):
+    """The demo plant cut to its first three detectors, its OPC UA server on ``port`` at a 20 ms publishing
+    interval, its ingest socket in ``tmp_path``; written to ``tmp_path/site.yaml``."""
     site = demo_site.model_copy(update={
         "opcua": demo_site.opcua.model_copy(update={"endpoint": f"opc.tcp://127.0.0.1:{port}/watchfloor/",
                                                     "publishing_interval_ms": 20}),
@@ -74,6 +75,12 @@ def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
     })
     site_file = tmp_path / "site.yaml"
     write_site(site, site_file)
+    return site, site_file
+
+
+def test_values_statuses_rejects_and_reconnect(demo_site, tmp_path):
+    port = free_port()
+    site, site_file = _three_detectors(demo_site, tmp_path, port)
     server = GasServer(site_file, port)
     ctx = zmq.Context()
     pull = bus.pull_socket(ctx, site.bus.ingest)
@@ -227,14 +234,7 @@ def test_the_gas_adapter_process_does_not_log_each_notification(demo_site, tmp_p
     from console.cli.supervisor import Supervisor
 
     port = free_port()
-    site = demo_site.model_copy(update={
-        "opcua": demo_site.opcua.model_copy(update={"endpoint": f"opc.tcp://127.0.0.1:{port}/watchfloor/",
-                                                    "publishing_interval_ms": 20}),
-        "gas_detectors": demo_site.gas_detectors[:3],
-        "bus": demo_site.bus.model_copy(update={"ingest": f"ipc://{tmp_path}/in.ipc"}),
-    })
-    site_file = tmp_path / "site.yaml"
-    write_site(site, site_file)
+    site, site_file = _three_detectors(demo_site, tmp_path, port)
     server = GasServer(site_file, port)
     ctx = zmq.Context()
     pull = bus.pull_socket(ctx, site.bus.ingest)

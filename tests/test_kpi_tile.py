@@ -42,8 +42,9 @@ def test_figures_count_people_alarms_and_permits_and_colour_only_what_is_abnorma
     calm = _figures(KpiTile.columns({"alarm_rate_10min": {"main": 1}}, {}, None, EPOCH_S, "zh-CN", KpiOptions()))
     assert calm["rate"][2] == 0 and calm["unack"] == ("0", "", 0)
     assert calm["on_site"][0] == "\u2014" and calm["permits_active"][0] == "\u2014"  # not known yet: a dash
-    flood = _figures(KpiTile.columns({"alarm_rate_10min": {"main": 10}}, {}, None, EPOCH_S, "en", KpiOptions()))
-    assert flood["rate"][2] == 4
+    ten = _figures(KpiTile.columns({"alarm_rate_10min": {"main": 10}}, {}, None, EPOCH_S, "en", KpiOptions()))
+    flood = _figures(KpiTile.columns({"alarm_rate_10min": {"main": 11}}, {}, None, EPOCH_S, "en", KpiOptions()))
+    assert ten["rate"][2] == 2 and flood["rate"][2] == 4  # a flood is more than 10, as the engine judges it
     html = KpiTile.html(KpiTile.columns(status, alarms, board, EPOCH_S, "en", KpiOptions()), "en")
     assert 'data-kpi="rate"' in html and "In confined spaces" in html
 

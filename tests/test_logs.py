@@ -113,3 +113,92 @@ def test_the_supervisor_never_blocks_a_child_on_a_log_the_disk_refuses(tmp_path)
         pytest.fail("the child blocked on its log")
     finally:
         sup.stop_all()
+
+
+class Pipe:
+    """A child's pipe as :meth:`RotatingLog.pump` reads it: these chunks, then the end."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+
+    def read1(self, n: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+@pytest.mark.parametrize("refusals, lost", [(1, 0), (2, 30)])
+def test_a_log_that_could_not_be_opened_after_rolling_over_is_opened_again_by_the_next_write(tmp_path, monkeypatch,
+                                                                                            refusals, lost):
+    """The disk refuses the new file once (or the reopening too): later output still reaches the disk, and only
+    what came while the file could not be opened is counted as lost."""
+    import builtins
+    import errno
+
+    from console.cli import supervisor
+
+    left = [refusals]
+    opened = [False]  # the first opening (at start) goes through
+
+    def full_disk_for_a_moment(file, mode="r", *args, **kwargs):
+        if Path(file) == tmp_path / "z.log" and mode in ("wb", "ab") and left[0] and opened[0]:
+            left[0] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(supervisor, "open", full_disk_for_a_moment, raising=False)
+    log = RotatingLog(tmp_path / "z.log", max_bytes=100, backups=2)
+    opened[0] = True
+    a, b, c, d = (ch * 29 + b"\n" for ch in (b"a", b"b", b"c", b"d"))
+    # a+a fill 60 of 100; b fits, c does not: the roll-over after b cannot open z.log; d would fit in the room left
+    log.pump(Pipe([a + a, b + c, d]))
+    assert left[0] == 0 and log.lost_bytes == lost
+    assert (tmp_path / "z.log.1").read_bytes() == a + a + b
+    assert (tmp_path / "z.log").read_bytes() == (c + d if lost == 0 else d)
+
+
+def test_a_log_whose_child_could_not_start_is_closed(tmp_path):
+    sup = Supervisor(tmp_path / "logs")
+    with pytest.raises(FileNotFoundError) as raised:  # kept: its traceback holds start()'s locals, the log too
+        sup.start("ghost", [str(tmp_path / "no-such-program")], stage=0)
+    held = [fd for fd in Path("/proc/self/fd").iterdir() if _points_to(fd, tmp_path / "logs" / "ghost.log")]
+    assert "no-such-program" in str(raised.value) and held == [] and sup.children == []
+
+
+def _points_to(fd: Path, target: Path) -> bool:
+    try:
+        return Path(fd.readlink()) == target
+    except OSError:
+        return False
+
+
+def test_logs_left_bigger_by_an_earlier_run_are_brought_within_the_bound_at_open(tmp_path):
+    """An earlier run kept 7 files of 5000 bytes; this one keeps 3 of 1000: the newest 1000 of each (from a line
+    start), the oversized current log rolled over, files beyond 3 removed, so 4000 bytes at most from the start."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = {name: [f"{name} line {i:04d} ".encode() + b"x" * (i % 30) + b"\n" for i in range(200)]
+             for name in ("w.log", *(f"w.log.{i}" for i in range(1, 8)))}
+    for name, ls in lines.items():
+        (logs / name).write_bytes(b"".join(ls))
+    (logs / "w.log.notes").write_bytes(b"not a rolled-over log: left alone")
+    (logs / "other.log.7").write_bytes(b"another process's log: left alone")
+    log = RotatingLog(logs / "w.log", max_bytes=1000, backups=3)
+    names = sorted(p.name for p in logs.iterdir())
+    assert names == ["other.log.7", "w.log", "w.log.1", "w.log.2", "w.log.3", "w.log.notes"]
+    assert (logs / "w.log").read_bytes() == b""
+    for kept, was in (("w.log.1", "w.log"), ("w.log.2", "w.log.1"), ("w.log.3", "w.log.2")):
+        text = (logs / kept).read_bytes()
+        assert 900 < len(text) <= 1000 and text.endswith(lines[was][-1])
+        assert text.splitlines(keepends=True) == lines[was][-len(text.splitlines()):]  # whole lines, the newest
+    log.write(b"after the restart\n" * 100)
+    log.close()
+    files = log_files(logs, "w.log.") + [logs / "w.log"]
+    assert sum(p.stat().st_size for p in files if p.name != "w.log.notes") <= 1000 * 4
+    assert all_lines(logs, "w.log", 3)[-1] == "after the restart"
+
+
+def test_an_oversized_log_without_backups_is_cut_to_its_newest_lines_and_appended_to(tmp_path):
+    (tmp_path / "v.log").write_bytes(b"".join(f"old {i:03d}\n".encode() for i in range(100)))  # 800 bytes
+    log = RotatingLog(tmp_path / "v.log", max_bytes=100, backups=0)
+    log.write(b"new\n")
+    log.close()
+    assert (tmp_path / "v.log").read_bytes() == b"".join(f"old {i:03d}\n".encode() for i in range(88, 100)) + b"new\n"

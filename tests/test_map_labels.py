@@ -73,7 +73,8 @@ def test_first_free_slot_wins_and_close_labels_go_to_different_sides():
 def test_label_box_by_alignment_and_baseline():
     view = MapView(0, 0, 100, 100, 10.0)
     lab = Label("x", "AA\nAA", 10.0, ())
-    w, h = text_width("AA", 10.0), 2 * 1.2 * 10.0
+    # Bokeh's box of 2 lines: 2 x the font's ascent + descent (1.117 em) and 0.2 of it between them
+    w, h = text_width("AA", 10.0), 1.117 * 10.0 * (2 + 0.2)
     # (20 m, 80 m) is (200, 200) px; 5 px right, 10 px down
     def same(a: Box, b: Box) -> bool:
         return (a.left, a.top, a.right, a.bottom) == pytest.approx((b.left, b.top, b.right, b.bottom))
@@ -129,5 +130,39 @@ def test_floor_map_uses_its_tiles_share_and_view():
     full = FloorMap(TileContext(site, "en"))
     quad = FloorMap(TileContext(site, "en", share=(1.0, 1.0)), FloorMapOptions(view=(0, 0.5, 0.5, 1), anchor="se"))
     assert quad.label_plan.view.px_per_m > 2 * full.label_plan.view.px_per_m
-    assert quad.label_plan.view.x1 == pytest.approx(150.0 + 1.5)  # pinned at its south-east corner (+ padding)
+    # pinned at its south-east corner, no padding there: screen 2 begins where screen 1 ends
+    assert (quad.label_plan.view.x1, quad.label_plan.view.y0) == pytest.approx((150.0, 100.0))
     assert quad.figure.x_range.start < 1.0 and quad.figure.x_range.end < 160.0
+
+
+def test_a_crowd_in_alarm_gets_at_most_forty_labels_none_written_over_another_and_moving_reuses_them():
+    import numpy as np
+
+    from console.web.tiles.map.people import PeopleLayer
+
+    site = _site()
+    plan = LabelPlan.build(site, "en")
+    n = len(site.people)
+    xyz = np.full((n, 3), np.nan)
+    xyz[:60, :2] = np.array([140.0, 70.0]) + np.random.default_rng(1).normal(0.0, 5.0, (60, 2))
+    rank = np.zeros(n, dtype=np.int64)
+    rank[:60] = 4
+    arrays = {"xyz_m": xyz, "age_s": np.zeros(n), "alarm": rank}
+    cache: dict = {}
+    cols = PeopleLayer.columns(site, arrays, 10.0, THEME, plan, cache)
+    labelled = [i for i, text in enumerate(cols["label"]) if text]
+    assert len(labelled) == 20  # the cap; the other 40 keep their red square
+    boxes = []
+    for i in labelled:
+        slot = Slot(cols["x"][i], cols["y"][i], cols["label_dx"][i], cols["label_dy"][i], cols["label_align"][i],
+                    cols["label_baseline"][i])
+        boxes.append(Label("p", cols["label"][i], 30.0, (slot,), bold=True).box(slot, plan.view))
+    overlaps = sum(1 for a, b in itertools.combinations(boxes, 2) if a.overlap(b) > 0.0)
+    # 20 labels within a 10 m crowd: they spread out, with leader lines
+    assert overlaps == 0
+    # a step of 10 cm keeps everyone in the same 2 m cells: the placement is reused, the leaders follow
+    moved = {**arrays, "xyz_m": xyz + np.array([0.1, 0.0, 0.0])}
+    again = PeopleLayer.columns(site, moved, 10.0, THEME, plan, cache)
+    assert list(again["label_dx"]) == list(cols["label_dx"])
+    lead = np.isfinite(np.asarray(cols["leader_x0"]))
+    assert np.allclose(np.asarray(again["leader_x0"])[lead], np.asarray(cols["leader_x0"])[lead] + 0.1)

@@ -4,6 +4,7 @@ recording still verifies and replays to its journal byte for byte."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -178,6 +179,90 @@ def test_a_removal_that_fails_is_reported_and_journaled_as_failed(demo_site, tmp
     assert [r[:4] for r in rows] == [(1, "recording_removal_failed", "engine.retention", "engine")]
     assert '"error":"PermissionError: Operation not permitted"' in rows[0][4] and '"file":"old/recording.sqlite"' in rows[0][4]
     assert engine.recordings_removed == 0
+
+
+def test_a_keeper_stopped_before_a_removal_removes_nothing_more(tmp_path, monkeypatch):
+    """Stopping is checked before every removal, the first too: the engine takes its last results after stop(),
+    so a removal begun after it would never be journaled."""
+    from ingest.engine import retention as retention_mod
+
+    now = time.time()
+    olds = [write_recording(tmp_path / f"old-{i}", "demo-plant", [now - (100 + i) * DAY_S]) for i in range(3)]
+    live = tmp_path / "live" / "recording.sqlite"
+    keeper = RetentionKeeper(tmp_path, "demo-plant", live, RecordingSettings())
+    keeper.stop()  # before the pass: not a file goes
+    keeper.run_pass()
+    assert all(p.exists() for p in olds) and keeper.results() == []
+
+    keeper = RetentionKeeper(tmp_path, "demo-plant", live, RecordingSettings())
+    remove = retention_mod.remove_recording
+
+    def remove_then_stop(r):  # the engine stops while the first removal is under way
+        keeper.stop()
+        return remove(r)
+
+    monkeypatch.setattr(retention_mod, "remove_recording", remove_then_stop)
+    keeper.run_pass()
+    (result,) = keeper.results()
+    assert [e["run"] for e in result["removed"]] == ["old-2"]  # the oldest, finished and reported; no other
+    assert [p.exists() for p in olds] == [True, True, False]
+
+
+def test_a_pass_over_long_non_ascii_run_names_is_split_into_inputs_the_bus_reads_back(demo_site, tmp_path):
+    """JSON writes a character outside ASCII as one or two \\uXXXX (6 or 12 bytes): 50 entries with run folder names
+    of 60 CJK characters outside the BMP are ~85 kB of header, over the 64 KiB the bus reads back. Each input must
+    decode (a replay reads them from the recording), and every removal must be journaled once."""
+    from ingest.engine import Engine
+    from ingest.engine.retention import MAX_INPUT_META_BYTES
+
+    now = time.time()
+    root = tmp_path / ("記録𠮷" * 5)  # a root outside ASCII too (SQLite opens paths of at most 512 bytes)
+    runs = [f"{i:02d}-" + "𠮷𩸽𠀋𡈽𢌞𣗄𤔅𥝱"[i % 8] * 60 for i in range(60)]  # 243 bytes of file name each
+    for i, run in enumerate(runs):
+        write_recording(root / run, demo_site.id, [now - (100 + i) * DAY_S])
+    keeper = RetentionKeeper(root, demo_site.id, root / "live" / "recording.sqlite", RecordingSettings())
+    keeper.run_pass()
+    results = keeper.results()
+    assert len(results) >= 2 and not any((root / run / "recording.sqlite").exists() for run in runs)
+    journal = Journal(tmp_path / "journal.sqlite")
+    engine = Engine(demo_site, journal)
+    for seq, result in enumerate(results, start=1):
+        msg = bus.Message(topic="engine.retention", source="engine", kind="retention", event_ts_s=now,
+                          ingest_ts_s=now, meta=result)
+        frames = bus.encode(msg)
+        assert len(frames[1]) <= MAX_INPUT_META_BYTES + 1024 < bus.MAX_HEADER_BYTES
+        engine.apply(seq, bus.decode(frames))  # as a replay reads it from the recording
+    journal.close()
+    db = sqlite3.connect(tmp_path / "journal.sqlite")
+    rows = db.execute("SELECT event, detail FROM journal").fetchall()
+    db.close()
+    assert {event for event, _ in rows} == {"recording_removed"} and engine.recordings_removed == 60
+    assert sorted(json.loads(detail)["run"] for _, detail in rows) == sorted(runs)
+    assert {json.loads(detail)["root"] for _, detail in rows} == {str(root.resolve())}
+
+
+def test_over_long_texts_in_a_retention_input_are_cut_to_a_bound(demo_site, tmp_path, monkeypatch):
+    """Texts no file system would give (a 4000-character run name, a long error in escaped characters) are cut, so
+    even one entry cannot pass the bus's limit; what fits is kept whole."""
+    from ingest.engine import retention as retention_mod
+    from ingest.engine.retention import MAX_FIELD_BYTES
+
+    old = NOW - 100 * DAY_S
+    huge = [StoredRecording(tmp_path / f"{c * 4000}" / "recording.sqlite", c * 4000, old + i, old + i, 1, 1)
+            for i, c in enumerate("a\x01𠮷")]  # removed in this order: the oldest first
+    monkeypatch.setattr(retention_mod, "scan_recordings", lambda root, site, **kw: (huge, []))
+    monkeypatch.setattr(retention_mod, "remove_recording", lambda r: "OSError: " + "\x02" * 5000)
+    keeper = RetentionKeeper(tmp_path, demo_site.id, tmp_path / "live" / "recording.sqlite", RecordingSettings(),
+                             clock=lambda: NOW)
+    keeper.run_pass()
+    entries = [e for result in keeper.results() for e in result["failed"]]
+    assert len(entries) == 3
+    for e in entries:
+        for key in ("file", "run", "error"):
+            assert 0 < len(json.dumps(e[key])) <= MAX_FIELD_BYTES
+        assert e["error"].startswith("OSError: ") and e["file"].startswith(e["run"][:100])
+    assert [e["run"] for e in entries] == ["a" * 2046, "\x01" * 341, "𠮷" * 170]  # whole characters that fit
+    assert entries[0]["reason"].startswith("ended 100.0 days ago")
 
 
 def test_retention_is_an_engine_only_kind():

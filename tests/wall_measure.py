@@ -44,7 +44,11 @@ _MAP_LABELS_JS = """(name) => {
         const lines = text.split('\\n');
         const pad = typeof g.padding === 'number' ? g.padding : 0;
         const w = Math.max(...lines.map(s => ctx.measureText(s).width)) + 2 * pad;
-        const h = lines.length * Number(spec(g.text_line_height, data, i)) * size + 2 * pad;
+        // Bokeh's text box: each line the font's ascent + descent, (line height - 1) of that between lines
+        const m = ctx.measureText(lines[0]);
+        const fm = m.fontBoundingBoxAscent + m.fontBoundingBoxDescent;
+        const lh = Number(spec(g.text_line_height, data, i));
+        const h = fm * (lines.length + (lh - 1) * (lines.length - 1)) + 2 * pad;
         const ax = sx(x) + Number(spec(g.x_offset, data, i) || 0);
         const ay = sy(y) + Number(spec(g.y_offset, data, i) || 0);
         const align = spec(g.text_align, data, i), base = spec(g.text_baseline, data, i);

@@ -18,8 +18,10 @@ import ctypes
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -110,7 +112,9 @@ class RotatingLog:
     """A log file bounded on disk: ``path`` rolls over to ``path.1`` (``path.1`` to ``path.2``, ..., the oldest,
     ``path.<backups>``, is dropped) before a write would take it past ``max_bytes``, cut after the last whole line
     that fits when there is one. So the files hold at most ``max_bytes * (backups + 1)`` bytes. An existing
-    ``path`` is appended to (an engine resuming in its run folder). Writes are unbuffered (``tail -f`` sees each
+    ``path`` is appended to (an engine resuming in its run folder); what an earlier run with bigger bounds left is
+    brought within these at open: each file cut to its newest ``max_bytes`` (from a line start), an oversized
+    ``path`` rolled over, and ``path.N`` beyond ``backups`` removed. Writes are unbuffered (``tail -f`` sees each
     line); a write the disk refuses is counted in ``lost_bytes``, not raised."""
 
     def __init__(self, path: Path, max_bytes: int = DEFAULT_LOG_MAX_BYTES, backups: int = DEFAULT_LOG_BACKUPS) -> None:
@@ -120,11 +124,77 @@ class RotatingLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self.lost_bytes = 0
+        self._broken = False  # the file could not be opened again: warned once until it can
+        self._closed = False  # by close(): then nothing opens it again
+        self._bound_existing()
         self._f = open(self.path, "ab", buffering=0)
         self._size = self._f.tell()
 
+    def _backup(self, i: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{i}")
+
+    def _bound_existing(self) -> None:
+        """Bring the files an earlier run left (with a bigger ``max_bytes`` or more ``backups``) within this log's
+        bounds, so ``max_bytes * (backups + 1)`` holds from the start, not only after ``backups`` roll-overs."""
+        prefix = f"{self.path.name}."
+        try:
+            stale = [p for p in self.path.parent.iterdir() if p.name.startswith(prefix)
+                     and (n := p.name[len(prefix):]).isascii() and n.isdigit() and int(n) > self.backups]
+        except OSError as e:
+            log.warning("could not list %s (%s): older logs there are left as they are", self.path.parent, e)
+            stale = []
+        for p in stale:
+            try:
+                p.unlink()
+            except OSError as e:
+                log.warning("could not remove %s, beyond the %d kept (%s)", p, self.backups, e)
+        for i in range(1, self.backups + 1):
+            self._cut_to_newest(self._backup(i))
+        if self._cut_to_newest(self.path) and self.backups > 0:
+            self._shift()  # start a file of its own; what came before is path.1
+
+    def _cut_to_newest(self, path: Path) -> bool:
+        """Cut ``path`` (a regular file over ``max_bytes``) to its newest ``max_bytes``, from the first line start
+        in them when there is one (copied in chunks: a file may be a gigabyte). True when it was over."""
+        cut = path.with_name(path.name + ".cut")
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode) or st.st_size <= self.max_bytes:
+                return False
+            with open(path, "rb") as src:
+                start = st.st_size - self.max_bytes
+                src.seek(start - 1)
+                if src.read(1) != b"\n":  # mid-line: keep from the next line start, unless no line ends in the rest
+                    at = start
+                    while chunk := src.read(_CHUNK):
+                        nl = chunk.find(b"\n")
+                        if nl >= 0:
+                            start = at + nl + 1 if at + nl + 1 < st.st_size else start
+                            break
+                        at += len(chunk)
+                src.seek(start)
+                with open(cut, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            os.replace(cut, path)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            log.warning("could not cut %s to %d bytes (%s): left as it is", path, self.max_bytes, e)
+            try:
+                cut.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return False
+        return True
+
     def write(self, data: bytes) -> None:
+        reopened = False  # once a call: a file that takes appends but cannot be rolled over must not loop
         while data:
+            if self._f.closed:  # rolling over could not open it again: try once more now
+                if self._closed or reopened or not self._reopen():
+                    self._lose(len(data))
+                    return
+                reopened = True
             room = self.max_bytes - self._size
             if room <= 0 or (len(data) > room and self._size > 0 and b"\n" not in data[:room]):
                 self._roll_over()
@@ -135,32 +205,59 @@ class RotatingLog:
                 part = part[: cut + 1] if cut >= 0 else part
             try:
                 n = self._f.write(part) or 0
-            except (OSError, ValueError):  # a full disk, a file that could not be opened again: counted, not kept
+            except (OSError, ValueError):  # a full disk: counted, not kept
                 n = 0
             self._size += n
             if n < len(part):
-                if not self.lost_bytes:  # once: the count comes when the child ends
-                    log.warning("%s: the disk refuses the log; counting what is lost", self.path)
-                self.lost_bytes += len(part) - n
+                self._lose(len(part) - n)
             data = data[len(part):]
             if data:
                 self._roll_over()
 
-    def _roll_over(self) -> None:
-        self._f.close()
+    def _lose(self, n: int) -> None:
+        if not self.lost_bytes:  # once: the count comes when the child ends
+            log.warning("%s: the disk refuses the log; counting what is lost", self.path)
+        self.lost_bytes += n
+
+    def _reopen(self) -> bool:
+        try:
+            self._f = open(self.path, "ab", buffering=0)
+        except OSError as e:
+            if not self._broken:
+                log.warning("could not open %s again (%s): its lines are counted as lost until it opens", self.path, e)
+                self._broken = True
+            return False
+        if self._broken:
+            log.info("%s opens again", self.path)
+            self._broken = False
+        self._size = self._f.tell()
+        return True
+
+    def _shift(self) -> None:
         try:
             for i in range(self.backups - 1, 0, -1):
-                older = self.path.with_name(f"{self.path.name}.{i}")
+                older = self._backup(i)
                 if older.exists():
-                    os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+                    os.replace(older, self._backup(i + 1))
             if self.backups > 0:
-                os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+                os.replace(self.path, self._backup(1))
         except OSError as e:
             log.warning("could not roll %s over (%s): starting it again", self.path, e)
-        self._f = open(self.path, "wb", buffering=0)
+
+    def _roll_over(self) -> None:
+        self._f.close()
+        self._shift()
+        try:
+            self._f = open(self.path, "wb", buffering=0)
+        except OSError as e:  # left closed: the next write tries to open it again, and counts what it cannot write
+            if not self._broken:
+                log.warning("could not open %s after rolling it over (%s)", self.path, e)
+                self._broken = True
+            return
         self._size = 0
 
     def close(self) -> None:
+        self._closed = True
         self._f.close()
 
     def pump(self, stream) -> None:
@@ -177,7 +274,7 @@ class RotatingLog:
                     break
                 try:
                     self.write(chunk)
-                except OSError:  # rolling over failed (the folder went?): counted; the next write tries again
+                except OSError:  # write counts what the disk refuses; this is for the unforeseen: the pipe drains
                     self.lost_bytes += len(chunk)
         finally:
             if self.lost_bytes:
@@ -214,9 +311,14 @@ class Supervisor:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         out = None if self.echo else subprocess.PIPE
         sink = None if self.echo else RotatingLog(child.log_path, self.log_max_bytes, self.log_backups)
-        child.proc = subprocess.Popen(argv, stdout=out, stderr=None if self.echo else subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
-                                      env=env)
+        try:
+            child.proc = subprocess.Popen(argv, stdout=out, stderr=None if self.echo else subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          preexec_fn=_die_with_parent, env=env)
+        except BaseException:  # no child (no such program, no memory...): no pump to close its log either
+            if sink is not None:
+                sink.close()
+            raise
         if sink is not None:
             child._log_thread = threading.Thread(target=sink.pump, args=(child.proc.stdout,), name=f"log-{name}",
                                                  daemon=True)

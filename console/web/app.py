@@ -96,17 +96,31 @@ def screen_list_page(
 ) -> pn.viewable.Viewable:
     """A wall URL naming a screen the layout does not have: say so and list the screens, each a link (never a
     traceback on the wall). ``named``: the layout was named in the URL, and the links name it too."""
-    p = theme.palette
-    chosen = f"layout={html.escape(layout.name)}&" if named else ""
-    links = "".join(
-        f'<li><a style="color:{p.text}" href="?{chosen}screen={html.escape(s.id)}&lang={html.escape(lang)}">'
-        f"{html.escape(t('wall.screen', lang, id=s.id))}</a></li>"
-        for s in layout.screens
-    )
-    body = (f'<div style="font-size:{theme.px(48)}px;color:{p.text};padding:{theme.px(60)}px">'
-            f"<p>{html.escape(t('wall.no_screen', lang, screen=screen, layout=layout.name))}</p>"
-            f"<p>{html.escape(t('wall.screens', lang))}</p><ul>{links}</ul></div>")
+    chosen = f"layout={layout.name}&" if named else ""
     log.info("wall: screen %r asked for, layout %s has %s", screen, layout.name, [s.id for s in layout.screens])
+    return _links_page(
+        theme,
+        t("wall.no_screen", lang, screen=screen, layout=layout.name),
+        t("wall.screens", lang),
+        [(f"?{chosen}screen={s.id}&lang={lang}", t("wall.screen", lang, id=s.id)) for s in layout.screens],
+    )
+
+
+def position_list_page(site: Site, position: str, lang: str, theme: Theme) -> pn.viewable.Viewable:
+    """A wall URL naming an operator position the site does not have: a wall there would never sound the horn
+    of any real position. Say so and list the positions (each a link), never a quiet wall."""
+    ids = [p.id for p in site.operator_positions]
+    log.info("wall: operator position %r asked for, the site has %s", position, ids)
+    return _links_page(theme, t("wall.no_position", lang, position=position), t("wall.positions", lang),
+                       [(f"?position={pid}&lang={lang}", t("wall.position", lang, id=pid)) for pid in ids])
+
+
+def _links_page(theme: Theme, what: str, heading: str, links: list[tuple[str, str]]) -> pn.viewable.Viewable:
+    p = theme.palette
+    items = "".join(f'<li><a style="color:{p.text}" href="{html.escape(href)}">{html.escape(text)}</a></li>'
+                    for href, text in links)
+    body = (f'<div style="font-size:{theme.px(48)}px;color:{p.text};padding:{theme.px(60)}px">'
+            f"<p>{html.escape(what)}</p><p>{html.escape(heading)}</p><ul>{items}</ul></div>")
     return pn.Column(pn.pane.HTML(body, sizing_mode="stretch_both"), sizing_mode="stretch_both",
                      styles={"background": p.page, "height": "100vh"})
 
@@ -154,6 +168,9 @@ def make_wall(
     layout = layout_name if isinstance(layout_name, WallLayout) else load_layout(layout_name, WALL_TILES)
     if screen is not None and screen not in {s.id for s in layout.screens}:
         return screen_list_page(site, layout, screen, shown, theme, named=asked in layout_names())
+    position = session_arg("position") or site.operator_positions[0].id
+    if position not in {p.id for p in site.operator_positions}:
+        return position_list_page(site, position, shown, theme)
     page = build_wall(site, layout, lang=lang, screen=screen, scale=scale)
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
@@ -161,8 +178,7 @@ def make_wall(
     watchdog = LinkWatchdog(theme, shown)  # judged in the browser: a dead console cannot say it is dead
     page.root.append(pn.pane.Bokeh(watchdog.overlay, margin=0))
     # the control room's horn: the alarms of this wall's operator position, silenced from a workstation
-    horn = Horn(site, session_arg("position") or site.operator_positions[0].id, name="wall-horn",
-                theme=theme, lang=shown)
+    horn = Horn(site, position, name="wall-horn", theme=theme, lang=shown)
     page.root.append(pn.pane.Bokeh(horn.root, margin=0))
     failed: set[int] = set()
 

@@ -164,7 +164,7 @@ class Horn:
         alarms = [
             (r.id, r.rank, r.activated_ts_s, r.unacknowledged)
             for r in snap.alarms.alarms.values()
-            if r.on_list and position_of(self.positions, r.area or r.zone) == self.position
+            if r.on_list and position_of(self.positions, r.area) == self.position
         ]
         self.call = call = horn_call(alarms, self.silence, now if now is not None else math.inf)
         if set(call.alarms) - self._heard:  # an alarm that was not sounding a moment ago: play at once

@@ -387,8 +387,9 @@ class EngineProcess:
             if final and self.notifier is not None:
                 self.notifier.stop(3.0)  # what is still unsent is reported as such, then recorded below
             self._take_notifier_results(batch)
-            if final:
-                self.retention.stop()  # a removal under way finishes and is recorded below
+            if final and not self.retention.stop():  # a removal under way finishes and is recorded below
+                log.warning("retention: still removing a recording after 10 s: its removal is logged below, "
+                            "not journaled")
             self._take_retention(batch)
             now = time.time()
             if now >= next_tick:

@@ -20,6 +20,7 @@ a keeper.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
@@ -32,16 +33,25 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import MIN_RETENTION_DAYS, RecordingSettings
+from ingest.bus import MAX_HEADER_BYTES
 
 log = logging.getLogger(__name__)
 
 __all__ = ["StoredRecording", "Removal", "plan_removals", "scan_recordings", "remove_recording", "RetentionKeeper",
-           "RECORDING_FILE", "DAY_S", "MAX_REMOVALS_PER_INPUT"]
+           "RECORDING_FILE", "DAY_S", "MAX_REMOVALS_PER_INPUT", "MAX_INPUT_META_BYTES", "MAX_FIELD_BYTES"]
 
 RECORDING_FILE = "recording.sqlite"
 DAY_S = 86400.0
-#: removals per ``retention`` input (each about 300 bytes of header: well inside the bus's 64 KiB)
+#: removals per ``retention`` input, at most (fewer when they would not fit in :data:`MAX_INPUT_META_BYTES`)
 MAX_REMOVALS_PER_INPUT = 50
+#: a ``retention`` input's meta as the bus encodes it, at most: the bus refuses a header over its 64 KiB when it is
+#: read back (a replay), not when it is written, so an input over it would be applied live and be undecodable in
+#: the recording. An entry is ~300 bytes in ASCII, but ~1.5 kB with a long non-ASCII run folder name (JSON writes
+#: each such character as ``\uXXXX``, 6 or 12 bytes): counting entries is not enough.
+MAX_INPUT_META_BYTES = MAX_HEADER_BYTES * 3 // 4
+#: each text of a ``retention`` input (a path, a run folder name, a reason, an error), at most, as the bus encodes
+#: it: so that the largest entry and the pass's root fit in an input with room to spare
+MAX_FIELD_BYTES = 2048
 _SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the database
 
 
@@ -170,12 +180,29 @@ def remove_recording(rec: StoredRecording) -> str | None:
     return None
 
 
+def _json_bytes(o: Any) -> int:
+    """Bytes of ``o`` as the bus writes it into a header (compact, ASCII-only JSON)."""
+    return len(json.dumps(o, separators=(",", ":")))
+
+
+def _cut(text: str, max_bytes: int = MAX_FIELD_BYTES) -> str:
+    """``text``, cut so that it takes at most ``max_bytes`` as a JSON string (quotes included)."""
+    if 12 * len(text) + 2 <= max_bytes or _json_bytes(text) <= max_bytes:  # 12: an escaped surrogate pair
+        return text
+    n = 2
+    for i, ch in enumerate(text):
+        n += _json_bytes(ch) - 2
+        if n > max_bytes:
+            return text[:i]
+    return text
+
+
 def _entry(r: StoredRecording, root: Path) -> dict[str, Any]:
     try:
         name = str(r.path.relative_to(root))
     except ValueError:
         name = str(r.path)
-    return {"file": name[:512], "run": r.run[:256], "bytes": r.bytes, "inputs": r.inputs,
+    return {"file": _cut(name), "run": _cut(r.run), "bytes": r.bytes, "inputs": r.inputs,
             "first_ts_s": r.first_ts_s, "last_ts_s": r.last_ts_s}
 
 
@@ -184,8 +211,9 @@ class RetentionKeeper:
     ``settings.check_every_s``. :meth:`results` drains the finished passes' outcomes, each a dict ready to be a
     ``retention`` input's meta: ``root``, ``retention_days``, ``max_total_gb``, ``removed`` (file relative to
     root, run, bytes, inputs, first_ts_s, last_ts_s, reason) and ``failed`` (the same and ``error``), at most
-    :data:`MAX_REMOVALS_PER_INPUT` entries each; a pass that removed nothing and failed at nothing reports
-    nothing."""
+    :data:`MAX_REMOVALS_PER_INPUT` entries together and :data:`MAX_INPUT_META_BYTES` as JSON (a pass's outcome
+    is split over as many as it takes; each text cut to :data:`MAX_FIELD_BYTES`); a pass that removed nothing and
+    failed at nothing reports nothing."""
 
     def __init__(self, root: Path, site_id: str, running: Path, settings: RecordingSettings, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -203,11 +231,13 @@ class RetentionKeeper:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop after the removal under way (a pass checks between files); wait up to ``timeout_s``."""
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop after the removal under way (a pass checks before each file); wait up to ``timeout_s``. False when
+        the keeper is still at work then (a removal that finishes later is in no :meth:`results` taken before)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        return not self._thread.is_alive()
 
     def results(self) -> list[dict[str, Any]]:
         out = []
@@ -246,24 +276,35 @@ class RetentionKeeper:
                         self.root, left, cap, MIN_RETENTION_DAYS)
         removed: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        empty = size = _json_bytes(self._meta([], []))
         for rm in plan:
-            if self._stop.is_set() and (removed or failed):
-                break  # stopping: what is done is reported; the rest waits for the next start
+            # stopping (before the first removal too: the engine may have taken its last results already): what is
+            # done is reported; the rest waits for the next start
+            if self._stop.is_set():
+                break
             error = remove_recording(rm.recording)
-            entry = {**_entry(rm.recording, self.root), "reason": rm.reason[:300]}
+            entry = {**_entry(rm.recording, self.root), "reason": _cut(rm.reason)}
             if error is None:
                 log.info("retention: removed %s (%d bytes, %s)", rm.recording.path, rm.recording.bytes, rm.reason)
-                removed.append(entry)
             else:
                 log.error("retention: could not remove %s: %s", rm.recording.path, error)
-                failed.append({**entry, "error": error[:300]})
+                entry["error"] = _cut(error)
+            entry_bytes = _json_bytes(entry) + 1  # and a comma
+            if (removed or failed) and size + entry_bytes > MAX_INPUT_META_BYTES:
+                self._report(removed, failed)
+                removed, failed, size = [], [], empty
+            (removed if error is None else failed).append(entry)
+            size += entry_bytes
             if len(removed) + len(failed) >= MAX_REMOVALS_PER_INPUT:
                 self._report(removed, failed)
-                removed, failed = [], []
+                removed, failed, size = [], [], empty
         if removed or failed:
             self._report(removed, failed)
 
-    def _report(self, removed: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+    def _meta(self, removed: list[dict[str, Any]], failed: list[dict[str, Any]]) -> dict[str, Any]:
         s = self.settings
-        self._results.put({"root": str(self.root)[:1024], "retention_days": s.retention_days,
-                           "max_total_gb": s.max_total_gb, "removed": removed, "failed": failed})
+        return {"root": _cut(str(self.root)), "retention_days": s.retention_days, "max_total_gb": s.max_total_gb,
+                "removed": removed, "failed": failed}
+
+    def _report(self, removed: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+        self._results.put(self._meta(removed, failed))

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .names import HORN_OP, HORN_ROLES  # the command and who may send it, with the other ops and roles
+
 __all__ = [
     "HORN_OP",
     "HORN_RANK",
@@ -25,12 +27,8 @@ __all__ = [
     "horn_call",
 ]
 
-#: the engine command that silences a position's horn (docs/protocol.md)
-HORN_OP = "silence_horn"
 #: how long a silence lasts, seconds
 HORN_SILENCE_S = 60.0
-#: who may silence: whoever may acknowledge alarms
-HORN_ROLES: frozenset[str] = frozenset({"operator", "supervisor", "admin"})
 #: the lowest priority rank that sounds (3 high, 4 critical)
 HORN_RANK = 3
 

@@ -16,7 +16,7 @@ __all__ = [
     "TOPIC_GASFIELD", "TOPIC_PERMITS", "TOPIC_MUSTER", "TOPIC_FENCE", "TOPIC_PERMIT_REPLY",
     "PRIORITIES", "PRIORITY_RANK", "ALARM_STATES", "UNACK_STATES", "OFF_LIST_STATES",
     "QUALITY_GOOD", "QUALITY_UNCERTAIN", "QUALITY_BAD", "QUALITY_NO_DATA", "QUALITY_NAMES", "REJECT_GATED",
-    "ACTIONS", "ACTION_OPS", "NEEDS_REASON", "ROLE_ACTIONS", "ROLES", "MUSTER_OPS", "MUSTER_ROLES",
+    "ACTIONS", "ACTION_OPS", "HORN_OP", "HORN_ROLES", "NEEDS_REASON", "ROLE_ACTIONS", "ROLES", "MUSTER_OPS", "MUSTER_ROLES",
     "PERMIT_STATES", "PERMIT_OPS", "PERMIT_ROLES", "PERMIT_BOARDS", "WEARABLE_EVENTS", "DETECTION_CLASSES",
 ]
 
@@ -70,6 +70,11 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
     "field_worker": frozenset(),  # phone pages only (a watcher signing in, a hazard report): no alarm actions
 }
 ROLES: tuple[str, ...] = tuple(ROLE_ACTIONS)
+
+#: silencing the control room's horn for a minute (ingest/protocol/horn.py): the command, and who may send it
+#: (whoever may acknowledge alarms)
+HORN_OP = "silence_horn"
+HORN_ROLES: frozenset[str] = frozenset(r for r, acts in ROLE_ACTIONS.items() if "acknowledge" in acts)
 
 #: the emergency muster's commands: declare, then end; and who may send them
 MUSTER_OPS: tuple[str, ...] = ("muster_declare", "muster_end")

@@ -319,7 +319,6 @@ class AlarmList:
                                     synced, lang)
 
     @staticmethod
-    @staticmethod
     def cards_html(cards: list[str], synced: bool, lang: str, tile: str = "") -> str:
         """The tile's body: the cards (``tile``: the id the header's "+N more" counter shares, see
         :mod:`.more`), or a sentence when there are none."""

@@ -67,9 +67,10 @@ if (!(w > 0 && h > 0)) return;
 const [x0, y0, x1, y1] = extent;
 let dx = x1 - x0 + 2 * pad, dy = y1 - y0 + 2 * pad;
 if (dx / dy > w / h) { dy = dx * h / w; } else { dx = dy * w / h; }
-// the spare room goes away from the pinned side (a quadrant of a video wall keeps its seam with its neighbour)
-const xs = anchor.includes('e') ? x1 + pad - dx : anchor.includes('w') ? x0 - pad : (x0 + x1 - dx) / 2;
-const ys = anchor.includes('n') ? y1 + pad - dy : anchor.includes('s') ? y0 - pad : (y0 + y1 - dy) / 2;
+// the spare room goes away from the pinned side, which has no padding (a quadrant of a video wall meets its
+// neighbour exactly at the seam)
+const xs = anchor.includes('e') ? x1 - dx : anchor.includes('w') ? x0 : (x0 + x1 - dx) / 2;
+const ys = anchor.includes('n') ? y1 - dy : anchor.includes('s') ? y0 : (y0 + y1 - dy) / 2;
 xr.setv({start: xs, end: xs + dx});
 yr.setv({start: ys, end: ys + dy});
 """

@@ -3,7 +3,7 @@ operator, and the permits by state.
 
 Each figure is a big number with its name under it. ISA-101: grey while normal; a figure takes a priority's
 colour (and a symbol) only when it is abnormal: alarms per 10 minutes above the EEMUA 191 target (about one
-alarm per 10 minutes per operator is "very likely acceptable"; ten or more is a flood), an unacknowledged alarm
+alarm per 10 minutes per operator is "very likely acceptable"; more than ten is a flood), an unacknowledged alarm
 older than ``stale_unack_s``. The people figures come from the engine (who is where, judged once, in the
 engine), the alarm figures from the same alarm table and counts as the status bar and the alarm list.
 """
@@ -27,7 +27,8 @@ from .base import TileContext
 
 __all__ = ["EEMUA_TARGET_PER_10MIN", "KpiOptions", "KpiTile"]
 
-#: EEMUA 191: about one alarm per 10 minutes per operator is very likely acceptable; 10 or more is a flood
+#: EEMUA 191: about one alarm per 10 minutes per operator is very likely acceptable; more than 10 is a flood (as
+#: the engine's flood monitor judges it)
 EEMUA_TARGET_PER_10MIN = 1
 _FLOOD_PER_10MIN = 10
 #: the permit states the tile counts, in this order
@@ -115,7 +116,7 @@ class KpiTile:
             add("rate", "\u2014", t("kpi.target", lang, n=EEMUA_TARGET_PER_10MIN))
         else:
             r = int(rate)
-            rank = 4 if r >= _FLOOD_PER_10MIN else 2 if r > EEMUA_TARGET_PER_10MIN else 0
+            rank = 4 if r > _FLOOD_PER_10MIN else 2 if r > EEMUA_TARGET_PER_10MIN else 0
             add("rate", str(r), t("kpi.target", lang, n=EEMUA_TARGET_PER_10MIN), rank)
         counts = alarm_counts(alarms)
         unacked = [r.activated_ts_s for r in alarms.values() if r.unacknowledged and math.isfinite(r.activated_ts_s)]

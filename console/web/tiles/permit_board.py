@@ -98,7 +98,7 @@ def _css(theme: Theme) -> str:
 }}
 .wf-permit-state {{ font-weight: bold; }}
 .wf-permit-id {{ font-weight: bold; color: {p.text}; }}
-.wf-permit-type {{ color: {p.text}; }}
+.wf-permit-type {{ color: {p.text}; white-space: normal; }}
 .wf-permit-time {{ margin-left: auto; color: {p.text}; font-variant-numeric: tabular-nums; }}
 .wf-permit-facts {{
   font-size: {theme.small_px}px; color: {p.text_dim}; line-height: {_FACTS_LINE}; margin-top: {theme.px(2)}px;

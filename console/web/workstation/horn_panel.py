@@ -59,10 +59,12 @@ class HornPanel:
     def follow(self, snap: LinkSnapshot) -> None:
         """Follow the alarms and the silence; the horn sounds only while someone is logged in. The horn's
         Bokeh models change here: call it only from the page session's tick (under the document lock)."""
-        if self.credential is None:
+        if self.credential is None:  # quiet, and no silence notice left over from the last login
             self.horn.call = type(self.horn.call)()
             if self.horn.source.data["rank"][0] != 0:
                 self.horn.source.data = {**dict(self.horn.source.data), "rank": [0]}
+            if self.horn.root.visible:
+                self.horn.root.text, self.horn.root.visible = "", False
         else:
             self.horn.update(snap)
         self.refresh()

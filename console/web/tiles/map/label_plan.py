@@ -53,6 +53,10 @@ READING_LINE_HEIGHT = 1.1
 #: a zone name sits this far inside its zone's corner
 _ZONE_INSET = 8.0
 
+#: how far from a moving label's anchor a fixed label can be in its way (px at scale 1): the furthest leader
+#: slot (220 px) plus the widest label
+_NEAR_PX = 700.0
+
 # the page the map is sized for, at scale 1 (see layouts.page and FloorMap): screen, tile gaps, the key under
 # the map, the plot's border
 SCREEN_PX = (3840.0, 2160.0)
@@ -159,31 +163,25 @@ def _structure_labels(site: Site, lang: str) -> list[Label]:
     return out
 
 
+def _point_label(key: str, pos, text: str, font: float, mark: float) -> Label:
+    """The label of a point mark (a detector, a machine): two lines around it, a leader when crowded."""
+    x, y = float(pos[0]), float(pos[1])
+    return Label(key, text, font, around(x, y, mark / 2 + 4.0), mark=(x, y, mark), line_height=READING_LINE_HEIGHT)
+
+
 def _gas_labels(site: Site, lang: str) -> list[Label]:
-    gap = GAS_ALARM_MARK / 2 + 4.0
-    out = []
-    for d in site.gas_detectors:
-        x, y = d.position_m[0], d.position_m[1]
-        # the widest reading it can show: full scale, uncertain, second alarm level
-        text = f"{gas_label_head(d)}\n{format_value(d.range_max)} {d.unit}{t('gas.uncertain', lang)} {t('gas.level2', lang)}"
-        out.append(
-            Label(f"gas:{d.id}", text, GAS_FONT, around(x, y, gap), mark=(x, y, GAS_ALARM_MARK),
-                  line_height=READING_LINE_HEIGHT)
-        )
-    return out
+    # the widest reading a detector can show: full scale, uncertain, second alarm level
+    return [
+        _point_label(f"gas:{d.id}", d.position_m, f"{gas_label_head(d)}\n{format_value(d.range_max)} {d.unit}"
+                     f"{t('gas.uncertain', lang)} {t('gas.level2', lang)}", GAS_FONT, GAS_ALARM_MARK)
+        for d in site.gas_detectors
+    ]
 
 
 def _vibration_labels(site: Site, lang: str) -> list[Label]:
-    gap = VIB_ALARM_MARK / 2 + 4.0
-    out = []
-    for p in site.vibration_points:
-        x, y = p.position_m[0], p.position_m[1]
-        text = f"{p.id}\nD 99.9 mm/s"  # the widest: zone D with its value; a quiet machine shows its zone letter
-        out.append(
-            Label(f"vib:{p.id}", text, VIB_FONT, around(x, y, gap), mark=(x, y, VIB_ALARM_MARK),
-                  line_height=READING_LINE_HEIGHT)
-        )
-    return out
+    # the widest: zone D with its value (a quiet machine shows its zone letter only)
+    return [_point_label(f"vib:{p.id}", p.position_m, f"{p.id}\nD 99.9 mm/s", VIB_FONT, VIB_ALARM_MARK)
+            for p in site.vibration_points]
 
 
 def _mark_boxes(site: Site, view: MapView) -> list[Box]:
@@ -222,14 +220,22 @@ class LabelPlan:
             return bounds.left <= x <= bounds.right and bounds.top <= y <= bounds.bottom
 
         inside = place_labels([lab for lab in labels if shown(lab)], v, marks)
-        outside = place_labels(
-            [lab for lab in labels if not shown(lab)], v, marks, placed=[p.box for p in inside.values()]
-        )
+        # what is out of view keeps its first choice: searching would pull it (and a leader) into the view
+        outside = {lab.key: Placed(lab.slots[0], lab.box(lab.slots[0], v)) for lab in labels if not shown(lab)}
         return cls(v, {**inside, **outside}, marks)
 
-    def place_more(self, labels: Iterable[Label]) -> dict[str, Placed]:
-        """Place labels that come and go around the fixed ones (and each other)."""
-        return place_labels(labels, self.view, self.marks, placed=[p.box for p in self.placed.values()])
+    def place_more(self, labels: Iterable[Label], *, leaders: bool = True) -> dict[str, Placed]:
+        """Place labels that come and go around the fixed ones (and each other). Only the fixed boxes near the
+        new labels are looked at (within :data:`_NEAR_PX` of their anchors): a crowd of labels stays cheap."""
+        labels = list(labels)
+        if not labels:
+            return {}
+        pts = [self.view.px(s.x, s.y) for lab in labels for s in lab.slots[:1]]
+        window = Box(min(p[0] for p in pts) - _NEAR_PX, min(p[1] for p in pts) - _NEAR_PX,
+                     max(p[0] for p in pts) + _NEAR_PX, max(p[1] for p in pts) + _NEAR_PX)
+        near = [b for b in (p.box for p in self.placed.values()) if b.overlap(window) > 0.0]
+        marks = [b for b in self.marks if b.overlap(window) > 0.0]
+        return place_labels(labels, self.view, marks, placed=near, leaders=leaders)
 
     def slot(self, key: str) -> Slot | None:
         p = self.placed.get(key)

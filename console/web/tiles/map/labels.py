@@ -36,6 +36,8 @@ __all__ = [
 
 #: text glyph line height (Bokeh's default), in font sizes
 LINE_HEIGHT = 1.2
+#: the canvas font's ascent + descent, in font sizes (Liberation Sans: 0.905 + 0.212): Bokeh's line box
+FONT_BOX = 1.117
 #: space kept free around every label box, px at scale 1
 MARGIN = 4.0
 
@@ -123,8 +125,9 @@ class MapView:
         else:
             dx = dy * width_px / height_px
         a = "" if anchor == "center" else anchor
-        xs = x1 + pad_m - dx if "e" in a else x0 - pad_m if "w" in a else (x0 + x1 - dx) / 2
-        ys = y1 + pad_m - dy if "n" in a else y0 - pad_m if "s" in a else (y0 + y1 - dy) / 2
+        # a pinned side has no padding: the neighbouring screen starts exactly there
+        xs = x1 - dx if "e" in a else x0 if "w" in a else (x0 + x1 - dx) / 2
+        ys = y1 - dy if "n" in a else y0 if "s" in a else (y0 + y1 - dy) / 2
         return cls(xs, ys, xs + dx, ys + dy, width_px / dx)
 
     def px(self, x: float, y: float) -> tuple[float, float]:
@@ -166,7 +169,9 @@ class Label:
     def box(self, slot: Slot, view: MapView) -> Box:
         """The screen box of the text at ``slot``."""
         w = text_width(self.text, self.font_px, bold=self.bold) + 2 * self.padding
-        h = (self.text.count("\n") + 1) * self.line_height * self.font_px + 2 * self.padding
+        # Bokeh's text box: n lines of the font's ascent + descent, with (line height - 1) of that between them
+        n = self.text.count("\n") + 1
+        h = FONT_BOX * self.font_px * (n + (self.line_height - 1.0) * (n - 1)) + 2 * self.padding
         x, y = view.px(slot.x, slot.y)
         x, y = x + slot.dx, y + slot.dy
         left = x - w / 2 if slot.align == "center" else x - w if slot.align == "right" else x
@@ -210,10 +215,12 @@ def place_labels(
     obstacles: Iterable[Box] = (),
     *,
     placed: Iterable[Box] = (),
+    leaders: bool = True,
 ) -> dict[str, Placed]:
     """Place ``labels`` in order; each avoids ``obstacles`` (point marks), ``placed`` (labels placed before,
     e.g. the fixed ones when the moving ones are placed) and the labels placed before it in this call, and
-    stays inside ``view``. Deterministic: the same input always gives the same result."""
+    stays inside ``view``. ``leaders`` False: no search further out (a label with no free slot takes the least
+    crowded one). Deterministic: the same input always gives the same result."""
     taken = [b.grown(MARGIN) for b in obstacles] + [b.grown(MARGIN) for b in placed]
     bounds = view.bounds
     out: dict[str, Placed] = {}
@@ -232,7 +239,7 @@ def place_labels(
                 break
             if best is None or c < best[0]:
                 best = (c, Placed(slot, box))
-        if choice is None and lab.mark is not None:
+        if choice is None and lab.mark is not None and leaders:
             choice = _with_leader(lab, view, cost)
         if choice is None:
             assert best is not None, f"label {lab.key} has no slot"

@@ -27,7 +27,16 @@ __all__ = ["PeopleLayer"]
 
 _PERSON_SIZE = 18.0
 _PERSON_FONT = 30.0  # px at scale 1
-_MOVING = ("x", "y")
+#: the columns that change when people only move (a leader line moves with its person)
+_MOVING = ("x", "y", "leader_x0", "leader_y0", "leader_x1", "leader_y1")
+#: at most this many people's labels may search for room further out (with a leader line): beyond it, each
+#: takes the least crowded place beside its mark, so a crowd in alarm stays cheap to draw
+_MAX_LEADER_SEARCH = 20
+#: at most this many people carry an id label (the highest priorities: rows come sorted by rank, the highest
+#: last); the others in alarm keep their colour, shape and size. Twenty names fill a crowd already.
+_MAX_LABELS = 20
+#: the label places are kept while the labelled people stay within the same cell of this size (m)
+_REPLACE_CELL_M = 2.0
 
 
 class PeopleLayer(MapLayer):
@@ -41,12 +50,13 @@ class PeopleLayer(MapLayer):
     def __init__(self, ctx: TileContext, fig: figure, plan: LabelPlan) -> None:
         self.stale_s = ctx.site.engine.fix_stale_s
         self.plan = plan
-        self._style: dict[str, Any] | None = None  # the columns last sent but x, y
+        self._style: dict[str, Any] | None = None  # the columns last sent but the moving ones
+        self._places: dict[Any, Any] = {}  # the last label placement, by who is labelled where (see columns)
         super().__init__(ctx, fig)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         arrays = snap.positions.arrays if snap is not None and snap.positions else None
-        return self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme, self.plan)
+        return self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme, self.plan, self._places)
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return snap.positions.number if snap.positions else 0
@@ -54,7 +64,7 @@ class PeopleLayer(MapLayer):
     def publish(self, new: dict[str, Any]) -> None:
         style = {k: v for k, v in new.items() if k not in _MOVING}
         if self._style is not None and same_columns(style, self._style):
-            self.source.data.update(x=new["x"], y=new["y"])  # only the moving part goes out
+            self.source.data.update({k: new[k] for k in _MOVING})  # only the moving part goes out
         else:
             self.source.data = new
             self._style = style
@@ -88,6 +98,7 @@ class PeopleLayer(MapLayer):
         stale_s: float,
         theme: Theme,
         plan: LabelPlan | None = None,
+        cache: dict[Any, Any] | None = None,
     ) -> dict[str, Any]:
         """One row per person, in site order except that people with alarms come last (drawn on top).
 
@@ -97,7 +108,8 @@ class PeopleLayer(MapLayer):
         (px), ``fill_color``, ``fill_alpha``, ``line_color``, ``line_width`` (px), ``label``, ``label_color``,
         and where the label goes: ``label_dx``, ``label_dy`` (px), ``label_align``, ``label_baseline``, placed
         around the map's fixed labels (``plan``; default: the default wall's map), up and right of the mark
-        when that is free.
+        when that is free. ``cache`` (a dict the caller keeps): the placement is reused while the labelled people
+        stay in the same 2 m cells (their leader lines follow them).
         """
         pal = theme.palette
         n = len(site.people)
@@ -138,7 +150,7 @@ class PeopleLayer(MapLayer):
                 size[j] = theme.px(_PERSON_SIZE)
                 line_width[j] = theme.px(3) if s else theme.px(1.5)
             fill_alpha[j] = 0.0 if s else 1.0
-        where = _label_places(xyz[order], cols["label"], plan or LabelPlan.build(site, "en"), theme)
+        where = _label_places(xyz[order], cols["label"], plan or LabelPlan.build(site, "en"), theme, cache)
         return {
             "x": xyz[order, 0].copy(),
             "y": xyz[order, 1].copy(),
@@ -147,44 +159,63 @@ class PeopleLayer(MapLayer):
             "size": size,
             "fill_alpha": fill_alpha,
             "line_width": line_width,
-            **where,
             **cols,
+            **where,
         }
 
 
-def _label_places(xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme) -> dict[str, Any]:
+def _label_places(
+    xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme, cache: dict[Any, Any] | None = None
+) -> dict[str, Any]:
     """Label offsets for the people who have a label (an alarm) and a position, clear of the map's fixed
-    labels and of each other: up and right of the mark when free, else the next free side."""
+    labels and of each other: up and right of the mark when free, else the next free side, else further out
+    with a leader line (for at most :data:`_MAX_LEADER_SEARCH` labels)."""
     gap = PERSON_ALARM_MARK / 2 + 4.0
     d = gap / np.sqrt(2)
     wanted = []
-    for i, text in enumerate(labels):
+    labelled = [i for i, text in enumerate(labels) if text and np.all(np.isfinite(xyz[i, :2]))][-_MAX_LABELS:]
+    for i in labelled:
+        text = labels[i]
         x, y = float(xyz[i, 0]), float(xyz[i, 1])
-        if text and np.isfinite(x) and np.isfinite(y):
-            slots = (
-                Slot(x, y, d, -d, "left", "bottom"),
-                Slot(x, y, gap, 0.0, "left", "middle"),
-                Slot(x, y, -gap, 0.0, "right", "middle"),
-                Slot(x, y, 0.0, -gap, "center", "bottom"),
-                Slot(x, y, 0.0, gap, "center", "top"),
-                Slot(x, y, d, d, "left", "top"),
-                Slot(x, y, -d, -d, "right", "bottom"),
-                Slot(x, y, -d, d, "right", "top"),
-            )
-            mark = (x, y, PERSON_ALARM_MARK)
-            wanted.append((i, Label(f"person:{i}", text, _PERSON_FONT, slots, mark=mark, bold=True)))
-    placed = plan.place_more(lab for _, lab in wanted)
+        slots = (
+            Slot(x, y, d, -d, "left", "bottom"),
+            Slot(x, y, gap, 0.0, "left", "middle"),
+            Slot(x, y, -gap, 0.0, "right", "middle"),
+            Slot(x, y, 0.0, -gap, "center", "bottom"),
+            Slot(x, y, 0.0, gap, "center", "top"),
+            Slot(x, y, d, d, "left", "top"),
+            Slot(x, y, -d, -d, "right", "bottom"),
+            Slot(x, y, -d, d, "right", "top"),
+        )
+        mark = (x, y, PERSON_ALARM_MARK)
+        wanted.append((i, Label(f"person:{i}", text, _PERSON_FONT, slots, mark=mark, bold=True)))
+    key = tuple((lab.text, round(lab.mark[0] / _REPLACE_CELL_M), round(lab.mark[1] / _REPLACE_CELL_M))
+                for _, lab in wanted)
+    if cache is not None and cache.get("key") == key:
+        found = cache["found"]
+    else:
+        placed = plan.place_more((lab for _, lab in wanted), leaders=len(wanted) <= _MAX_LEADER_SEARCH)
+        found = []  # per labelled person: its slot, and its leader relative to the mark (m) or None
+        for _, lab in wanted:
+            p = placed[lab.key]
+            x, y = lab.mark[0], lab.mark[1]
+            rel = None if p.leader is None else (p.leader[0] - x, p.leader[1] - y, p.leader[2] - x, p.leader[3] - y)
+            found.append((p.slot, rel))
+        if cache is not None:
+            cache.update(key=key, found=found)
     n = len(labels)
     dx, dy = np.zeros(n), np.zeros(n)
     leader = np.full((n, 4), np.nan)
     align, baseline = ["left"] * n, ["bottom"] * n
-    for i, lab in wanted:
-        p = placed[lab.key]
-        dx[i], dy[i] = p.slot.dx * theme.scale, p.slot.dy * theme.scale
-        align[i], baseline[i] = p.slot.align, p.slot.baseline
-        if p.leader is not None:
-            leader[i] = p.leader
+    for (i, lab), (slot, rel) in zip(wanted, found):
+        dx[i], dy[i] = slot.dx * theme.scale, slot.dy * theme.scale
+        align[i], baseline[i] = slot.align, slot.baseline
+        if rel is not None:
+            x, y = lab.mark[0], lab.mark[1]
+            leader[i] = (x + rel[0], y + rel[1], x + rel[2], y + rel[3])
+    chosen = set(labelled)
     return {
+        "label": [text if i in chosen else "" for i, text in enumerate(labels)],  # beyond the cap: no label
         "label_dx": dx,
         "label_dy": dy,
         "label_align": align,
