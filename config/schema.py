@@ -278,6 +278,8 @@ class Certificate(_Strict):
 class Person(_Strict):
     id: Id
     name: str
+    name_zh: str = Field(default="", description="the name in Chinese characters (found by characters, toneless "
+                         "pinyin and pinyin initials at the workstation)")
     tag: Id
     role: str
     company: str = ""

@@ -503,3 +503,16 @@ def test_permit_records_are_read_leniently_but_need_an_id():
         PermitInfo.from_json({"type": "hot_work"})
     own = PermitInfo.from_json(permit_record("CS-1", zone=None, polygon=[[1, 2], [3, "x"], [5, 6], [7, 8]]))
     assert own.polygon == ((1.0, 2.0), (5.0, 6.0), (7.0, 8.0))
+
+
+def test_places_are_named_in_words_the_most_specific_first_never_twice(demo_site):
+    from console.web.places import Places
+
+    en, zh = Places(demo_site, "en"), Places(demo_site, "zh-CN")
+    assert en.describe(37.0, 30.0) == "Control room" and zh.describe(37.0, 30.0) == "中控室"  # inside building B-CR
+    # inside tank T-3's confined space, in the tank farm: the confined space first; the tank's own outline adds
+    # nothing an area zone has not said
+    assert en.describe(260.0, 40.0, ["Z-TF", "Z-T3"]) == "Tank T-3 interior \u00b7 Tank farm"
+    assert en.describe(75.0, 165.0, ["Z-U100"]) == "Unit 100"  # not "Unit 100 · Unit 100 reactors"
+    # on the road 1 m south of Unit 200 (y 120..180)
+    assert en.describe(226.0, 119.0) == "near Unit 200 distillation, 1 m"

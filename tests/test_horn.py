@@ -82,3 +82,33 @@ def test_the_engine_silences_a_position_journals_it_and_publishes_it_until_it_en
     assert [r[:2] for r in rows] == [("refused", "safety1"), ("horn_silenced", "op1")]
     assert json.loads(rows[1][2])["sounding"] == ["person.sos:T0033"]
     assert verify_journal(tmp_path / "j.sqlite").ok
+
+
+def test_the_page_horn_follows_the_alarms_of_its_position_and_shows_the_silence_escaped(demo_site):
+    """The page side (console/web/horn.py) on a snapshot: a new CRITICAL sounds at once (the sequence moves), a
+    silence published by the engine quiets it and is said on the page, the user's name escaped."""
+    from types import MappingProxyType
+
+    from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
+    from console.web.horn import Horn
+    from ingest.protocol.records import AlarmRecord
+    from tests.records import EPOCH_S, alarm_record
+
+    def snap(now, silence=None):
+        meta = {"engine_ts_s": now, "horn_silenced": {"main": silence} if silence else {}}
+        rec = AlarmRecord.from_json(alarm_record(1, priority="critical", ts_s=EPOCH_S, area="Z-SUB"))
+        return LinkSnapshot(positions=None, sensors=None,
+                            status=Frame("engine.status", MappingProxyType({}), MappingProxyType(meta), now, 0.0, 1),
+                            alarms=AlarmTable(seq=1, version=1, synced=True, alarms=MappingProxyType({rec.id: rec})),
+                            counters=LinkCounters(), state="ok", last_frame_age_s=0.1)
+
+    horn = Horn(demo_site)
+    horn.update(snap(EPOCH_S + 1))
+    assert horn.source.data["rank"] == [4] and horn.source.data["sequence"] == [1] and not horn.root.visible
+    silence = {"position": "main", "since_ts_s": EPOCH_S + 2, "until_ts_s": EPOCH_S + 62, "rank": 4,
+               "user": "<b>op1</b>"}
+    horn.update(snap(EPOCH_S + 20, silence))
+    assert horn.source.data["rank"] == [0] and horn.source.data["silenced"] == [1]
+    assert "HORN SILENCED 42 s" in horn.root.text and "&lt;b&gt;op1" in horn.root.text and horn.root.visible
+    horn.update(snap(EPOCH_S + 62, silence))  # the silence is over: it sounds again, at once
+    assert horn.source.data["rank"] == [4] and horn.source.data["sequence"] == [2] and not horn.root.visible

@@ -223,6 +223,24 @@ def test_supervisor_declares_and_ends_an_emergency_after_confirming(console, bro
         page.close()
 
 
+def test_an_operator_finds_a_person_by_chinese_name_and_by_pinyin(console, browser):
+    """"Where is Zhang Hui?": 张辉 and zhanghui find the same people, with their tag and where they are."""
+    page = _open(browser, f"{console.base}/workstation")
+    try:
+        _login(page, "op1")
+        box = page.get_by_placeholder("Find a person", exact=False)
+        box.fill("张辉")
+        card = page.locator('.wf-found[data-person="P0002"]')
+        card.wait_for(timeout=20_000)
+        assert "Zhang Hui 张辉" in card.inner_text() and "T0002" in card.inner_text()
+        box.fill("zhanghui")
+        page.locator('.wf-found[data-person="P0002"]').wait_for(timeout=20_000)
+        assert page.locator(".wf-found").count() == 8  # ten Zhang Huis on the demo plant: 8 shown, 2 counted
+        page.get_by_text("+2 more", exact=False).wait_for(timeout=10_000)
+    finally:
+        page.close()
+
+
 # last in the module: a flood, once begun, lasts until the last 10 min of engine time calm down
 _HORN_JS = "([state, plays]) => window.wfHorn && window.wfHorn.state === state && (window.wfHornPlays || 0) >= plays"
 

@@ -103,6 +103,9 @@ CERT_TYPES = ["hot_work", "confined_space", "working_at_height", "lifting", "tem
               "excavation", "blind_plate", "road_closure"]
 SURNAMES = "Wang Li Zhang Liu Chen Yang Zhao Huang Zhou Wu Xu Sun Hu Zhu Gao Lin He Guo Ma Luo".split()
 GIVEN = "Wei Fang Min Jing Lei Jun Yong Jie Tao Ming Chao Xia Ping Gang Hui Bo Lin Hong Qiang Yan".split()
+# the same names in characters, in the same order
+SURNAMES_ZH = "王 李 张 刘 陈 杨 赵 黄 周 吴 徐 孙 胡 朱 高 林 何 郭 马 罗".split()
+GIVEN_ZH = "伟 芳 敏 静 磊 军 勇 杰 涛 明 超 霞 平 刚 辉 波 林 红 强 艳".split()
 
 
 def build() -> dict:
@@ -130,7 +133,8 @@ def build() -> dict:
         if pid == "P0185":  # the confined-space entrant of the watcher story
             certs = [{"type": "confined_space", "number": "GB-185185", "expires": "2027-06-30"}]
         name = f"{SURNAMES[i % len(SURNAMES)]} {GIVEN[(i * 7) % len(GIVEN)]}"
-        people.append({"id": pid, "name": name, "tag": f"T{i:04d}", "role": role,
+        name_zh = f"{SURNAMES_ZH[i % len(SURNAMES_ZH)]}{GIVEN_ZH[(i * 7) % len(GIVEN_ZH)]}"
+        people.append({"id": pid, "name": name, "name_zh": name_zh, "tag": f"T{i:04d}", "role": role,
                        "company": "Contractor Co." if role == "contractor" else "Demo Chemical",
                        "certificates": certs})
 

@@ -11,6 +11,7 @@ page, or with ``--autoplay-policy=no-user-gesture-required`` on a wall PC (docs/
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 from collections.abc import Sequence
@@ -184,7 +185,8 @@ class Horn:
         text = ""
         if self.silence is not None and now is not None and now < self.silence.until_ts_s:
             left = math.ceil(self.silence.until_ts_s - now)
-            text = f'<div class="wf-horn-silenced">\U0001f507 {t("horn.silenced", self.lang, s=left, user=self.silence.user)}</div>'
+            notice = t("horn.silenced", self.lang, s=left, user=self.silence.user)
+            text = f'<div class="wf-horn-silenced">\U0001f507 {html.escape(notice)}</div>'
         if text != self.root.text:
             self.root.text = text
         if self.root.visible != bool(text):

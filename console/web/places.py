@@ -32,6 +32,7 @@ class Places:
         self.lang = lang
         self.zone_names = {z.id: z.name.get(lang) for z in site.zones}
         self.zone_kind = {z.id: z.kind for z in site.zones}
+        self.zone_polygons = [(z.id, list(z.polygon)) for z in site.zones if z.kind != "muster_point"]
         named = [s for s in site.floor_plan.structures if s.label and s.kind not in ("road", "fence")]
         # smallest first: the tank before the unit around it
         named.sort(key=lambda s: (_box(s.polygon)[2] - _box(s.polygon)[0]) * (_box(s.polygon)[3] - _box(s.polygon)[1]))
@@ -42,6 +43,10 @@ class Places:
         """Names of ``zones`` (ids), the most specific kind first."""
         ids = sorted(zones, key=lambda z: _KIND_ORDER.get(self.zone_kind.get(z, ""), 9))
         return [self.zone_names.get(z, z) for z in ids]
+
+    def zones_at(self, x: float, y: float) -> list[str]:
+        """Ids of the zones (muster points aside) that contain (x, y)."""
+        return [zid for zid, poly in self.zone_polygons if point_in_polygon((x, y), poly)]
 
     def structure_at(self, x: float, y: float) -> str | None:
         """The smallest named structure that contains (x, y), or None."""
@@ -64,7 +69,10 @@ class Places:
         only when nothing is named near."""
         names = self.zones_text(zones)
         inside = self.structure_at(x, y)
-        if inside is not None and inside not in names:
+        # the building or tank around the point, unless an area zone already names where it is (Unit 100 and
+        # "Unit 100 reactors" say the same thing twice)
+        in_area = any(self.zone_kind.get(z) == "area" for z in zones)
+        if inside is not None and inside not in names and not in_area:
             names.append(inside)
         if names:
             return " \u00b7 ".join(names)

@@ -24,6 +24,7 @@ from .alarm_tables import AlarmTables
 from .horn_panel import HornPanel
 from .login import LoginView
 from .muster_panel import MusterPanel
+from .search_panel import SearchPanel
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,13 @@ class Workstation:
         )
         self.muster = MusterPanel(link, self.ctx, command_timeout_s=command_timeout_s)
         self.horn = HornPanel(site, link, self.ctx, position, command_timeout_s=command_timeout_s)
+        self.search = SearchPanel(site, self.ctx)  # "where is Zhang Wei?"
         self.main_view = pn.Column(
             self.login_view.user_row,
             self.banner.root,
             self.horn.root,
             self.muster.root,
+            self.search.root,
             self.tables.flood_banner,
             pn.Row(self.tables.root, self.actions.root, sizing_mode="stretch_both"),
             sizing_mode="stretch_both",
@@ -227,6 +230,7 @@ class Workstation:
         self.tables.update(snap)
         self.actions.refresh()
         self.muster.update(snap)
+        self.search.update(snap)
 
 
 def make_workstation(

@@ -1,0 +1,59 @@
+"""Finding a person (console/web/search.py, console/web/workstation/search_panel.py) by hand-checked cases on the
+demo plant: Chinese characters, toneless pinyin (with or without spaces), pinyin initials, tag, id, company."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
+from console.web.search import PeopleIndex, pinyin_keys
+from console.web.tiles import TileContext
+from console.web.workstation.search_panel import SearchPanel
+from ingest.protocol.records import AlarmRecord
+from tests.records import EPOCH_S, alarm_record
+
+
+def test_pinyin_keys_are_toneless_and_run_together():
+    assert pinyin_keys("张辉") == ("zhanghui", "zh")
+    assert pinyin_keys("") == ("", "")
+
+
+def test_a_person_is_found_by_characters_pinyin_initials_tag_id_and_company(demo_site):
+    idx = PeopleIndex(demo_site)
+
+    def ids(q, limit=50):
+        return [idx.people[h.index].id for h in idx.search(q, limit)]
+
+    # the demo plant names person i by surname i mod 20 and given name 7i mod 20: Zhang Hui (张辉) is every
+    # i = 2 mod 20 (surname 2 Zhang, given name 14 Hui)
+    zhang_hui = [f"P{i:04d}" for i in range(1, 201) if i % 20 == 2]
+    assert ids("张辉") == zhang_hui
+    assert ids("zhanghui") == ids("zhang hui") == ids("Zhang Hui") == zhang_hui
+    assert set(ids("zh", 500)) >= set(zhang_hui)  # initials of 张辉, and every Zhang and Zhou
+    assert ids("T0102")[0] == "P0102" and ids("p0002")[0] == "P0002"  # an exact tag or id comes first
+    assert len(ids("contractor", 500)) == sum(1 for p in demo_site.people if p.company == "Contractor Co.")
+    assert ids("") == [] and ids("nobody-of-that-name") == []
+
+
+def test_the_panel_says_where_the_person_is_in_words_with_the_fix_age_and_their_alarms(demo_site):
+    panel = SearchPanel(demo_site, TileContext(demo_site, "en"))
+    n = len(demo_site.people)
+    xyz = np.full((n, 3), np.nan)
+    xyz[1] = (37.0, 30.0, 1.2)  # P0002 in the control room
+    age = np.full(n, np.nan)
+    age[1] = 0.4
+    positions = Frame("display.positions", MappingProxyType({"xyz_m": xyz, "age_s": age, "alarm": np.zeros(n)}),
+                      MappingProxyType({}), EPOCH_S, 0.0, 1)
+    rec = AlarmRecord.from_json({**alarm_record(1, priority="critical", person="P0002"), "id": "person.sos:T0002",
+                                 "message": {"en": "SOS from Zhang Hui (T0002)", "zh-CN": "张辉（T0002）求救"}})
+    snap = LinkSnapshot(positions=positions, sensors=None, status=None,
+                        alarms=AlarmTable(seq=1, version=1, synced=True, alarms=MappingProxyType({rec.id: rec})),
+                        counters=LinkCounters(), state="ok", last_frame_age_s=0.1)
+    text = panel.answers_html("张辉", snap)
+    first, second = text.split('data-person="P0102"')
+    assert 'data-person="P0002"' in first and "Zhang Hui 张辉" in first
+    assert "Control room" in first and "fix just now" in first and "SOS from Zhang Hui (T0002)" in first
+    assert "never located" in second  # P0102 has no fix in this frame
+    assert "Nobody matches" in panel.answers_html("xyzzy", snap)
