@@ -516,3 +516,14 @@ def test_places_are_named_in_words_the_most_specific_first_never_twice(demo_site
     assert en.describe(75.0, 165.0, ["Z-U100"]) == "Unit 100"  # not "Unit 100 · Unit 100 reactors"
     # on the road 1 m south of Unit 200 (y 120..180)
     assert en.describe(226.0, 119.0) == "near Unit 200 distillation, 1 m"
+
+
+def test_the_workstations_missing_list_counts_everyone_missing_even_beyond_the_rows_it_lists(demo_site):
+    from console.web.workstation.muster_panel import missing_list_html
+
+    st = MusterStatus.from_meta(MUSTER_META)
+    cols = MusterTile.missing_columns(demo_site, st, EPOCH_S + 77, "en", 10.0, max_rows=2)
+    text = missing_list_html(cols, "en", st.missing_count)
+    assert "Not yet at a muster point (4)" in text and "+2 more not shown" in text
+    assert text.count("data-person=") == 2  # two people listed by name
+    assert missing_list_html(MusterTile.missing_columns(demo_site, None, EPOCH_S, "en", 10.0), "en") == ""

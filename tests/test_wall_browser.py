@@ -199,9 +199,11 @@ def test_a_screen_the_layout_does_not_have_gets_a_list_of_its_screens_not_a_trac
     assert link.get_attribute("href") == "?screen=main&lang=en"
     assert "Traceback" not in page.content()
     # an operator position the site does not have: said, with the site's positions, never a wall that stays quiet
-    page.goto(wall.url + "?position=control-room-9", timeout=60_000)
+    page.goto(wall.url + "?layout=wall-3x2&screen=1&scale=0.5&position=control-room-9", timeout=60_000)
     page.get_by_text("The site has no operator position control-room-9", exact=False).wait_for(timeout=20_000)
-    assert page.get_by_role("link", name="Position main").get_attribute("href") == "?position=main&lang=en"
+    # the link keeps the screen it was meant for
+    assert page.get_by_role("link", name="Position main").get_attribute("href") == (
+        "?layout=wall-3x2&screen=1&scale=0.5&position=main&lang=en")
 
 
 def test_nothing_on_the_wall_is_cut_off_or_written_over_at_4k_and_1080p(wall, tmp_path):

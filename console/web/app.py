@@ -25,6 +25,7 @@ import logging
 import signal
 import sys
 from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 from bokeh.events import DocumentReady
@@ -106,13 +107,18 @@ def screen_list_page(
     )
 
 
-def position_list_page(site: Site, position: str, lang: str, theme: Theme) -> pn.viewable.Viewable:
+def position_list_page(
+    site: Site, position: str, lang: str, theme: Theme, keep: dict[str, str] | None = None
+) -> pn.viewable.Viewable:
     """A wall URL naming an operator position the site does not have: a wall there would never sound the horn
-    of any real position. Say so and list the positions (each a link), never a quiet wall."""
+    of any real position. Say so and list the positions (each a link keeping the URL's other arguments ``keep``:
+    layout, screen, scale), never a quiet wall."""
     ids = [p.id for p in site.operator_positions]
     log.info("wall: operator position %r asked for, the site has %s", position, ids)
+    others = {k: v for k, v in (keep or {}).items() if v is not None and k not in ("position", "lang")}
     return _links_page(theme, t("wall.no_position", lang, position=position), t("wall.positions", lang),
-                       [(f"?position={pid}&lang={lang}", t("wall.position", lang, id=pid)) for pid in ids])
+                       [("?" + urlencode({**others, "position": pid, "lang": lang}), t("wall.position", lang, id=pid))
+                        for pid in ids])
 
 
 def _links_page(theme: Theme, what: str, heading: str, links: list[tuple[str, str]]) -> pn.viewable.Viewable:
@@ -170,7 +176,8 @@ def make_wall(
         return screen_list_page(site, layout, screen, shown, theme, named=asked in layout_names())
     position = session_arg("position") or site.operator_positions[0].id
     if position not in {p.id for p in site.operator_positions}:
-        return position_list_page(site, position, shown, theme)
+        return position_list_page(site, position, shown, theme,
+                                  {k: session_arg(k) for k in ("layout", "screen", "scale")})
     page = build_wall(site, layout, lang=lang, screen=screen, scale=scale)
     # floats over the map, below the status bar: an escalation must not move the tiles (the map would re-fit)
     banner = EscalationBanner(theme, shown, site_timezone(site), name="wall-escalation", overlay=True)
@@ -191,6 +198,8 @@ def make_wall(
     # the lists' "+N more" counts what the browser had to hide, from the first render on (tiles/more.py)
     if pn.state.curdoc is not None:
         pn.state.curdoc.js_on_event(DocumentReady, CustomJS(code=MORE_JS))
+        # a wall opened while an alarm already sounds sounds at once (its data came with the page: no change)
+        pn.state.curdoc.js_on_event(DocumentReady, horn.on_page_ready())
     PageSession(link, update, name="wall", period_ms=period_ms).start(
         title=f"{site.name.get(shown)} \u2014 {t('page.title', shown)}"
     )

@@ -146,6 +146,11 @@ class Horn:
         self._heard: set[str] = set()  # the alarms sounding at the last update
         self._bad_silence_logged = False
 
+    def on_page_ready(self) -> CustomJS:
+        """The horn's script for the page's DocumentReady event: the state the page was built with plays too
+        (a change event fires only for changes after the page loaded)."""
+        return CustomJS(args={"source": self.source}, code=HORN_JS)
+
     def _silence_of(self, snap: LinkSnapshot) -> Silence | None:
         meta = snap.status.meta if snap.status is not None else {}
         raw = (meta.get("horn_silenced") or {}).get(self.position)

@@ -5,7 +5,9 @@
 the Chinese name, its toneless pinyin run together ("zhangwei") and its initials ("zw"). A query matches a
 person when it is a substring of any of them (spaces ignored for the pinyin, so "zhang wei" finds 张伟); results
 are ranked: an exact id or tag first, then a field that starts with the query, then any other match, each in site
-order. Pure Python over precomputed strings: 10,000 people in a few milliseconds.
+order. The fields of each person are joined into one string (NUL between them, which no query holds) and the
+people are found with one vectorised ``numpy.char.find`` over all of them; only the people found are ranked in
+Python. 10,000 people in about a millisecond (``watchfloor bench people-search``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from pypinyin import Style, lazy_pinyin
 
 from config import Site
@@ -51,6 +54,7 @@ class PeopleIndex:
                 (p.id.lower(), p.tag.lower(), p.name.lower(), p.name.lower().replace(" ", ""), p.name_zh,
                  full, initials, p.company.lower())
             )
+        self._joined = np.array(["\x00".join(f) for f in self._fields] or [""], dtype=np.str_)
 
     def search(self, query: str, limit: int = 20) -> list[PersonHit]:
         """The people matching ``query``, best first, at most ``limit``; nothing for an empty query."""
@@ -58,8 +62,12 @@ class PeopleIndex:
         if not q:
             return []
         tight = q.replace(" ", "")
+        found = np.char.find(self._joined, q) >= 0
+        if tight != q:
+            found |= np.char.find(self._joined, tight) >= 0
         hits: list[PersonHit] = []
-        for i, fields in enumerate(self._fields):
+        for i in np.flatnonzero(found[: len(self._fields)]).tolist():
+            fields = self._fields[i]
             if q in self._exact[i]:
                 hits.append(PersonHit(i, 0))
                 continue

@@ -57,6 +57,11 @@ def format_elapsed(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+#: the missing people's places in words per (status, language, site): a few statuses at a time (the wall tile and
+#: the workstations of one console process share it)
+_WHERE_CACHE: dict[tuple, dict[str, str]] = {}
+
+
 def _css(theme: Theme) -> str:
     p = theme.palette
     return (
@@ -143,7 +148,15 @@ class MusterTile:
         if now_s is not None and math.isfinite(now_s) and math.isfinite(status.engine_ts_s):
             since = max(0.0, now_s - status.engine_ts_s)
         order = {p.id: i for i, p in enumerate(site.people)}
-        places = Places(site, lang)
+        # the places in words change only with the status (ages change every tick): named once per status
+        key = (id(status), status.version, lang, id(site))
+        where = _WHERE_CACHE.get(key)
+        if where is None:
+            places = Places(site, lang)
+            where = {m.person: MusterTile.where_text(m, places, lang) for m in status.missing}
+            if len(_WHERE_CACHE) >= 16:
+                _WHERE_CACHE.pop(next(iter(_WHERE_CACHE)))
+            _WHERE_CACHE[key] = where
         rows = []
         for m in status.missing:
             age = m.fix_age_s + since if math.isfinite(m.fix_age_s) else math.nan
@@ -157,7 +170,7 @@ class MusterTile:
             cols["person"].append(m.person)
             cols["name"].append(m.name)
             cols["tag"].append(m.tag)
-            cols["where"].append(MusterTile.where_text(m, places, lang))
+            cols["where"].append(where[m.person])
             cols["age_s"].append(age)
             if not math.isfinite(age):
                 age_text = ""

@@ -41,7 +41,7 @@ def muster_line_html(status: MusterStatus | None, now_s: float | None, lang: str
     return f'<div class="wf-muster-on" data-muster="active">{html.escape(text)}</div>'
 
 
-def missing_list_html(cols: Mapping[str, list[Any]], lang: str) -> str:
+def missing_list_html(cols: Mapping[str, list[Any]], lang: str, missing: int | None = None) -> str:
     """The people not yet at a muster point, one line each: those nobody knows the whereabouts of first (ring,
     bold), each with where they were last located in words and how old that fix is ("" when nobody is missing)."""
     n = len(cols["person"])
@@ -57,7 +57,10 @@ def missing_list_html(cols: Mapping[str, list[Any]], lang: str) -> str:
             f'<b>{html.escape(cols["name"][i])}</b> ({html.escape(cols["tag"][i])}) \u2014 '
             f"{html.escape(cols['where'][i])}{age}</div>"
         )
-    title = f'<div class="wf-missing-title">{html.escape(t("muster.missing_title", lang, n=n))}</div>'
+    total = n if missing is None else max(missing, n)
+    title = f'<div class="wf-missing-title">{html.escape(t("muster.missing_title", lang, n=total))}</div>'
+    if total > n:  # more missing than listed: said, never silently dropped
+        rows.append(f'<div class="wf-dim">{html.escape(t("muster.more", lang, n=total - n))}</div>')
     return f'<div class="wf-missing-list">{title}{"".join(rows)}</div>'
 
 
@@ -192,7 +195,8 @@ class MusterPanel:
         if line != self.line.object:
             self.line.object = line
         missing = missing_list_html(
-            MusterTile.missing_columns(self.site, status, now, self.lang, self.stale_s, max_rows=500), self.lang
+            MusterTile.missing_columns(self.site, status, now, self.lang, self.stale_s, max_rows=500), self.lang,
+            status.missing_count if status is not None and status.active else None,
         )
         if missing != self.missing.object:
             self.missing.object = missing

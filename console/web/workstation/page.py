@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import panel as pn
+from bokeh.events import DocumentReady
 
 from config import Site
 from ingest.protocol.records import AlarmRecord
@@ -252,6 +253,8 @@ def make_workstation(
     pn.extension("tabulator")
     ws = Workstation(site, link, lang=lang, theme=theme, position=session_arg("position") or "main",
                      address=session_address(), console=f"workstation {link.console_name}")
+    if pn.state.curdoc is not None:  # the horn's state the page was built with plays too
+        pn.state.curdoc.js_on_event(DocumentReady, ws.horn.horn.on_page_ready())
     # a closed tab ends its login at the engine too (journaled), instead of leaving it to expire
     PageSession(link, ws.tick, name="workstation", period_ms=period_ms,
                 on_end=lambda: ws.logout("closed")).start(

@@ -226,11 +226,12 @@ class LabelPlan:
 
     def place_more(self, labels: Iterable[Label], *, leaders: bool = True) -> dict[str, Placed]:
         """Place labels that come and go around the fixed ones (and each other). Only the fixed boxes near the
-        new labels are looked at (within :data:`_NEAR_PX` of their anchors): a crowd of labels stays cheap."""
+        new labels are looked at (within :data:`_NEAR_PX` of any of their slots' anchors): a crowd of labels stays
+        cheap."""
         labels = list(labels)
         if not labels:
             return {}
-        pts = [self.view.px(s.x, s.y) for lab in labels for s in lab.slots[:1]]
+        pts = [self.view.px(s.x, s.y) for lab in labels for s in lab.slots]
         window = Box(min(p[0] for p in pts) - _NEAR_PX, min(p[1] for p in pts) - _NEAR_PX,
                      max(p[0] for p in pts) + _NEAR_PX, max(p[1] for p in pts) + _NEAR_PX)
         near = [b for b in (p.box for p in self.placed.values()) if b.overlap(window) > 0.0]

@@ -29,9 +29,6 @@ _PERSON_SIZE = 18.0
 _PERSON_FONT = 30.0  # px at scale 1
 #: the columns that change when people only move (a leader line moves with its person)
 _MOVING = ("x", "y", "leader_x0", "leader_y0", "leader_x1", "leader_y1")
-#: at most this many people's labels may search for room further out (with a leader line): beyond it, each
-#: takes the least crowded place beside its mark, so a crowd in alarm stays cheap to draw
-_MAX_LEADER_SEARCH = 20
 #: at most this many people carry an id label (the highest priorities: rows come sorted by rank, the highest
 #: last); the others in alarm keep their colour, shape and size. Twenty names fill a crowd already.
 _MAX_LABELS = 20
@@ -169,7 +166,7 @@ def _label_places(
 ) -> dict[str, Any]:
     """Label offsets for the people who have a label (an alarm) and a position, clear of the map's fixed
     labels and of each other: up and right of the mark when free, else the next free side, else further out
-    with a leader line (for at most :data:`_MAX_LEADER_SEARCH` labels)."""
+    with a leader line (at most :data:`_MAX_LABELS` labels: a crowd in alarm stays cheap to draw)."""
     gap = PERSON_ALARM_MARK / 2 + 4.0
     d = gap / np.sqrt(2)
     wanted = []
@@ -194,7 +191,7 @@ def _label_places(
     if cache is not None and cache.get("key") == key:
         found = cache["found"]
     else:
-        placed = plan.place_more((lab for _, lab in wanted), leaders=len(wanted) <= _MAX_LEADER_SEARCH)
+        placed = plan.place_more(lab for _, lab in wanted)
         found = []  # per labelled person: its slot, and its leader relative to the mark (m) or None
         for _, lab in wanted:
             p = placed[lab.key]
