@@ -57,3 +57,10 @@ def test_the_panel_says_where_the_person_is_in_words_with_the_fix_age_and_their_
     assert "Control room" in first and "fix just now" in first and "SOS from Zhang Hui (T0002)" in first
     assert "never located" in second  # P0102 has no fix in this frame
     assert "Nobody matches" in panel.answers_html("xyzzy", snap)
+
+
+def test_the_index_is_built_once_per_site_and_shared_by_sessions(demo_site):
+    from console.web.search import index_for
+
+    assert index_for(demo_site) is index_for(demo_site)
+    assert SearchPanel(demo_site, TileContext(demo_site, "en")).index is index_for(demo_site)

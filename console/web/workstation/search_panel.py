@@ -16,7 +16,7 @@ from config import Site
 from ...link import LinkSnapshot
 from ..i18n import t
 from ..places import Places
-from ..search import PeopleIndex
+from ..search import index_for
 from ..theme import PRIORITY_STYLE
 from ..tiles import TileContext
 
@@ -32,7 +32,7 @@ class SearchPanel:
     def __init__(self, site: Site, ctx: TileContext) -> None:
         th = ctx.theme
         self.site, self.lang = site, ctx.lang
-        self.index = PeopleIndex(site)
+        self.index = index_for(site)
         self.places = Places(site, ctx.lang)
         self.stale_s = site.engine.fix_stale_s
         self._snap: LinkSnapshot | None = None

@@ -42,8 +42,9 @@ class MapLayer:
 
     source_name: ClassVar[str]
 
-    def __init__(self, ctx: TileContext, fig: figure) -> None:
+    def __init__(self, ctx: TileContext, fig: figure, plan: Any = None) -> None:
         self.ctx = ctx
+        self.plan = plan  # the map's LabelPlan (label_plan.py), for a layer that writes labels
         self.source = ColumnDataSource(self.columns_of(None), name=self.source_name)
         self.renderers: list[GlyphRenderer] = self.draw(fig)
         self._key: Any = _UNSEEN

@@ -142,7 +142,7 @@ class GasDetectorLayer(MapLayer):
             ctx.theme,
             [(d.position_m[0], d.position_m[1]) for d in ctx.site.gas_detectors],
         )
-        super().__init__(ctx, fig)
+        super().__init__(ctx, fig, plan)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx

@@ -275,10 +275,6 @@ class LeaderLayer(MapLayer):
 
     source_name = "wall-map-leaders"
 
-    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
-        self.plan = plan
-        super().__init__(ctx, fig)
-
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         lines = self.plan.leaders()
         return {k: [ln[i] for ln in lines] for i, k in enumerate(("x0", "y0", "x1", "y1"))}

@@ -46,10 +46,9 @@ class PeopleLayer(MapLayer):
 
     def __init__(self, ctx: TileContext, fig: figure, plan: LabelPlan) -> None:
         self.stale_s = ctx.site.engine.fix_stale_s
-        self.plan = plan
         self._style: dict[str, Any] | None = None  # the columns last sent but the moving ones
         self._places: dict[Any, Any] = {}  # the last label placement, by who is labelled where (see columns)
-        super().__init__(ctx, fig)
+        super().__init__(ctx, fig, plan)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         arrays = snap.positions.arrays if snap is not None and snap.positions else None

@@ -34,10 +34,6 @@ class PermitAreaLayer(MapLayer):
 
     source_name = "wall-map-permits"
 
-    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
-        self.plan = plan
-        super().__init__(ctx, fig)
-
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
         return self.columns(ctx.site, snap.permits if snap is not None else None, ctx.lang, ctx.theme, self.plan)

@@ -66,8 +66,7 @@ class PlanLayer(MapLayer):
     ) -> None:
         self.image_alpha = image_alpha
         self.show_labels = show_labels
-        self.plan = plan
-        super().__init__(ctx, fig)
+        super().__init__(ctx, fig, plan)
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         return self.columns(self.ctx.site, self.ctx.theme, self.ctx.lang, self.plan)

@@ -38,10 +38,6 @@ class VibrationLayer(MapLayer):
 
     source_name = "wall-vibration"
 
-    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
-        self.plan = plan
-        super().__init__(ctx, fig)
-
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
         if snap is None:

@@ -34,10 +34,6 @@ class ZoneLayer(MapLayer):
 
     source_name = "wall-zones"
 
-    def __init__(self, ctx: Any, fig: figure, plan: LabelPlan) -> None:
-        self.plan = plan
-        super().__init__(ctx, fig)
-
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         ctx = self.ctx
         alarms = snap.alarms.alarms if snap is not None else None
