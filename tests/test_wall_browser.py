@@ -12,6 +12,7 @@ import pytest
 from tests.builders import wearable_events
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.engine_stack import EngineStack, Logins, Plant, PublishRelay, console_process
+from tests.source_proxy import source_proxy
 from tests.wall_screenshot import capture_wall, people_xy, wait_for_wall
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -127,19 +128,32 @@ def test_wall_shows_link_lost_banner_when_engine_goes_quiet(wall, page, tmp_path
 
 def test_a_killed_console_shows_console_link_lost_then_the_page_comes_back_by_itself(wall, tmp_path):
     """The console process dies (SIGKILL: no word to the browser): the page says so by itself within seconds
-    (goal 3 s; `watchfloor bench watchdog` measures it), then reloads itself when a console serves again."""
+    (goal 3 s; `watchfloor bench watchdog` measures it), then reloads itself when a console serves again. A
+    console that is only slow for its open pages (while it still answers new requests) is shown as lost too,
+    but the page keeps its session: a reload would log a workstation's user out for a busy moment."""
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    with sync_playwright() as p:
+    port, front = free_port(), free_port()
+    with sync_playwright() as p, source_proxy(front, port, source="127.0.0.1") as proxy:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            with console_process(wall.stack, tmp_path / "c1.log", port=port) as run:
+            with console_process(wall.stack, tmp_path / "c1.log", port=port,
+                                 origins=(f"127.0.0.1:{front}",)) as run:
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
-                page.goto(f"{run}/wall?scale=0.5", timeout=60_000)
+                page.goto(f"{proxy}/wall?scale=0.5", timeout=60_000)
                 wait_for_wall(page, timeout_s=60)
                 page.wait_for_function("() => window.wfWatch && window.wfWatch.state === 'live'", timeout=20_000)
                 page.evaluate("() => { window.wfBeforeTheKill = true; }")
+                proxy.hold()  # the page's websocket stalls; the server still answers the page's polls
+                try:
+                    page.wait_for_function("() => window.wfWatch.state === 'console_lost'", timeout=10_000,
+                                           polling=100)
+                    time.sleep(3.0)  # more than a poll's period (2 s): an answered poll would have reloaded it
+                finally:
+                    proxy.release()
+                page.wait_for_function("() => window.wfWatch.state === 'live'", timeout=20_000, polling=100)
+                assert page.evaluate("() => [window.wfBeforeTheKill, window.wfWatch.reloads, "
+                                     "!!window.wfWatch.socketLost]") == [True, 0, False]
                 run.proc.kill()
                 run.killed = True
                 page.wait_for_function("() => window.wfWatch.state === 'console_lost'", timeout=10_000,
@@ -147,7 +161,7 @@ def test_a_killed_console_shows_console_link_lost_then_the_page_comes_back_by_it
                 page.get_by_text("CONSOLE LINK LOST").wait_for(timeout=5_000)
                 lost_ms = page.evaluate("() => window.wfWatch.lostAt - window.wfWatch.tickAt")
                 assert 2000 <= lost_ms <= 10_000  # after the stale limit (2.5 s), well within the test's slack
-            with console_process(wall.stack, tmp_path / "c2.log", port=port):
+            with console_process(wall.stack, tmp_path / "c2.log", port=port, origins=(f"127.0.0.1:{front}",)):
                 # the page finds the console back and reloads itself: a new window, a live picture
                 page.wait_for_function("() => window.wfBeforeTheKill === undefined && window.wfWatch "
                                        "&& window.wfWatch.state === 'live'", timeout=30_000, polling=200)

@@ -242,6 +242,7 @@ def test_an_operator_finds_a_person_by_chinese_name_and_by_pinyin(console, brows
 
 
 # last in the module: a flood, once begun, lasts until the last 10 min of engine time calm down
+_LIVE_JS = "() => window.wfWatch && window.wfWatch.state === 'live' && window.wfHorn !== undefined"
 _HORN_JS = "([state, plays]) => window.wfHorn && window.wfHorn.state === state && (window.wfHornPlays || 0) >= plays"
 
 
@@ -255,6 +256,8 @@ def test_a_new_critical_alarm_sounds_the_horn_until_acknowledged_and_a_silence_c
     try:
         _login(desk, "op1")
         desk.get_by_text("Operator 1 (op1), Operator").wait_for(timeout=20_000)
+        for page in (wall, desk):  # both pages drawn and live before the alarm (a loaded machine is slow)
+            page.wait_for_function(_LIVE_JS, timeout=60_000, polling=200)
         first, second = "person.sos:T0071", "person.sos:T0072"
         stack.send(wearable_events([("T0071", "sos")], time.time()))
         stack.wait_alarm(first, "latched_unack")

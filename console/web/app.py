@@ -233,6 +233,7 @@ def serve_pages(
         start=False,
         title=site.name.get(lang),
         verbose=False,
+        liveness=True,  # /liveness: a cheap answer for the pages' watchdog (polling a page makes a session)
     )
 
 

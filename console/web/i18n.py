@@ -463,6 +463,19 @@ _ZH = {
     "ws.muster.ok": "\u2714 {action}：引擎已接受",
 }
 
+def _merge_parts() -> None:
+    from .texts import PARTS
+
+    for part in PARTS:
+        for table, more in ((_EN, part.EN), (_ZH, part.ZH)):
+            twice = sorted(set(table) & set(more))
+            if twice:
+                raise KeyError(f"{part.__name__} defines keys defined before: {', '.join(twice)}")
+            table.update(more)
+
+
+_merge_parts()
+
 #: language -> key -> text (read-only)
 TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {"en": MappingProxyType(_EN), "zh-CN": MappingProxyType(_ZH)}

@@ -5,13 +5,16 @@ drops, nothing more arrives and the last picture stays. So the judgement is made
 gets a heartbeat every tick (the session's tick number and the engine time it shows), and JavaScript in the
 page checks it every 250 ms:
 
-- no tick for ``stale_ms`` (2.5 s): **CONSOLE LINK LOST** over the whole page; the page then asks the console
-  server every 2 s whether it is back and reloads itself when it is (a new session, a fresh picture);
+- no tick for ``stale_ms`` (2.5 s): **CONSOLE LINK LOST** over the whole page. Once its websocket has closed
+  (the console process died or the connection dropped: the session is gone) the page asks the console server
+  every 2 s whether it is back and reloads itself when it is (a new session, a fresh picture). A server that is
+  only slow (its socket still open) is never reloaded away from: the overlay goes when the ticks come back, and
+  nobody at a workstation is logged out by a busy moment;
 - ticks arrive but the engine time has not moved for ``stale_ms``: **ENGINE NOT LIVE** over the whole page
   (the console is fine, the engine is not; the overlay goes by itself when the engine time moves again).
 
 ``window.wfWatch`` holds the watchdog's state for tests (``state``: ``live``, ``console_lost``,
-``engine_stalled``; ``lostAt``, ``reloads``).
+``engine_stalled``; ``lostAt``, ``reloads``, ``socketLost``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ const w = window.wfWatch || (window.wfWatch = {state: 'live', tick: -1, engine: 
                                                  reloads: 0, lostAt: null, polling: false, started: now});
 if (tick !== w.tick) { w.tick = tick; w.tickAt = now; }
 if (!(engine === w.engine) && !(Number.isNaN(engine) && Number.isNaN(w.engine))) { w.engine = engine; w.engineAt = now; }
+if (!w.hooked && beat.document) {  // the websocket closed: this session is gone, a reload is needed
+  w.hooked = true;
+  beat.document.on_event('connection_lost', () => { w.socketLost = true; });
+}
 if (w.timer) { return; }
 function show(state) {
   if (w.state === state) { return; }
@@ -50,16 +57,16 @@ function show(state) {
 function poll() {  // the console server is back: a new session (the old one is gone with its process)
   if (w.polling) { return; }
   w.polling = true;
-  fetch(window.location.href, {cache: 'no-store'}).then((r) => {
+  fetch(new URL('liveness', window.location.href), {cache: 'no-store'}).then((r) => {
     w.polling = false;
-    if (r.ok && w.state === 'console_lost') { w.reloads += 1; window.location.reload(); }
+    if (r.ok && w.state === 'console_lost' && w.socketLost) { w.reloads += 1; window.location.reload(); }
   }).catch(() => { w.polling = false; });
 }
 w.timer = setInterval(() => {
   const t = Date.now();
   if (t - w.tickAt > stale) {
     show('console_lost');
-    if (!w.lastPoll || t - w.lastPoll > 2000) { w.lastPoll = t; poll(); }
+    if (w.socketLost && (!w.lastPoll || t - w.lastPoll > 2000)) { w.lastPoll = t; poll(); }
   } else if (t - w.engineAt > stale) {
     show('engine_stalled');
   } else {
