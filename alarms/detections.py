@@ -24,10 +24,13 @@ Rules (settings: :class:`config.cameras.DetectionFusionSettings`, section ``dete
   finding). PPE findings need a tag anyway and are not held back.
 - A finding raises once it was seen in ``min_frames`` distinct frames within ``frame_window_s``, and clears
   ``hold_s`` after the last frame that showed it (on a tick). Frames already older than ``hold_s`` are ignored.
+- **Snapshot**: a detection keeps what the frame that raised it showed: the SHA-256 of its JPEG (from the batch's
+  ``meta.snapshots``, when the camera adapter holds the frame; the image itself is in the engine's blob store,
+  never here) and the boxes of that frame (array ``box_px``), the finding's own marked.
 - **Verification**: each raise opens a *detection* (id ``D<n>``) pending verification. A supervisor (a role
-  in ``verifier_roles``) confirms or rejects it with :meth:`DetectionFusion.verify`; anyone else is refused with
-  the reason. A reject clears the alarm and keeps it down while the same finding goes on (until it lapses for
-  ``hold_s``); a confirm leaves it. At most ``max_pending`` detections wait; beyond that the oldest expires
+  in ``verifier_roles``) confirms or rejects it (a false positive, with its reason) with
+  :meth:`DetectionFusion.verify`; anyone else is refused with the reason. A reject clears the alarm and keeps it
+  down while the same finding goes on (until it lapses for ``hold_s``); a confirm leaves it. At most ``max_pending`` detections wait; beyond that the oldest expires
   unverified (counted). Verified and expired detections stay in a bounded history (``max_history``).
 - **False-positive rate** per camera and class: rejected / (confirmed + rejected) (``person`` stands for the
   untagged-person finding).
@@ -38,6 +41,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import re
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,10 +58,15 @@ from .lifecycle import AlarmDefinition, Refused
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DetectionFusion", "Verification", "Change", "VERDICTS"]
+__all__ = ["DetectionFusion", "Verification", "Change", "VERDICTS", "MAX_REASON_CHARS"]
 
 #: what a verifier may say about a detection
 VERDICTS = ("confirm", "reject")
+#: a verdict's reason, at most (characters); a reject needs one
+MAX_REASON_CHARS = 500
+#: boxes of the raising frame kept with a detection, at most
+MAX_BOXES = 50
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 #: a condition change for :meth:`AlarmBook.set_condition`: (definition, active, (x, y) site metres or None)
 Change = tuple[AlarmDefinition, bool, tuple[float, float] | None]
@@ -119,6 +128,10 @@ class DetectionFusion:
         self._defs: dict[tuple[Any, ...], AlarmDefinition] = {}
         self._by_record: dict[str, tuple[Any, ...]] = {}  # detection id -> key of its open episode
         self.fixes_since_s = math.nan  # engine time of the first tag fix (the start-up grace runs from it)
+        # the batch being taken: its boxes [n, 4] (or None), its frames' hashes, the frame's (rows, cls, conf)
+        self._frame_boxes: np.ndarray | None = None
+        self._frame_shots: dict[tuple[int, float], str] = {}
+        self._frame_ctx: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- definitions --------------------------------------------------------------------------------------
     def untagged_definition(self, ci: int) -> AlarmDefinition:
@@ -195,17 +208,44 @@ class DetectionFusion:
         ok = ~(bad_cam | bad_cls | bad_num | weak)
         return cam, cls, conf, xy, ts, ok
 
+    def _snapshots(self, snapshots: Any) -> dict[tuple[int, float], str]:
+        """(camera index, frame time) -> SHA-256 of the frame's JPEG, from a batch's ``meta.snapshots``; malformed
+        entries are counted in :attr:`ignored` and left out."""
+        out: dict[tuple[int, float], str] = {}
+        if snapshots is None:
+            return out
+        if not isinstance(snapshots, list):
+            self.ignored["snapshots is not a list"] += 1
+            return out
+        for e in snapshots:
+            ci = e.get("camera_index") if isinstance(e, dict) else None
+            ts = e.get("ts_s") if isinstance(e, dict) else None
+            sha = e.get("sha256") if isinstance(e, dict) else None
+            if (isinstance(ci, bool) or not isinstance(ci, int) or not 0 <= ci < len(self.cameras)
+                    or isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts)
+                    or not isinstance(sha, str) or not _SHA256.match(sha)):
+                self.ignored["malformed snapshot entry"] += 1
+                continue
+            out[(ci, float(ts))] = sha
+        return out
+
     def on_detections(self, arrays: dict[str, np.ndarray], xyz_m: np.ndarray, fix_ts_s: np.ndarray,
-                      now_s: float) -> list[Change]:
+                      now_s: float, snapshots: Any = None) -> list[Change]:
         """A ``camera_detections`` batch (arrays ``camera_index`` int [n], ``class_id`` int [n], ``confidence``
-        float [n], ``xy_m`` float [n, 2] feet in site metres, ``ts_s`` float [n] frame times) against the tag
-        fixes ``xyz_m`` float [P, 3] (site metres, NaN unknown) taken at ``fix_ts_s`` float [P]. Returns the
-        changes of conditions that rose. ``now_s`` is the engine time."""
+        float [n], ``xy_m`` float [n, 2] feet in site metres, ``ts_s`` float [n] frame times, optional ``box_px``
+        float [n, 4] image pixels) against the tag fixes ``xyz_m`` float [P, 3] (site metres, NaN unknown) taken at
+        ``fix_ts_s`` float [P]. ``snapshots``: the batch's ``meta.snapshots`` (``camera_index``, ``ts_s``,
+        ``sha256`` of each frame the adapter holds). Returns the changes of conditions that rose. ``now_s`` is
+        the engine time."""
         out: list[Change] = []
         checked = self._valid_rows(arrays)
         if checked is None:
             return out
         cam, cls, conf, xy, ts, ok = checked
+        box = arrays.get("box_px")
+        self._frame_boxes = (np.asarray(box, dtype=np.float64) if box is not None and np.shape(box) == (len(cam), 4)
+                             else None)
+        self._frame_shots = self._snapshots(snapshots)
         late = ok & (ts + self.settings.hold_s <= now_s)
         if late.any():
             self.ignored["frame older than hold_s"] += int(np.count_nonzero(late))
@@ -220,8 +260,10 @@ class DetectionFusion:
             j = k
             while j < len(rows) and ts[rows[j]] == ts[rows[k]] and cam[rows[j]] == cam[rows[k]]:
                 j += 1
+            self._frame_ctx = (rows[k:j], cls, conf)
             self._frame(rows[k:j], int(cam[rows[k]]), float(ts[rows[k]]), cls, conf, xy, fixes, fix_ts, now_s, out)
             k = j
+        self._frame_boxes, self._frame_shots, self._frame_ctx = None, {}, None
         return out
 
     def _frame(self, rows: np.ndarray, ci: int, t: float, cls: np.ndarray, conf: np.ndarray, xy: np.ndarray,
@@ -247,7 +289,7 @@ class DetectionFusion:
         elif untagged:
             best = max(untagged, key=lambda r: (conf[r], -r))
             self._observe(("untagged", ci), 0, -1, ci, t, (float(xy[best, 0]), float(xy[best, 1])), float(conf[best]),
-                          now_s, out)
+                          now_s, out, row=best)
         for r in rows[cls[rows] > 0].tolist():
             person = -1
             if len(persons):
@@ -268,10 +310,10 @@ class DetectionFusion:
                 continue
             c = int(cls[r])
             self._observe(("ppe", c, person), c, person, ci, t, (float(xy[r, 0]), float(xy[r, 1])), float(conf[r]),
-                          now_s, out)
+                          now_s, out, row=r)
 
     def _observe(self, key: tuple[Any, ...], class_id: int, person: int, ci: int, t: float,
-                 xy: tuple[float, float], conf: float, now_s: float, out: list[Change]) -> None:
+                 xy: tuple[float, float], conf: float, now_s: float, out: list[Change], *, row: int = -1) -> None:
         s = self.settings
         ep = self.episodes.get(key)
         if ep is None:
@@ -297,8 +339,27 @@ class DetectionFusion:
             return
         ep.active = True
         rec = ep.record = self._open_record(ep, conf, now_s)
+        rec.update(self._raising_frame(ci, t, row))
         self.counts["raised"] += 1
         out.append((self._definition(ep), True, ep.xy))
+
+    def _raising_frame(self, ci: int, t: float, row: int) -> dict[str, Any]:
+        """What a detection keeps of the frame that raised it: ``snapshot`` (``sha256`` of its JPEG and ``ts_s``;
+        None when the adapter did not hold the frame), ``image_px`` [w, h] and ``boxes`` (``class``,
+        ``confidence``, ``box_px`` [x1, y1, x2, y2], ``finding``: the finding's own box), at most
+        :data:`MAX_BOXES`, the finding's first."""
+        sha = self._frame_shots.get((ci, t))
+        boxes: list[dict[str, Any]] = []
+        ctx, px = self._frame_ctx, self._frame_boxes
+        if ctx is not None and px is not None:
+            rows, cls, conf = ctx
+            ordered = [row] + [int(r) for r in rows if int(r) != row] if row >= 0 else [int(r) for r in rows]
+            for r in ordered[:MAX_BOXES]:
+                boxes.append({"class": DETECTION_CLASSES[int(cls[r])], "confidence": round(float(conf[r]), 4),
+                              "box_px": [round(float(v), 2) for v in px[r]], "finding": r == row})
+        w, h = self.cameras[ci].image_size_px
+        return {"snapshot": {"sha256": sha, "ts_s": t} if sha is not None else None, "image_px": [int(w), int(h)],
+                "boxes": boxes}
 
     def _open_record(self, ep: _Episode, conf: float, now_s: float) -> dict[str, Any]:
         did = f"D{self._next_id}"
@@ -311,7 +372,7 @@ class DetectionFusion:
             "camera_index": ep.camera, "tag": p.tag if p else None, "person": p.id if p else None,
             "first_ts_s": ep.frames[0], "last_ts_s": ep.last_ts, "raised_ts_s": now_s, "frames": len(ep.frames),
             "confidence": conf, "xy_m": [ep.xy[0], ep.xy[1]], "status": "pending", "verified_by": None,
-            "verified_role": None, "verified_ts_s": None, "ended_ts_s": None,
+            "verified_role": None, "verified_ts_s": None, "ended_ts_s": None, "verdict_reason": None,
         }
         self.pending[did] = rec
         self._by_record[did] = ep.key
@@ -351,25 +412,32 @@ class DetectionFusion:
                 return rec
         return None
 
-    def verify(self, detection_id: str, user: str, role: str, verdict: str, ts: float, *, input_seq: int = 0
-               ) -> Verification:
-        """A person's verdict (``confirm`` or ``reject``) on a pending detection at engine time ``ts``. Raises
-        :class:`alarms.lifecycle.Refused` with the reason when ``role`` may not verify, the verdict is unknown, or
-        the detection is not pending (unknown, already verified, expired); nothing changes then."""
+    def verify(self, detection_id: str, user: str, role: str, verdict: str, ts: float, *, reason: str = "",
+               input_seq: int = 0) -> Verification:
+        """A person's verdict (``confirm`` or ``reject``: a false positive) on a pending detection at engine time
+        ``ts``, with its ``reason`` (required for a reject; at most :data:`MAX_REASON_CHARS`). Raises
+        :class:`alarms.lifecycle.Refused` with the reason when ``role`` may not verify, the verdict is unknown, a
+        reject has no reason, or the detection is not pending (unknown, already verified, expired); nothing changes
+        then. The verdict and its reason are journaled."""
         rec = self.pending.get(detection_id)
 
-        def refuse(reason: str) -> Refused:
+        def refuse(why: str) -> Refused:
             alarm = rec["alarm"] if rec else (old["alarm"] if old else f"detection:{detection_id}"[:80])
             self._journal("refused", alarm, "unknown", user, role, ts, input_seq,
-                          {"action": "verify_detection", "detection": str(detection_id)[:64], "reason": reason})
-            return Refused(reason)
+                          {"action": "verify_detection", "detection": str(detection_id)[:64], "reason": why})
+            return Refused(why)
 
         old = None if rec is not None else self._find(detection_id)
         if role not in self.settings.verifier_roles:
             raise refuse(f"role {role} may not verify camera detections "
                          f"({', '.join(self.settings.verifier_roles)} only)")
         if verdict not in VERDICTS:
-            raise refuse(f"unknown verdict {verdict!r} (confirm or reject)")
+            raise refuse(f"unknown verdict {str(verdict)[:32]!r} (confirm or reject)")
+        reason = reason.strip() if isinstance(reason, str) else ""
+        if verdict == "reject" and not reason:
+            raise refuse("a false positive needs a reason")
+        if len(reason) > MAX_REASON_CHARS:
+            raise refuse(f"the reason is {len(reason)} characters, at most {MAX_REASON_CHARS}")
         if rec is None:
             if old is None:
                 raise refuse(f"no such detection {detection_id!r}")
@@ -379,6 +447,7 @@ class DetectionFusion:
         del self.pending[detection_id]
         rec["status"] = "confirmed" if verdict == "confirm" else "rejected"
         rec["verified_by"], rec["verified_role"], rec["verified_ts_s"] = user, role, ts
+        rec["verdict_reason"] = reason
         self.history.append(rec)
         tally = self.verdicts.setdefault((rec["camera_index"], DETECTION_CLASSES.index(rec["class"])), [0, 0])
         tally[0 if verdict == "confirm" else 1] += 1
@@ -390,7 +459,8 @@ class DetectionFusion:
             self.counts["cleared by reject"] += 1
             changes.append((self._definition(ep), False, ep.xy))
         self._journal(f"detection_{rec['status']}", rec["alarm"], rec["status"], user, role, ts, input_seq,
-                      {"detection": detection_id, "camera": rec["camera"], "class": rec["class"], "tag": rec["tag"]})
+                      {"detection": detection_id, "camera": rec["camera"], "class": rec["class"], "tag": rec["tag"],
+                       "reason": reason, "snapshot": (rec.get("snapshot") or {}).get("sha256")})
         log.info("detection %s %s by %s (%s)", detection_id, rec["status"], user, role)
         return Verification(dict(rec), changes)
 

@@ -8,12 +8,16 @@ All times are engine time (seconds since the epoch, UTC). Definitions used here:
   intervals in flood;
 - *chattering*: an alarm with 3 or more activations within any 60 s;
 - *standing*: an alarm active for more than 24 h (activated and not cleared for 24 h), at any time in the window;
-- *time to acknowledge*: ``after_s`` of the ``acknowledge`` rows (seconds from activation), median and p95.
+- *time to acknowledge*: ``after_s`` of the ``acknowledge`` rows (seconds from activation), median and p95;
+- *camera detections verified*, per camera and class (``person``: the untagged-person finding): ``confirmed``
+  (``detection_confirmed`` rows), ``false_positive`` (``detection_rejected`` rows) and the *false-positive rate*
+  false_positive / (confirmed + false_positive), as docs/cameras.md defines it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -22,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AlarmKpis", "compute_kpis", "read_journal_events", "format_kpis", "INTERVAL_S", "FLOOD_PER_INTERVAL"]
+__all__ = ["AlarmKpis", "compute_kpis", "detection_verdicts", "read_journal_events", "format_kpis", "INTERVAL_S",
+           "FLOOD_PER_INTERVAL"]
 
 INTERVAL_S = 600.0
 FLOOD_PER_INTERVAL = 10
@@ -50,6 +55,8 @@ class AlarmKpis:
     shelved: int = 0
     out_of_service: int = 0
     refused: int = 0
+    #: per camera and class: ``camera``, ``class``, ``confirmed``, ``false_positive``, ``fp_rate``
+    detections: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,13 +71,26 @@ def read_journal_events(path: str | Path) -> list[tuple[float, str, str, str]]:
         db.close()
 
 
+def detection_verdicts(events: list[tuple[float, str, str, str]]) -> list[dict]:
+    """Verdicts on camera detections per camera and class, from journal rows (engine_ts_s, event, alarm_id, detail
+    JSON): ``camera``, ``class``, ``confirmed``, ``false_positive``, ``fp_rate`` (false_positive / verified)."""
+    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for _, ev, _, d in events:
+        if ev in ("detection_confirmed", "detection_rejected"):
+            detail = json.loads(d)
+            tally[(str(detail.get("camera")), str(detail.get("class")))][ev == "detection_rejected"] += 1
+    return [{"camera": cam, "class": cls, "confirmed": c, "false_positive": r, "fp_rate": r / (c + r)}
+            for (cam, cls), (c, r) in sorted(tally.items())]
+
+
 def compute_kpis(events: list[tuple[float, str, str, str]], from_ts_s: float | None = None,
                  to_ts_s: float | None = None, *, operator_positions: int = 1) -> AlarmKpis:
     """KPIs of the rows whose time lies in [from_ts_s, to_ts_s) (default: the journal's span)."""
     if from_ts_s is None:
         from_ts_s = min((e[0] for e in events), default=0.0)
     if to_ts_s is None:
-        to_ts_s = max((e[0] for e in events), default=from_ts_s) + 1e-9
+        # just after the last row (at epoch seconds, + 1e-9 would be lost to rounding and leave the last rows out)
+        to_ts_s = math.nextafter(max((e[0] for e in events), default=from_ts_s), math.inf)
     inside = [e for e in events if from_ts_s <= e[0] < to_ts_s]
     acts = [(t, a, json.loads(d)) for t, ev, a, d in inside if ev in ("activate", "re_alarm")]
     n_int = max(1, int(np.ceil((to_ts_s - from_ts_s) / INTERVAL_S)))
@@ -124,6 +144,7 @@ def compute_kpis(events: list[tuple[float, str, str, str]], from_ts_s: float | N
         shelved=counts["shelve"],
         out_of_service=counts["out_of_service"],
         refused=counts["refused"],
+        detections=detection_verdicts(inside),
     )
 
 
@@ -152,4 +173,7 @@ def format_kpis(k: AlarmKpis, tz: tzinfo = UTC) -> str:
         "top 10 most frequent:",
     ]
     lines += [f"  {n:6d}  {a}" for a, n in k.top10] or ["  -"]
+    lines.append("camera detections verified (false-positive rate = false positives / verified):")
+    lines += [f"  {d['camera']} {d['class']}: {d['confirmed']} confirmed, {d['false_positive']} false positive(s), "
+              f"false-positive rate {100.0 * d['fp_rate']:.1f} %" for d in k.detections] or ["  -"]
     return "\n".join(lines)

@@ -1,14 +1,16 @@
 """Permits-to-work (GB 30871-2022's eight special works) and the checks that refuse or suspend them.
 
 Lifecycle: ``requested -> approved -> active <-> suspended``, then ``closed`` (by a person) or ``expired`` (by the
-clock). Every change is attributed and journaled (``alarm_id`` ``permit:<id>``). Refusals name their reason and
-are journaled too. The checks, each raising its alarm:
+clock); a permit that never started is ``cancelled``. Every change is attributed and journaled (``alarm_id``
+``permit:<id>``). Refusals name their reason and are journaled too. Who acts matters, not only their role: the
+approver is not the applicant, and only the permit's own watcher signs in at the work (``permit_signin``, from the
+phone page: the watcher's tag within ``watcher_max_distance_m`` of the zone). The checks, each raising its alarm:
 
 - at activation: every worker holds a valid certificate for the work type (missing or expired: refused and
   ``permit.certificate`` raised; expiring within ``certificate_warning_days``: allowed, low-priority warning);
-  a fresh gas test where the type needs one;
-- at approval: no incompatible permit overlapping in space and time (``incompatible`` pairs; refused and
-  ``permit.conflict`` raised);
+  a fresh gas test where the type needs one; the watcher at the work and signed in there;
+- at approval: a job safety analysis (JSA) where ``jsa_required`` asks for one; no incompatible permit
+  overlapping in space and time (``incompatible`` pairs; refused and ``permit.conflict`` raised);
 - while active, every clock tick: the watcher farther than ``watcher_max_distance_m`` from the permit zone or
   stationary for more than ``watcher_max_stationary_s`` (alarm and suspension); a worker outside the zone for
   more than ``worker_outside_grace_s``; a person not on the permit inside the zone; the gas test older than its
@@ -20,7 +22,9 @@ All times are engine time; the module reads no clock and does no I/O.
 
 from __future__ import annotations
 
+import json
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +43,18 @@ from .definitions import AlarmCatalog
 from .journal import Journal
 from .lifecycle import AlarmBook, AlarmDefinition, Refused
 
-__all__ = ["Permit", "GasTest", "PermitBook", "TYPE_NAMES"]
+__all__ = ["Permit", "GasTest", "Jsa", "SignIn", "PermitBook", "TYPE_NAMES", "parse_jsa", "HISTORY_LEN",
+           "BOARD_BUDGET_BYTES"]
+
+#: the latest events of a permit that its record carries (the journal keeps them all)
+HISTORY_LEN = 12
+#: the board's JSON at most this long (the bus header holds 64 KiB): the least urgent permits' history and JSA
+#: texts are left out first (``trimmed``), never a permit
+BOARD_BUDGET_BYTES = 40_000
+#: a JSA: at most this many hazards or measures, each at most this long
+JSA_MAX_ITEMS, JSA_MAX_CHARS = 30, 300
+#: the verb of each permit op in a role refusal ("role operator may not approve permits")
+_VERBS = {"permit_signin": "sign in to", "permit_jsa": "attach a JSA to", "permit_gas_test": "gas test"}
 
 TYPE_NAMES = {
     "hot_work": ("Hot work", "动火作业"),
@@ -58,6 +73,79 @@ class GasTest:
     values: dict[str, float]  # e.g. {"LEL": 2.0, "O2": 20.8, "H2S": 0.0}; LEL in %LEL, O2 in %vol, toxic ppm
     ts_s: float
     by: str
+
+
+@dataclass(frozen=True)
+class Jsa:
+    """A job safety analysis: the hazards of the job and their measures (plain sentences), who prepared and who
+    reviewed it (names or user ids, two different people); attached by user ``by`` at ``ts_s``."""
+
+    hazards: tuple[str, ...]
+    measures: tuple[str, ...]
+    prepared_by: str
+    reviewed_by: str
+    ts_s: float
+    by: str
+
+    def record(self) -> dict[str, Any]:
+        return {"hazards": list(self.hazards), "measures": list(self.measures), "prepared_by": self.prepared_by,
+                "reviewed_by": self.reviewed_by, "ts_s": self.ts_s, "by": self.by}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The watcher signed in at the work: user ``user`` (tag ``tag``) at ``ts_s``, ``distance_m`` from the zone."""
+
+    user: str
+    tag: str
+    ts_s: float
+    distance_m: float
+
+
+def _lines(v: Any, what: str) -> tuple[str, ...] | str:
+    """A JSA list: a list of texts or one text of lines; the reason when it is not one."""
+    if isinstance(v, str):
+        v = v.splitlines()
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        return f"the JSA's {what} must be a list of texts"
+    items = tuple(x.strip() for x in v if x.strip())
+    if not items:
+        return f"a JSA needs at least one {what[:-1] if what.endswith('s') else what}"
+    if len(items) > JSA_MAX_ITEMS or any(len(x) > JSA_MAX_CHARS for x in items):
+        return f"the JSA's {what}: at most {JSA_MAX_ITEMS}, each at most {JSA_MAX_CHARS} characters"
+    return items
+
+
+def parse_jsa(doc: Any, user: str, ts_s: float) -> Jsa | str:
+    """A JSA from a command's ``jsa`` object (``hazards``, ``measures``: lists of texts or texts of lines;
+    ``prepared_by``, ``reviewed_by``: names); the reason when it is not a valid one."""
+    if not isinstance(doc, dict):
+        return "a JSA is an object with hazards, measures, prepared_by and reviewed_by"
+    hazards, measures = _lines(doc.get("hazards"), "hazards"), _lines(doc.get("measures"), "measures")
+    for got in (hazards, measures):
+        if isinstance(got, str):
+            return got
+    who = [doc.get(k).strip() if isinstance(doc.get(k), str) else "" for k in ("prepared_by", "reviewed_by")]
+    if not all(who) or any(len(w) > 64 for w in who):
+        return "a JSA names who prepared it and who reviewed it (prepared_by, reviewed_by; at most 64 characters)"
+    if who[0].casefold() == who[1].casefold():
+        return "a JSA is reviewed by someone other than who prepared it"
+    return Jsa(hazards, measures, who[0], who[1], ts_s, user)  # type: ignore[arg-type]
+
+
+def _note(event: str, detail: dict[str, Any] | None) -> str:
+    """One line of a permit's history for a journal row (English; the journal keeps the detail)."""
+    d = detail or {}
+    if event == "refused":
+        return f"{d.get('action', '?')}: {d.get('reason', '')}"
+    if event == "permit_gas_test":
+        vals = ", ".join(f"{k} {v:g}" for k, v in d.get("values", {}).items())
+        return f"{vals} ({'pass' if d.get('pass') else 'fail'})"
+    if event == "permit_signin":
+        return f"{d.get('tag')} at {d.get('distance_m', 0.0):.0f} m from the work"
+    if event in ("permit_jsa", "permit_request") and isinstance(d.get("jsa"), dict):
+        return f"JSA prepared by {d['jsa'].get('prepared_by')}, reviewed by {d['jsa'].get('reviewed_by')}"
+    return str(d.get("reason", ""))
 
 
 @dataclass
@@ -80,6 +168,12 @@ class Permit:
     changed_ts_s: float = math.nan
     activated_ts_s: float = math.nan
     outside_since: dict[str, float] = field(default_factory=dict)  # worker tag -> when last seen leaving
+    jsa: Jsa | None = None
+    signin: SignIn | None = None
+    #: the latest journal rows of this permit: ts_s, event, actor, note
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))
+    #: the engine's last refusal of a command on this permit: ts_s, op, actor, reason
+    last_refusal: dict[str, Any] | None = None
 
     @property
     def live(self) -> bool:
@@ -88,7 +182,8 @@ class Permit:
 
     def record(self, now: float, expiring_soon_s: float) -> dict[str, Any]:
         """The permit as the board shows it. ``board`` colour: red = work in progress, amber = suspended or
-        ending within ``expiring_soon_s``, green = planned (requested / approved), grey = over."""
+        ending within ``expiring_soon_s``, green = planned (requested / approved), grey = over (closed, expired,
+        cancelled). With its JSA, the watcher's sign-in, its latest history and the last refusal."""
         if self.state == "active":
             board = "amber" if self.valid_to_s - now <= expiring_soon_s else "red"
         elif self.state == "suspended":
@@ -104,7 +199,12 @@ class Permit:
                 "state": self.state, "board": board, "applicant": self.applicant, "approver": self.approver,
                 "reason": self.reason, "description": self.description,
                 "gas_test": None if self.gas_test is None else {"values": self.gas_test.values,
-                                                                "ts_s": self.gas_test.ts_s, "by": self.gas_test.by}}
+                                                                "ts_s": self.gas_test.ts_s, "by": self.gas_test.by},
+                "jsa": None if self.jsa is None else self.jsa.record(),
+                "signin": None if self.signin is None else {
+                    "user": self.signin.user, "tag": self.signin.tag, "ts_s": self.signin.ts_s,
+                    "distance_m": round(self.signin.distance_m, 1)},
+                "history": list(self.history), "last_refusal": self.last_refusal}
 
 
 def _intervals_overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
@@ -121,6 +221,13 @@ class PermitBook:
         self.permits: dict[str, Permit] = {}
         self.tz = ZoneInfo(site.timezone)
         self.person_of_tag = {p.tag: i for i, p in enumerate(site.people)}
+        #: a field worker's account -> their tag (who may sign in as a permit's watcher)
+        self.tag_of_user = {u.id: u.tag for u in site.users if u.tag}
+        #: permit type -> the grades that need a JSA before approval (None: every grade)
+        self.jsa_rules: dict[str, set[str] | None] = {}
+        for rule in self.s.jsa_required:
+            had = self.jsa_rules.get(rule.type, set())
+            self.jsa_rules[rule.type] = None if had is None or rule.grades is None else had | set(rule.grades)
         self.zone_index = {z.id: k for k, z in enumerate(site.zones)}
         self.changed = False  # the board needs publishing
         self.incompatible = {frozenset(p) for p in self.s.incompatible} | {
@@ -143,6 +250,9 @@ class PermitBook:
     # -- helpers ----------------------------------------------------------------------------------------
     def _journal(self, permit: Permit | str, event: str, seq: int, ts: float, actor: str, role: str,
                  detail: dict[str, Any] | None = None) -> None:
+        if isinstance(permit, Permit):
+            permit.history.append({"ts_s": ts, "event": event, "actor": actor, "note": _note(event, detail)[:400]})
+            self.changed = True
         if self.journal is not None:
             pid = permit.id if isinstance(permit, Permit) else permit
             state = permit.state if isinstance(permit, Permit) else "unknown"
@@ -150,8 +260,18 @@ class PermitBook:
                                 actor=actor, role=role, detail=detail)
 
     def _refuse(self, pid: str, op: str, reason: str, user: str, role: str, ts: float, seq: int) -> None:
-        self._journal(self.permits.get(pid, pid), "refused", seq, ts, user, role, {"action": op, "reason": reason})
+        p = self.permits.get(pid)
+        if p is not None:
+            p.last_refusal = {"ts_s": ts, "op": op, "actor": user, "reason": reason}
+        self._journal(p or pid, "refused", seq, ts, user, role, {"action": op, "reason": reason})
         raise Refused(reason)
+
+    def needs_jsa(self, p: Permit) -> bool:
+        """``jsa_required`` asks for a JSA before this permit is approved."""
+        if p.type not in self.jsa_rules:
+            return False
+        grades = self.jsa_rules[p.type]
+        return grades is None or p.grade in grades
 
     def _set_state(self, p: Permit, state: str, event: str, seq: int, ts: float, actor: str, role: str,
                    detail: dict[str, Any] | None = None) -> None:
@@ -210,8 +330,8 @@ class PermitBook:
         self.records = alarms = []
         pid = str(req.get("permit", ""))
         if role not in PERMIT_ROLES.get(op, ()):
-            self._refuse(pid, op, f"role {role} may not {op.removeprefix('permit_').replace('_', ' ')} permits",
-                         user, role, ts, seq)
+            verb = _VERBS.get(op, op.removeprefix("permit_").replace("_", " "))
+            self._refuse(pid, op, f"role {role} may not {verb} permits", user, role, ts, seq)
         if op == "permit_request":
             p = self._request(req, user, role, ts, seq)
             return {"permit": p.id, "state": p.state}
@@ -219,6 +339,8 @@ class PermitBook:
         if p is None:
             self._refuse(pid, op, f"no permit {pid!r}", user, role, ts, seq)
         getattr(self, f"_{op.removeprefix('permit_')}")(p, req, user, role, ts, seq, alarms)
+        if op == "permit_signin" and p.signin is not None:  # the phone says how far from the work
+            return {"permit": p.id, "state": p.state, "distance_m": round(p.signin.distance_m, 1)}
         return {"permit": p.id, "state": p.state}
 
     def _request(self, req: dict[str, Any], user: str, role: str, ts: float, seq: int) -> Permit:
@@ -280,18 +402,71 @@ class PermitBook:
             no("the validity window must end after it starts")
         if t1 - t0 > 7 * 86400:
             no("a permit may last at most 7 days")
+        jsa = None
+        if req.get("jsa") is not None:
+            jsa = parse_jsa(req["jsa"], user, ts)
+            if isinstance(jsa, str):
+                no(jsa)
         p = Permit(pid, ptype, grade, zone_id, poly, [str(w) for w in workers], watcher, t0, t1, user,
-                   description=str(req.get("description", ""))[:500])
+                   description=str(req.get("description", ""))[:500], jsa=jsa)
         self.permits[pid] = p
-        self._set_state(p, "requested", "permit_request", seq, ts, user, role,
-                        {"type": ptype, "grade": grade, "zone": zone_id, "workers": p.workers, "watcher": watcher,
-                         "valid_from_s": t0, "valid_to_s": t1})
+        detail = {"type": ptype, "grade": grade, "zone": zone_id, "workers": p.workers, "watcher": watcher,
+                  "valid_from_s": t0, "valid_to_s": t1}
+        if jsa is not None:
+            detail["jsa"] = jsa.record()
+        self._set_state(p, "requested", "permit_request", seq, ts, user, role, detail)
         return p
 
-    def _approve(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+    def _jsa(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_jsa"
         if p.state != "requested":
-            self._refuse(p.id, "permit_approve", f"permit is {p.state}: only a requested permit is approved", user,
-                         role, ts, seq)
+            self._refuse(p.id, op, f"permit is {p.state}: a JSA is attached before approval", user, role, ts, seq)
+        jsa = parse_jsa(req.get("jsa", req), user, ts)
+        if isinstance(jsa, str):
+            self._refuse(p.id, op, jsa, user, role, ts, seq)
+        p.jsa = jsa
+        self._journal(p, "permit_jsa", seq, ts, user, role, {"jsa": jsa.record()})
+
+    def _cancel(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_cancel"
+        if p.state not in ("requested", "approved"):
+            self._refuse(p.id, op, f"permit is {p.state}: only a requested or approved permit is cancelled (a "
+                         "started one is closed)", user, role, ts, seq)
+        if role == "operator" and user != p.applicant:
+            self._refuse(p.id, op, f"{user} did not apply for permit {p.id}: its applicant or a supervisor cancels "
+                         "it", user, role, ts, seq)
+        reason = str(req.get("reason", "")).strip()[:500]
+        if not reason:
+            self._refuse(p.id, op, "a cancellation needs a reason", user, role, ts, seq)
+        p.reason = reason
+        self._set_state(p, "cancelled", "permit_cancel", seq, ts, user, role, {"reason": reason})
+
+    def _signin(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        op = "permit_signin"
+        if p.state not in ("requested", "approved", "active", "suspended"):
+            self._refuse(p.id, op, f"permit is {p.state}: there is no work to watch", user, role, ts, seq)
+        tag = self.tag_of_user.get(user)
+        if p.watcher is None or tag != p.watcher:
+            whose = f"tag {tag}" if tag else "no tag"
+            self._refuse(p.id, op, f"{user} ({whose}) is not the watcher of permit {p.id}"
+                         + (f" (the watcher is {p.watcher})" if p.watcher else " (it has no watcher)"),
+                         user, role, ts, seq)
+        problem = self._watcher_problem(p)
+        if problem:
+            self._refuse(p.id, op, problem, user, role, ts, seq)
+        xy = self.locate(tag)
+        dist = distance_to_polygon(xy, self.zone_polygon(p)) if xy is not None else math.nan
+        p.signin = SignIn(user, tag, ts, float(dist))
+        self._journal(p, "permit_signin", seq, ts, user, role, {"tag": tag, "distance_m": round(float(dist), 1)})
+
+    def _jsa_problem(self, p: Permit) -> str | None:
+        if p.jsa is not None or not self.needs_jsa(p):
+            return None
+        what = p.type if p.grade is None else f"{p.type} grade {p.grade}"
+        return f"{what} needs a job safety analysis (JSA) before approval"
+
+    def _conflict(self, p: Permit) -> Permit | None:
+        """A live permit incompatible with ``p`` overlapping it in space and time (None: none)."""
         poly = self.zone_polygon(p)
         for q in self.permits.values():
             if q is p or not q.live:
@@ -302,33 +477,56 @@ class PermitBook:
             if not _intervals_overlap(p.valid_from_s, p.valid_to_s, q.valid_from_s, q.valid_to_s):
                 continue
             if same_zone or polygons_overlap(poly, self.zone_polygon(q)):
-                d = self._alarm("conflict", f"{p.id}:{q.id}", p, "high",
-                                f"Permit {p.id} ({p.type}) conflicts with {q.id} ({q.type}) in the same area",
-                                f"作业许可 {p.id}（{TYPE_NAMES[p.type][1]}）与 {q.id}（{TYPE_NAMES[q.type][1]}）"
-                                "在同一区域冲突")
-                self._pulse(d, ts, seq, alarms)
-                self._refuse(p.id, "permit_approve", f"incompatible with permit {q.id} ({q.type}) overlapping in "
-                             "space and time", user, role, ts, seq)
+                return q
+        return None
+
+    def _approve(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
+        if p.state != "requested":
+            self._refuse(p.id, "permit_approve", f"permit is {p.state}: only a requested permit is approved", user,
+                         role, ts, seq)
+        if user == p.applicant:
+            self._refuse(p.id, "permit_approve", f"{user} applied for permit {p.id}: another person approves it",
+                         user, role, ts, seq)
+        jsa = self._jsa_problem(p)
+        if jsa:
+            self._refuse(p.id, "permit_approve", jsa, user, role, ts, seq)
+        q = self._conflict(p)
+        if q is not None:
+            d = self._alarm("conflict", f"{p.id}:{q.id}", p, "high",
+                            f"Permit {p.id} ({p.type}) conflicts with {q.id} ({q.type}) in the same area",
+                            f"作业许可 {p.id}（{TYPE_NAMES[p.type][1]}）与 {q.id}（{TYPE_NAMES[q.type][1]}）"
+                            "在同一区域冲突")
+            self._pulse(d, ts, seq, alarms)
+            self._refuse(p.id, "permit_approve", f"incompatible with permit {q.id} ({q.type}) overlapping in "
+                         "space and time", user, role, ts, seq)
         p.approver = user
         self._set_state(p, "approved", "permit_approve", seq, ts, user, role)
 
-    def _certificates(self, p: Permit, ts: float, seq: int, alarms: list) -> list[str]:
-        """Problems that refuse activation; warnings raise their alarm but allow it."""
+    def _certificate_findings(self, p: Permit, ts: float):
+        """For each worker: (tag, person, the latest expiry of a certificate of the permit's type or None, what
+        is wrong with it or None, expiring within ``certificate_warning_days``), on the site's date at ``ts``."""
         today = datetime.fromtimestamp(ts, self.tz).date()
-        problems = []
         for tag in p.workers:
             person = self.site.people[self.person_of_tag[tag]]
-            valid = [c for c in person.certificates if c.type == p.type]
-            best = max((c.expires for c in valid), default=None)
+            best = max((c.expires for c in person.certificates if c.type == p.type), default=None)
+            what = None
             if best is None or best < today:
                 what = "no certificate" if best is None else f"certificate expired on {best.isoformat()}"
+            expiring = what is None and (best - today).days <= self.s.certificate_warning_days
+            yield tag, person, best, what, expiring
+
+    def _certificates(self, p: Permit, ts: float, seq: int, alarms: list) -> list[str]:
+        """Problems that refuse activation; warnings raise their alarm but allow it."""
+        problems = []
+        for tag, person, best, what, expiring in self._certificate_findings(p, ts):
+            if what is not None:
                 problems.append(f"{tag} ({person.name}): {what} for {p.type}")
                 d = self._alarm("certificate", f"{p.id}:{tag}", p, "high",
                                 f"{person.name} ({tag}) has {what} for {TYPE_NAMES[p.type][0].lower()}: permit "
                                 f"{p.id} refused",
                                 f"{person.name}（{tag}）{TYPE_NAMES[p.type][1]}证书无效：作业许可 {p.id} 被拒绝", tag)
                 self._pulse(d, ts, seq, alarms)
-            elif (best - today).days <= self.s.certificate_warning_days:
+            elif expiring:
                 d = self._alarm("certificate_expiring", f"{p.id}:{tag}", p, "low",
                                 f"{person.name} ({tag}): {p.type} certificate expires on {best.isoformat()}",
                                 f"{person.name}（{tag}）{TYPE_NAMES[p.type][1]}证书将于 {best.isoformat()} 到期", tag)
@@ -356,6 +554,11 @@ class PermitBook:
             return f"watcher {p.watcher} is {dist:.0f} m from the work (at most {self.s.watcher_max_distance_m:.0f})"
         return None
 
+    def _signin_problem(self, p: Permit) -> str | None:
+        if p.watcher is None or (p.signin is not None and p.signin.tag == p.watcher):
+            return None
+        return f"watcher {p.watcher} has not signed in at the work (the permit's QR code)"
+
     def _activate(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
         op = "permit_activate"
         if p.state != "approved":
@@ -368,7 +571,7 @@ class PermitBook:
         gas = self._gas_test_problem(p, ts)
         if gas:
             self._refuse(p.id, op, gas, user, role, ts, seq)
-        watcher = self._watcher_problem(p)
+        watcher = self._watcher_problem(p) or self._signin_problem(p)
         if watcher:
             self._refuse(p.id, op, watcher, user, role, ts, seq)
         p.activated_ts_s = ts
@@ -404,7 +607,7 @@ class PermitBook:
         self._set_state(p, "active", "permit_resume", seq, ts, user, role)
 
     def _close(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
-        if p.state in ("closed", "expired"):
+        if p.state in ("closed", "expired", "cancelled"):
             self._refuse(p.id, "permit_close", f"permit is {p.state}", user, role, ts, seq)
         p.reason = str(req.get("reason", ""))
         self._set_state(p, "closed", "permit_close", seq, ts, user, role, {"reason": p.reason})
@@ -548,12 +751,52 @@ class PermitBook:
             self._suspend_by_engine(p, "; ".join(suspend), now, seq)
 
     # -- views ------------------------------------------------------------------------------------------
+    def checks(self, p: Permit, now: float) -> list[dict[str, Any]]:
+        """What approval and activation of a permit not yet started would say now: one entry per check that applies
+        (``check``: jsa, conflict, window, certificates, gas_test, watcher, signin), ``ok``, and ``reason``: the
+        sentence the engine would refuse with ("" when it passes). Nothing is raised or journaled."""
+        if p.state not in ("requested", "approved"):
+            return []
+        q = self._conflict(p) if p.state == "requested" else None
+        found = {
+            "jsa": self._jsa_problem(p) if self.needs_jsa(p) else False,
+            "conflict": False if p.state != "requested" else None if q is None else (
+                f"incompatible with permit {q.id} ({q.type}) overlapping in space and time"),
+            "window": None if p.valid_from_s <= now < p.valid_to_s else "outside the permit's validity window",
+            "certificates": "; ".join(self.certificate_problems(p, now)) or None,
+            "gas_test": self._gas_test_problem(p, now) if p.type in self.s.gas_test_required else False,
+            "watcher": self._watcher_problem(p) if p.watcher else False,
+            "signin": self._signin_problem(p) if p.watcher else False,
+        }
+        return [{"check": k, "ok": not v, "reason": v or ""} for k, v in found.items() if v is not False]
+
+    def certificate_problems(self, p: Permit, ts: float) -> list[str]:
+        """The refusal sentence for each worker without a valid certificate of the permit's type at ``ts``."""
+        return [f"{tag} ({person.name}): {what} for {p.type}"
+                for tag, person, _, what, _ in self._certificate_findings(p, ts) if what is not None]
+
     def board(self, now: float) -> list[dict[str, Any]]:
-        """Permits that matter now (not closed / expired for more than an hour), most urgent first."""
+        """Permits that matter now (not closed / expired / cancelled for more than an hour), most urgent first,
+        each with its ``checks``. Kept within :data:`BOARD_BUDGET_BYTES` of JSON: the least urgent permits lose
+        their history, checks and JSA texts first (``trimmed``: true)."""
         order = {"red": 0, "amber": 1, "green": 2, "grey": 3}
-        recs = [p.record(now, self.s.expiring_soon_s) for p in self.permits.values()
-                if p.state not in ("closed", "expired") or now - p.changed_ts_s < 3600]
-        return sorted(recs, key=lambda r: (order[r["board"]], r["valid_to_s"], r["id"]))
+        recs = []
+        for p in self.permits.values():
+            if p.state not in ("closed", "expired", "cancelled") or now - p.changed_ts_s < 3600:
+                rec = p.record(now, self.s.expiring_soon_s)
+                rec["checks"] = self.checks(p, now)
+                recs.append(rec)
+        recs.sort(key=lambda r: (order[r["board"]], r["valid_to_s"], r["id"]))
+        size = len(json.dumps(recs, default=str))
+        for rec in reversed(recs):
+            if size <= BOARD_BUDGET_BYTES:
+                break
+            before = len(json.dumps(rec, default=str))
+            rec["history"], rec["checks"], rec["trimmed"] = [], [], True
+            if rec["jsa"] is not None:
+                rec["jsa"] = {**rec["jsa"], "hazards": [], "measures": []}
+            size -= before - len(json.dumps(rec, default=str))
+        return recs
 
     def has_live_permit(self, zone_id: str) -> bool:
         return any(p.zone_id == zone_id and p.state in ("active", "suspended") for p in self.permits.values())

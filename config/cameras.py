@@ -5,7 +5,9 @@ Two sections a site file may hold (the :class:`~config.schema.Site` fields are n
 - :class:`CameraInferenceSettings` (``camera_inference``, optional): run a YOLO-format ONNX model on JPEG frames
   that cameras send over MQTT (ingest/camera_infer.py);
 - :class:`DetectionFusionSettings` (``detection_fusion``): how detections meet UWB tags, when they raise alarms,
-  who verifies them (alarms/detections.py).
+  who verifies them (alarms/detections.py);
+- :class:`CameraSnapshotSettings` (``camera_snapshots``): the frame that raised a detection alarm, kept by the camera
+  adapter and sent to the engine's blob store (ingest/camera.py, ingest/engine/blobs.py).
 
 Checks that need the rest of the site (does camera ``CAM7`` exist?) are in :func:`check_camera_references`,
 which returns ``(path, reason)`` pairs for the loader. docs/cameras.md describes both sections. This module
@@ -27,6 +29,7 @@ __all__ = [
     "DETECTION_CLASSES",
     "PPE_CLASSES",
     "CameraInferenceSettings",
+    "CameraSnapshotSettings",
     "DetectionFusionSettings",
     "check_camera_references",
 ]
@@ -133,6 +136,26 @@ class DetectionFusionSettings(_Strict):
     untagged_priority: Priority = "medium"
     ppe_priority: dict[Literal["no_helmet", "no_vest", "no_harness"], Priority] = Field(
         default_factory=_default_ppe_priority)
+
+
+class CameraSnapshotSettings(_Strict):
+    """Snapshots of detection alarms (docs/cameras.md, "Snapshots"): the camera adapter keeps each camera's recent
+    frames in a bounded ring and sends the one that raised an alarm, when the engine asks for it, to the engine's
+    blob store; the store is bounded in count, bytes and age."""
+
+    enabled: bool = Field(default=True, description="the adapter takes frames (<prefix>/camera/<id>/frames) to keep "
+                                                    "for snapshots, also without camera_inference")
+    ring_frames: int = Field(default=30, ge=1, le=10_000, description="frames kept per camera, newest")
+    ring_mb: float = Field(default=32.0, gt=0, le=4096, description="bytes of frames kept per camera, at most (MB)")
+    max_blob_bytes: int = Field(default=4_000_000, ge=1024, le=64_000_000,
+                                description="a larger blob is refused by the engine (and not sent by the adapter)")
+    want_for_s: float = Field(default=60.0, gt=0, le=3600,
+                              description="engine time after a raise during which the engine asks for its snapshot")
+    store_max_mb: float = Field(default=2048.0, gt=0, le=10_000_000, description="the blob store's bytes, at most (MB)")
+    store_max_blobs: int = Field(default=50_000, ge=1, le=100_000_000, description="the blob store's blobs, at most")
+    store_retention_days: float | None = Field(
+        default=None, gt=0, le=36500,
+        description="a blob stored longer ago is removed; null: the recording's retention_days")
 
 
 def check_camera_references(site: Site) -> list[tuple[str, str]]:

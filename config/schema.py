@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .cameras import CameraInferenceSettings, DetectionFusionSettings
+from .cameras import CameraInferenceSettings, CameraSnapshotSettings, DetectionFusionSettings
 from .rules import CompositeRule, NamedInput, PeopleSafetySettings
 from .vibration import VibrationSettings
 
@@ -38,6 +38,7 @@ __all__ = [
     "AlarmRule",
     "OperatorPosition",
     "PermitSettings",
+    "JsaRequirement",
     "PlannedPermit",
     "PERMIT_TYPES",
     "PERMIT_GRADES",
@@ -402,6 +403,21 @@ PERMIT_GRADES = {
 }
 
 
+class JsaRequirement(_Strict):
+    """Permits that need a job safety analysis (JSA) before approval: one type, and its grades (None: every
+    permit of the type)."""
+
+    type: Literal[PERMIT_TYPES]  # type: ignore[valid-type]
+    grades: list[str] | None = Field(default=None, description="the grades that need a JSA (None: all)")
+
+    @model_validator(mode="after")
+    def _known_grades(self) -> JsaRequirement:
+        known = PERMIT_GRADES.get(self.type)
+        if self.grades is not None and (known is None or not set(self.grades) <= set(known)):
+            raise ValueError(f"{self.type} grades are {', '.join(known) if known else 'none'}, not {self.grades}")
+        return self
+
+
 class PermitSettings(_Strict):
     """Permit-to-work checks. Defaults are common practice; check them against the site's own procedures
     and GB 30871-2022 before use."""
@@ -421,6 +437,12 @@ class PermitSettings(_Strict):
     incompatible: list[tuple[Literal[PERMIT_TYPES], Literal[PERMIT_TYPES]]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: [("hot_work", "confined_space"), ("hot_work", "hot_work")],
         description="pairs of permit types that may not overlap in space and time")
+    jsa_required: list[JsaRequirement] = Field(
+        default_factory=lambda: [JsaRequirement(type="hot_work", grades=["special", "1"]),
+                                 JsaRequirement(type="working_at_height", grades=["IV"]),
+                                 JsaRequirement(type="confined_space")],
+        description="permits approved only with a job safety analysis: special and grade 1 hot work, grade IV "
+                    "(special, over 30 m) work at height, every confined-space entry")
 
 
 class PlannedPermit(_Strict):
@@ -611,6 +633,7 @@ class Site(_Strict):
     vibration: VibrationSettings = VibrationSettings()
     camera_inference: CameraInferenceSettings | None = None
     detection_fusion: DetectionFusionSettings = DetectionFusionSettings()
+    camera_snapshots: CameraSnapshotSettings = CameraSnapshotSettings()
     inputs: list[NamedInput] = []
     rules: list[CompositeRule] = []
     operator_positions: list[OperatorPosition] = Field(default_factory=lambda: [OperatorPosition(id="main")])

@@ -1,8 +1,9 @@
 """The permits adapter: the plant's permit-to-work system talks to watchfloor over MQTT.
 
 Commands arrive on ``<prefix>/permits/commands`` (JSON, one command per message: ``{"id", "op", "user",
-"token", ...}`` with ``op`` one of ``permit_request``, ``permit_approve``, ``permit_activate``, ``permit_suspend``,
-``permit_resume``, ``permit_close``, ``permit_gas_test``; fields in docs/protocol.md). Who acts is proven the way
+"token", ...}`` with ``op`` one of :data:`~ingest.protocol.names.PERMIT_OPS`: ``permit_request``, ``permit_jsa``,
+``permit_gas_test``, ``permit_approve``, ``permit_signin``, ``permit_activate``, ``permit_suspend``,
+``permit_resume``, ``permit_close``, ``permit_cancel``; fields in docs/protocol.md). Who acts is proven the way
 a console proves it: the permit office first sends ``{"id", "op": "login", "user", "password"}`` (or a field
 worker's ``pin``), which this adapter passes to the engine's login over its own command connection; the reply,
 with the session token, comes back on ``<prefix>/permits/replies``. Each command carries that token; the engine

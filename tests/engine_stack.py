@@ -140,10 +140,12 @@ class EngineStack:
         return self.raw_command(timeout_s, **req)
 
     def token(self, user: str, password: str = DEMO_PASSWORD) -> str:
-        """A session token of ``user`` for the stack's own DEALER (logged in once, renewed by each reply)."""
+        """A session token of ``user`` for the stack's own DEALER (logged in once, renewed by each reply); a field
+        worker logs in with the demo PIN."""
         if user not in self._tokens:
-            reply = self.raw_command(op="login", user=user, password=password, console="test-stack",
-                                     address="127.0.0.1")
+            field = any(u.id == user and u.role == "field_worker" for u in self.site.users)
+            secret = {"pin": DEMO_PIN} if field else {"password": password}
+            reply = self.raw_command(op="login", user=user, console="test-stack", address="127.0.0.1", **secret)
             assert reply.get("ok"), f"login of {user}: {reply}"
             self._tokens[user] = reply["token"]
         return self._tokens[user]
@@ -211,22 +213,28 @@ class EngineStack:
         return (sum(p[0] for p in poly) / len(poly), sum(p[1] for p in poly) / len(poly))
 
     def activate_permit(self, permit: str, *, zone: str, workers: list[str], watcher: str,
-                        type_: str = "hot_work", grade: str | None = "2", user: str = "sup1",
+                        type_: str = "hot_work", grade: str | None = "2", user: str = "sup1", applicant: str = "op1",
                         valid_for_s: float = 4 * 3600.0) -> dict[str, Any]:
         """Take a permit through the engine's own steps, as people would: its watcher and workers located at the
-        work, ``permit_request``, ``permit_gas_test`` (clean air), ``permit_approve``, ``permit_activate``; the
-        activation's reply (each step before it must be accepted)."""
+        work, ``permit_request`` (with a job safety analysis) and ``permit_gas_test`` (clean air) by ``applicant``,
+        ``permit_approve`` by ``user``, the watcher's ``permit_signin`` (their field-worker account, with the demo
+        PIN), ``permit_activate`` by ``user``; the activation's reply (each step before it must be accepted)."""
         x, y = self.zone_centre(zone)
         self.send(positions_at(self.site, {t: (x + k, y) for k, t in enumerate([watcher, *workers])}))
         now = time.time()
+        jsa = {"hazards": ["the job's hazards"], "measures": ["their measures"], "prepared_by": applicant,
+               "reviewed_by": user}
+        account = next(u.id for u in self.site.users if u.role == "field_worker" and u.tag == watcher)
         steps = [
-            {"op": "permit_request", "type": type_, "grade": grade, "zone": zone, "workers": workers,
-             "watcher": watcher, "valid_from_s": now - 60.0, "valid_to_s": now + valid_for_s},
-            {"op": "permit_gas_test", "values": {"LEL": 0.0, "O2": 20.9}},
-            {"op": "permit_approve"},
+            (applicant, {"op": "permit_request", "type": type_, "grade": grade, "zone": zone, "workers": workers,
+                         "watcher": watcher, "valid_from_s": now - 60.0, "valid_to_s": now + valid_for_s,
+                         "jsa": jsa}),
+            (applicant, {"op": "permit_gas_test", "values": {"LEL": 0.0, "O2": 20.9}}),
+            (user, {"op": "permit_approve"}),
+            (account, {"op": "permit_signin"}),
         ]
-        for step in steps:
-            reply = self.command(user=user, permit=permit, **step)
+        for who, step in steps:
+            reply = self.command(user=who, permit=permit, **step)
             assert reply["ok"], f"{step['op']} {permit}: {reply}"
         return self.command(op="permit_activate", user=user, permit=permit)
 
@@ -534,3 +542,63 @@ def console_process(stack: EngineStack, log_path: Path, *, publish: str | None =
                 proc.wait()
                 rc = None
     assert run.killed or rc == 0, f"console did not stop cleanly on SIGTERM (rc {rc}):\n{log_path.read_text()[-3000:]}"
+
+
+# -- camera snapshots (issue 14: camera verification) ----------------------------------------------------------
+def camera_frame(site: Site, camera: str, boxes_px: Any = (), *, quality: int = 60) -> bytes:
+    """A synthetic JPEG of ``camera`` (its image size) with a person in each box (x1, y1, x2, y2 px), as the demo's
+    simulator draws it; different boxes give a different frame (and hash)."""
+    import numpy as np
+
+    from ingest.simulator.camera import CameraView, render_frame
+
+    view = CameraView(next(c for c in site.cameras if c.id == camera))
+    return render_frame(view, np.asarray(boxes_px, dtype=float).reshape(-1, 4), quality=quality)
+
+
+def detections_of_frame(site: Site, camera: str, ts_s: float, boxes_px: Any, *, classes: Any = None,
+                        confidence: float = 0.9, jpeg: bytes | None = None) -> Message:
+    """A ``camera_detections`` batch of one frame, as the camera adapter sends it: each box's feet (bottom centre)
+    projected through the camera's homography, ``box_px``, and with ``jpeg`` the frame's hash in
+    ``meta.snapshots``."""
+    import numpy as np
+
+    from ingest.protocol.blobs import sha256_hex
+    from kernels.detection import project_feet
+
+    ci = next(i for i, c in enumerate(site.cameras) if c.id == camera)
+    boxes = np.asarray(boxes_px, dtype=np.float64).reshape(-1, 4)
+    n = len(boxes)
+    cls = np.array([0] * n if classes is None else classes, dtype=np.uint8)
+    meta = {"snapshots": [{"camera_index": ci, "ts_s": float(ts_s), "sha256": sha256_hex(jpeg)}]} if jpeg else {}
+    return Message(topic="camera.detections", source="camera", kind="camera_detections", event_ts_s=ts_s,
+                   ingest_ts_s=ts_s, meta=meta,
+                   arrays={"camera_index": np.full(n, ci, np.int32), "class_id": cls,
+                           "confidence": np.full(n, confidence), "ts_s": np.full(n, float(ts_s)),
+                           "xy_m": project_feet(np.array(site.cameras[ci].homography), boxes), "box_px": boxes})
+
+
+def snapshot_blob(site: Site, camera: str, ts_s: float, jpeg: bytes, boxes: list[dict[str, Any]] | None = None,
+                  **meta: Any) -> Message:
+    """The ``blob`` message the camera adapter sends for a frame (``meta`` overrides fields, e.g. a wrong hash)."""
+    from ingest.protocol.blobs import BLOB_KIND, TOPIC_BLOB, blob_arrays, sha256_hex, snapshot_meta
+
+    size = next((c.image_size_px for c in site.cameras if c.id == camera), (1920, 1080))
+    return Message(topic=TOPIC_BLOB, source="camera", kind=BLOB_KIND, event_ts_s=ts_s, ingest_ts_s=ts_s,
+                   arrays=blob_arrays(jpeg),
+                   meta={**snapshot_meta(sha256_hex(jpeg), camera, ts_s, size, boxes or []), **meta})
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through playwright, with the test suite's arguments (tests/conftest.py); closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

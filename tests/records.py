@@ -90,6 +90,11 @@ def permit_record(
         "reason": reason,
         "description": "",
         "gas_test": None,
+        "jsa": None,
+        "signin": None,
+        "history": [],
+        "last_refusal": None,
+        "checks": [],  # the board adds them (PermitBook.board)
     }
 
 

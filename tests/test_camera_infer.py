@@ -279,7 +279,7 @@ def test_only_the_newest_frame_of_a_camera_in_a_slice_is_inferred(demo_site, tmp
         raws = [RawMessage(topic, encode_frame(t, jpeg_of(BLACK), n), 11.5) for n, t in ((2, 11.0), (1, 10.0))]
         for raw in raws:
             adapter.take(raw, 12.0)
-        (_, kind, ts, arrays), = adapter.batches(12.0)
+        (_, kind, ts, arrays, *_), = adapter.batches(12.0)
         assert kind == "camera_detections" and ts == 11.0 and set(arrays["ts_s"].tolist()) == {11.0}
         assert adapter.watch.take() == 11.0 - 11.5  # the inferred frame's capture time - receive time
         assert adapter.rejects.counts == {"superseded": 1}

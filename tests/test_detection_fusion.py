@@ -247,13 +247,13 @@ def test_only_supervisors_verify_and_refusals_say_why(site):
     assert v.changes == [] and (v.record["status"], v.record["verified_by"], v.record["verified_ts_s"]) == (
         "confirmed", "U2", 105.0)
     with pytest.raises(Refused, match="D1 was already confirmed by U2"):
-        s.fusion.verify("D1", "U3", "supervisor", "reject", 106.0)
+        s.fusion.verify("D1", "U3", "supervisor", "reject", 106.0, reason="a shadow")
     assert s.fusion.pending_detections() == []
 
 
 def test_a_reject_clears_the_alarm_for_the_rest_of_the_sighting(site):
     s = raised(site)
-    v = s.fusion.verify("D1", "U2", "supervisor", "reject", 100.5)
+    v = s.fusion.verify("D1", "U2", "supervisor", "reject", 100.5, reason="a mannequin")
     assert ids(v.changes) == [("camera.untagged_person:CAM1", False)]
     # the same (false) person keeps being seen: nothing raises while the sighting goes on
     for t in (101.0, 105.0, 110.0):
@@ -278,9 +278,9 @@ def test_false_positive_rate_is_rejected_over_verified_per_camera_and_class(site
                     [(PERSON, 40, 40), (PERSON, 20, 20), (NO_HELMET, 20, 20)])
             for rec in s.fusion.pending_detections():
                 if rec["class"] == "person":
-                    s.fusion.verify(rec["id"], "U2", "supervisor", v, t)
+                    s.fusion.verify(rec["id"], "U2", "supervisor", v, t, reason="seen on the camera")
                 else:
-                    s.fusion.verify(rec["id"], "U2", "supervisor", "reject", t)
+                    s.fusion.verify(rec["id"], "U2", "supervisor", "reject", t, reason="a reflection")
             s.fusion.on_tick(t + 50.0)
     assert s.fusion.false_positive_rate("CAM1", "person") == pytest.approx(2 / 3)
     assert s.fusion.false_positive_rate("CAM2", "person") == 0.0
@@ -316,8 +316,8 @@ def test_changes_drive_the_alarm_book_and_verifications_are_journaled(site, tmp_
     alarm = book.alarms["camera.untagged_person:CAM2"]
     assert alarm.state == "active_unack" and alarm.position_m == (60.0, 10.0)
     with pytest.raises(Refused):
-        fusion.verify("D1", "U1", "operator", "reject", 101.0, input_seq=2)
-    v = fusion.verify("D1", "U2", "supervisor", "reject", 102.0, input_seq=3)
+        fusion.verify("D1", "U1", "operator", "reject", 101.0, reason="glare", input_seq=2)
+    v = fusion.verify("D1", "U2", "supervisor", "reject", 102.0, reason="glare", input_seq=3)
     for d, active, pos in v.changes:
         book.set_condition(d, active, 102.0, 3, pos)
     assert book.alarms["camera.untagged_person:CAM2"].state == "rtn_unack"
@@ -342,7 +342,8 @@ def test_the_same_inputs_give_the_same_outputs(site):
             out += [(d.id, a, p) for d, a, p in s.frame(int(rng.integers(0, 2)), t, dets)]
             out += [(d.id, a, p) for d, a, p in s.fusion.on_tick(t)]
             if k % 7 == 0 and s.fusion.pending:
-                out.append(s.fusion.verify(next(iter(s.fusion.pending)), "U2", "supervisor", "reject", t).record["id"])
+                out.append(s.fusion.verify(next(iter(s.fusion.pending)), "U2", "supervisor", "reject", t,
+                                                  reason="a puddle").record["id"])
         return out, s.fusion.snapshot()
 
     first, second = run(), run()

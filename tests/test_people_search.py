@@ -11,7 +11,7 @@ from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
 from console.web.search import PeopleIndex, pinyin_keys
 from console.web.tiles import TileContext
 from console.web.workstation.search_panel import SearchPanel
-from ingest.protocol.records import AlarmRecord
+from ingest.protocol.records import AlarmRecord, PermitBoard, PermitInfo
 from tests.records import EPOCH_S, alarm_record
 
 
@@ -44,19 +44,33 @@ def test_the_panel_says_where_the_person_is_in_words_with_the_fix_age_and_their_
     xyz[1] = (37.0, 30.0, 1.2)  # P0002 in the control room
     age = np.full(n, np.nan)
     age[1] = 0.4
-    positions = Frame("display.positions", MappingProxyType({"xyz_m": xyz, "age_s": age, "alarm": np.zeros(n)}),
+    gdop = np.full(n, np.nan)
+    gdop[1] = 2.5  # with the demo's range sigma of 0.1 m: +-0.25 m, shown as 0.2 (rounded half to even)
+    positions = Frame("display.positions", MappingProxyType({"xyz_m": xyz, "age_s": age, "alarm": np.zeros(n),
+                                                            "gdop": gdop}),
                       MappingProxyType({}), EPOCH_S, 0.0, 1)
     rec = AlarmRecord.from_json({**alarm_record(1, priority="critical", person="P0002"), "id": "person.sos:T0002",
                                  "message": {"en": "SOS from Zhang Hui (T0002)", "zh-CN": "张辉（T0002）求救"}})
     snap = LinkSnapshot(positions=positions, sensors=None, status=None,
                         alarms=AlarmTable(seq=1, version=1, synced=True, alarms=MappingProxyType({rec.id: rec})),
-                        counters=LinkCounters(), state="ok", last_frame_age_s=0.1)
+                        counters=LinkCounters(), state="ok", last_frame_age_s=0.1,
+                        permits=PermitBoard((_permit("HW-9", "active", ["T0040"], "T0002"),
+                                             _permit("HW-8", "closed", ["T0002"], None)), EPOCH_S, 1))
     text = panel.answers_html("张辉", snap)
     first, second = text.split('data-person="P0102"')
     assert 'data-person="P0002"' in first and "Zhang Hui 张辉" in first
     assert "Control room" in first and "fix just now" in first and "SOS from Zhang Hui (T0002)" in first
+    assert "\u00b10.2 m" in first  # 0.1 m x GDOP 2.5
+    assert "Permits: HW-9 Hot work (ACTIVE, watcher)" in first and "HW-8" not in first  # closed: not his now
     assert "never located" in second  # P0102 has no fix in this frame
     assert "Nobody matches" in panel.answers_html("xyzzy", snap)
+
+
+def _permit(pid: str, state: str, workers: list[str], watcher: str | None) -> PermitInfo:
+    return PermitInfo.from_json({"id": pid, "type": "hot_work", "type_name": {"en": "Hot work", "zh-CN": "动火作业"},
+                                 "grade": "2", "zone": None, "polygon": [[0, 0], [1, 0], [1, 1]], "workers": workers,
+                                 "watcher": watcher, "valid_from_s": EPOCH_S, "valid_to_s": EPOCH_S + 3600,
+                                 "state": state, "board": "red"})
 
 
 def test_the_index_is_built_once_per_site_and_shared_by_sessions(demo_site):

@@ -15,6 +15,9 @@ from ingest.engine import Engine, tick_message
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 HW1 = (140.0, 160.0)  # the middle of Z-HW1 (x 132..148, y 150..170), a hazardous zone
+#: a job safety analysis (grade 1 hot work and confined-space entry need one before approval)
+JSA = {"hazards": ["sparks near a drain"], "measures": ["drain covered, fire blanket"], "prepared_by": "op1",
+       "reviewed_by": "safety1"}
 
 
 class Rig:
@@ -55,15 +58,17 @@ class Rig:
         return self.apply(m)
 
     def request(self, pid="P1", type="hot_work", grade="1", zone="Z-HW1", workers=("T0101", "T0102"),
-                watcher="T0187", hours=8.0, **kw):
-        return self.cmd("permit_request", permit=pid, type=type, grade=grade, zone=zone, workers=list(workers),
-                        watcher=watcher, valid_from_s=T0 - 60, valid_to_s=T0 + hours * 3600, **kw).reply
+                watcher="T0187", hours=8.0, user="op1", jsa=JSA, **kw):
+        return self.cmd("permit_request", user=user, permit=pid, type=type, grade=grade, zone=zone,
+                        workers=list(workers), watcher=watcher, valid_from_s=T0 - 60, valid_to_s=T0 + hours * 3600,
+                        jsa=jsa, **kw).reply
 
     def ready(self, pid="P1", **kw):
         assert self.request(pid, **kw)["ok"]
         assert self.cmd("permit_gas_test", permit=pid, user="op1", values={"LEL": 1.0, "O2": 20.9}).reply["ok"]
         assert self.cmd("permit_approve", permit=pid).reply["ok"]
         self.at(self.now, T0187=(150.0, 160.0))  # the watcher is at the work, 2 m from the zone
+        assert self.cmd("permit_signin", user="P0187", permit=pid).reply["ok"]  # and signs in there
         r = self.cmd("permit_activate", permit=pid).reply
         assert r == {"id": r["id"], "ok": True, "permit": pid, "state": "active"}, r
 
@@ -101,7 +106,7 @@ def test_incompatible_permits_overlapping_in_space_and_time_are_refused_at_appro
     assert out.reply["reason"] == "incompatible with permit P1 (hot_work) overlapping in space and time"
     assert rig.alarms("permit.conflict") == {"permit.conflict:P2:P1": "rtn_unack"}
     # the same work later in the day does not overlap in time
-    assert rig.cmd("permit_request", permit="P3", type="working_at_height", grade="II", zone="Z-HW1",
+    assert rig.cmd("permit_request", user="op1", permit="P3", type="working_at_height", grade="II", zone="Z-HW1",
                    workers=["T0044"], valid_from_s=T0, valid_to_s=T0 + 3600).reply["ok"]
     assert rig.cmd("permit_approve", permit="P3").reply["ok"]  # height work is compatible with hot work
 
@@ -156,7 +161,7 @@ def test_gas_test_too_old_suspends_and_entry_without_permit_alarms(rig):
 
 def test_gas_detector_in_the_permit_zone_at_alarm_level_suspends(rig):
     poly = [[205.0, 140.0], [225.0, 140.0], [225.0, 160.0], [205.0, 160.0]]  # around GD07 (215, 150)
-    assert rig.cmd("permit_request", permit="P9", type="blind_plate", polygon=poly, workers=["T0187"],
+    assert rig.cmd("permit_request", user="op1", permit="P9", type="blind_plate", polygon=poly, workers=["T0187"],
                    valid_from_s=T0 - 60, valid_to_s=T0 + 3600).reply["ok"]
     rig.cmd("permit_approve", permit="P9")
     assert rig.cmd("permit_activate", permit="P9").reply["ok"]
@@ -205,7 +210,8 @@ def test_a_permit_on_a_restricted_zone_suppresses_its_alarm_by_design(rig):
     # T0041 holds a temporary-electricity certificate but is not on the substation's list
     rig.at(T0 + 5, T0041=(145.0, 70.0))
     assert rig.alarms("zone.restricted") == {"zone.restricted:Z-SUB:T0041": "active_unack"}
-    assert rig.cmd("permit_request", permit="E1", type="temporary_electricity", zone="Z-SUB", workers=["T0041"],
+    assert rig.cmd("permit_request", user="op1", permit="E1", type="temporary_electricity", zone="Z-SUB",
+                   workers=["T0041"],
                    valid_from_s=T0, valid_to_s=T0 + 3600).reply["ok"]
     rig.cmd("permit_approve", permit="E1")
     assert rig.cmd("permit_activate", permit="E1").reply["ok"]
@@ -221,24 +227,27 @@ def test_a_permit_planned_in_the_site_file_starts_requested(demo_site, tmp_path)
 
     planned = PlannedPermit(id="HW-9", type="hot_work", grade="1", zone="Z-HW1", workers=["T0101"], watcher="T0187",
                             valid_from=datetime(2026, 11, 22, 8, 0), valid_to=datetime(2026, 11, 22, 16, 0),
-                            applicant="sup1")
+                            applicant="op1")
     r = Rig(demo_site.model_copy(update={"permits": [planned]}), tmp_path / "j2.sqlite")
     r.tick(T0)
     p = r.permit("HW-9")
     assert p.state == "requested" and p.valid_from_s == T0 - 3600  # 08:00 Asia/Shanghai, the site's zone
     assert r.cmd("permit_gas_test", permit="HW-9", user="op1", values={"LEL": 0, "O2": 20.9}).reply["ok"]
+    assert r.cmd("permit_jsa", user="op1", permit="HW-9", jsa=JSA).reply["ok"]
     assert r.cmd("permit_approve", permit="HW-9").reply["ok"]
     r.at(T0 + 1, T0187=(150.0, 160.0))
+    assert r.cmd("permit_signin", user="P0187", permit="HW-9").reply["ok"]
     assert r.cmd("permit_activate", permit="HW-9").reply["state"] == "active"
     r.journal.close()
 
 
 def test_a_watched_confined_space_entrant_is_not_a_lone_worker(rig):
-    assert rig.cmd("permit_request", permit="CS-1", type="confined_space", zone="Z-V205", workers=["T0185"],
-                   watcher="T0186", valid_from_s=T0 - 60, valid_to_s=T0 + 3600).reply["ok"]
+    assert rig.cmd("permit_request", user="op1", permit="CS-1", type="confined_space", zone="Z-V205",
+                   workers=["T0185"], watcher="T0186", valid_from_s=T0 - 60, valid_to_s=T0 + 3600, jsa=JSA).reply["ok"]
     rig.cmd("permit_gas_test", permit="CS-1", user="op1", values={"LEL": 0, "O2": 20.9})
     rig.cmd("permit_approve", permit="CS-1")
     rig.at(T0 + 1, T0186=(266.0, 155.0))  # the watcher at the opening, outside the vessel
+    assert rig.cmd("permit_signin", user="P0186", permit="CS-1").reply["ok"]
     assert rig.cmd("permit_activate", permit="CS-1").reply["ok"]
     rig.at(T0 + 5, T0185=(260.0, 155.0), T0186=(266.0, 155.0))
     rig.at(T0 + 200, T0185=(260.0, 155.0), T0186=(266.0, 155.5))  # alone inside for > 120 s

@@ -54,12 +54,13 @@ def test_permit_lifecycle_over_mqtt(demo_site, mosquitto, tmp_path):
     time.sleep(0.5)
     now = time.time()
     commands = [
-        {"id": "c1", "op": "permit_request", "user": "sup1", "permit": "HW-7", "type": "hot_work", "grade": "2",
+        {"id": "c1", "op": "permit_request", "user": "op1", "permit": "HW-7", "type": "hot_work", "grade": "2",
          "zone": "Z-HW1", "workers": ["T0101", "T0102"], "watcher": "T0187", "valid_from_s": now - 60,
          "valid_to_s": now + 3600, "description": "weld flange F-12"},
         {"id": "c2", "op": "permit_gas_test", "user": "op1", "permit": "HW-7", "values": {"LEL": 0.5, "O2": 20.9}},
         {"id": "c3", "op": "permit_approve", "user": "op2", "permit": "HW-7"},  # an operator may not
         {"id": "c4", "op": "permit_approve", "user": "sup1", "permit": "HW-7"},
+        {"id": "c4s", "op": "permit_signin", "user": "P0187", "permit": "HW-7"},  # the watcher, on his phone
         {"id": "c5", "op": "permit_activate", "user": "sup1", "permit": "HW-7"},
     ]
     # the watcher is at the work (a fix from the UWB side)
@@ -86,6 +87,9 @@ def test_permit_lifecycle_over_mqtt(demo_site, mosquitto, tmp_path):
         login = ask({"id": f"login-{user}", "op": "login", "user": user, "password": "demo"})
         assert login["ok"] and login["role"], login
         tokens[user] = login["token"]
+    login = ask({"id": "login-P0187", "op": "login", "user": "P0187", "pin": "1234"})  # a field worker's PIN
+    assert login["ok"] and login["role"] == "field_worker", login
+    tokens["P0187"] = login["token"]
     wrong = ask({"id": "login-bad", "op": "login", "user": "sup2", "password": "guess"})
     forged = ask({"id": "forged", "op": "permit_suspend", "user": "sup1", "token": tokens["op1"], "permit": "HW-7",
                   "reason": "x"})
@@ -117,11 +121,11 @@ def test_permit_lifecycle_over_mqtt(demo_site, mosquitto, tmp_path):
     assert [(a, json.loads(d)["reason"]) for a, d in refused] == [
         ("sup1", "no token: log in first"), ("sup1", "user 'sup1' is not the one logged in (op1)")]
     assert [(e, a) for e, a, _ in sessions] == [("login", "sup1"), ("login", "op1"), ("login", "op2"),
-                                                ("login_failed", "sup2")]
+                                                ("login", "P0187"), ("login_failed", "sup2")]
     assert {json.loads(d)["console"] for _, _, d in sessions} == {"permit-office"}
-    assert rows == [("permit_request", "sup1", "requested"), ("permit_gas_test", "op1", "requested"),
+    assert rows == [("permit_request", "op1", "requested"), ("permit_gas_test", "op1", "requested"),
                     ("refused", "op2", "requested"), ("permit_approve", "sup1", "approved"),
-                    ("permit_activate", "sup1", "active")]
+                    ("permit_signin", "P0187", "approved"), ("permit_activate", "sup1", "active")]
     rec = RecordingReader(tmp_path / "run" / "recording.sqlite")
     dead = {r[2] for r in rec.dead_letters()}
     recorded = b"".join(b"".join(frames) for _, frames in rec.inputs())

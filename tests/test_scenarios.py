@@ -104,6 +104,7 @@ def test_hot_work_permit_is_activated_with_the_watcher_at_the_work_and_raises_no
         ("permit_request", "op1", "requested"),
         ("permit_gas_test", "op1", "requested"),
         ("permit_approve", "sup1", "approved"),
+        ("permit_signin", "P0187", "approved"),  # the watcher, at the work, on his phone
         ("permit_activate", "sup1", "active"),
     ]  # and it stays active: no suspension, no refusal
     assert rows[0]["detail"]["zone"] == "Z-HW1" and rows[0]["detail"]["grade"] == "2"
@@ -139,8 +140,8 @@ def test_welder_with_an_expired_certificate_is_refused_and_alarmed_and_never_sta
     rows = permit_rows(journal, "HW-2")
     assert [(r["event"], r["state"]) for r in rows] == [
         ("permit_request", "requested"), ("permit_gas_test", "requested"), ("permit_approve", "approved"),
-        ("refused", "approved"), ("permit_close", "closed")]
-    refused = rows[3]
+        ("permit_signin", "approved"), ("refused", "approved"), ("permit_close", "closed")]
+    refused = rows[4]
     assert refused["detail"] == {"action": "permit_activate",
                                  "reason": "T0042 (Zhang Hui): certificate expired on 2026-10-31 for hot_work"}
     alarm = raised(journal, "permit.certificate:HW-2:T0042")
@@ -167,6 +168,7 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
         ("permit_request", "op1", "requested"),
         ("permit_gas_test", "op1", "requested"),
         ("permit_approve", "sup1", "approved"),
+        ("permit_signin", "P0186", "approved"),
         ("permit_activate", "sup1", "active"),
         ("permit_suspend", "engine", "suspended"),  # he stands still
         ("permit_resume", "sup1", "active"),  # he moves again; the supervisor resumes
@@ -183,14 +185,14 @@ def test_still_watcher_then_walking_away_suspends_the_confined_space_permit_each
     since = _stationary_since(run, "T0186", after_s=ms["watcher_walkaway.still_from_s"] - 1.0)
     assert -1.0 <= since - ms["watcher_walkaway.still_from_s"] <= 8.0
     assert since + STATIONARY_LIMIT_S <= still[0]["t"] <= since + STATIONARY_LIMIT_S + 0.5  # ticks: 0.1 s
-    assert rows[4]["t"] == still[0]["t"] and "has not moved" in rows[4]["detail"]["reason"]
-    assert _on_time(run, rows[5]["t"], ms["watcher_walkaway.resume_s"])
+    assert rows[5]["t"] == still[0]["t"] and "has not moved" in rows[5]["detail"]["reason"]
+    assert _on_time(run, rows[6]["t"], ms["watcher_walkaway.resume_s"])
     # away: he passes 50 m from the vessel at beyond_limit_s (his true track); fixes and a tick later, alarm
     away = raised(journal, "permit.watcher_away:CS-1")
     assert len(away) == 1
     late = away[0]["t"] - ms["watcher_walkaway.beyond_limit_s"]
     assert -0.5 <= late <= 2.0, late
-    assert rows[6]["t"] == away[0]["t"] and rows[6]["detail"]["reason"].startswith("watcher T0186 is 5")
+    assert rows[7]["t"] == away[0]["t"] and rows[7]["detail"]["reason"].startswith("watcher T0186 is 5")
 
 
 def test_a_fall_raises_a_latching_man_down_and_an_sos_a_critical_alarm_within_a_second(run):

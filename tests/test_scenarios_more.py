@@ -137,8 +137,8 @@ def test_a_stale_gas_test_suspends_the_hot_work_permit(run):
     rows = permit_rows(journal, "HW-5")
     assert _states(journal, "HW-5") == [
         ("permit_request", "op1", "requested"), ("permit_gas_test", "op1", "requested"),
-        ("permit_approve", "sup1", "approved"), ("permit_activate", "sup1", "active"),
-        ("permit_suspend", "engine", "suspended")]
+        ("permit_approve", "sup1", "approved"), ("permit_signin", "P0192", "approved"),
+        ("permit_activate", "sup1", "active"), ("permit_suspend", "engine", "suspended")]
     tested, suspended = rows[1]["t"], rows[-1]
     tick_s = run["site"]["engine"]["tick_s"]
     assert abs(tested - ms["gas_test_stale.gas_test_s"]) < 2.0

@@ -38,6 +38,7 @@ from ingest.simulator.gas import (
 )
 from ingest.simulator.layout import AVOID_KINDS, near_polygons
 from ingest.simulator.stories import STORIES
+from ingest.simulator.stories.stage import JSA_BY_TYPE
 from ingest.simulator.vibration import FS_HZ, N_SAMPLES, NOISE_ACC_M_S2, bearing_defect_frequencies
 from ingest.tracker import TagTracker
 from kernels.geofence import distance_to_edges, points_in_polygon
@@ -231,6 +232,7 @@ def test_confined_space_permit_is_issued_before_the_entrant_goes_in(demo_site):
         (2.0, "permit_request", "op1", "CS-1", "ok"),
         (4.0, "permit_gas_test", "op1", "CS-1", "ok"),
         (6.0, "permit_approve", "sup1", "CS-1", "ok"),
+        (8.0, "permit_signin", "P0186", "CS-1", "ok"),  # the watcher signs in at the manhole on his phone
         (8.0, "permit_activate", "sup1", "CS-1", "ok"),
         (model.milestones["watcher_walkaway.entrant_out_s"] + 10.0, "permit_close", "sup1", "CS-1", "ok"),
     ]
@@ -249,7 +251,9 @@ def test_confined_space_permit_is_issued_before_the_entrant_goes_in(demo_site):
         "description": "Internal inspection of vessel V-205",
         "valid_from_s": 1_800_000_000.0 + 2.0 - 60.0,  # from a minute before the request ...
         "valid_to_s": 1_800_000_000.0 + 2.0 - 60.0 + 8 * 3600.0,  # ... for a shift of 8 h
+        "jsa": {**JSA_BY_TYPE["confined_space"], "prepared_by": "op1", "reviewed_by": "sup1"},  # every entry
     }
+    assert model.permit_commands[3].by_pin  # the field worker logs in with a PIN
     gas = json.loads(command_payload(model.permit_commands[1], 0.0))
     assert gas["values"]["O2"] == 20.8 and gas["values"]["LEL"] == 0.0  # passes: LEL <= 10 %, O2 19.5-23.5 %
 
@@ -294,7 +298,9 @@ def test_hot_work_crew_goes_in_only_after_hw1_is_active_and_nobody_else_enters(d
     assert ms["hot_work.activate_s"] == max(3.0 + 6.0, ms["hot_work.watcher_at_post_s"] + 3.0)
     cmds = [(c.op, c.user, c.expect) for c in model.permit_commands]
     assert cmds == [("permit_request", "op1", "ok"), ("permit_gas_test", "op1", "ok"),
-                    ("permit_approve", "sup1", "ok"), ("permit_activate", "sup1", "ok")]
+                    ("permit_approve", "sup1", "ok"), ("permit_signin", "P0187", "ok"),
+                    ("permit_activate", "sup1", "ok")]
+    assert "jsa" not in model.permit_commands[0].fields  # grade 2 hot work needs no JSA
     req = model.permit_commands[0].fields
     assert (req["type"], req["grade"], req["zone"], req["workers"], req["watcher"]) == (
         "hot_work", "2", "Z-HW1", ["T0101", "T0102"], "T0187")
@@ -325,7 +331,8 @@ def test_expired_certificate_welder_waits_outside_and_leaves_after_the_office_ca
     welder, w = ids.index("P0042"), ids.index("P0188")
     cmds = [(c.op, c.permit, c.expect) for c in model.permit_commands]
     assert cmds == [("permit_request", "HW-2", "ok"), ("permit_gas_test", "HW-2", "ok"),
-                    ("permit_approve", "HW-2", "ok"), ("permit_activate", "HW-2", "refused"),
+                    ("permit_approve", "HW-2", "ok"), ("permit_signin", "HW-2", "ok"),
+                    ("permit_activate", "HW-2", "refused"),
                     ("permit_close", "HW-2", "ok")]
     req = model.permit_commands[0].fields
     assert req["workers"] == ["T0042"] and req["watcher"] == "T0188" and "zone" not in req
@@ -348,6 +355,7 @@ def test_incompatible_jobs_brings_hot_work_and_asks_for_hw3_while_hw1_is_active(
     assert [(c.op, c.expect) for c in hw3] == [("permit_request", "ok"), ("permit_gas_test", "ok"),
                                                ("permit_approve", "refused"), ("permit_close", "ok")]
     assert hw3[0].t_s == ms["hot_work.activate_s"] + 5.0  # not before HW-1 is active
+    assert hw3[0].fields["jsa"]["reviewed_by"] == "sup1"  # grade 1 hot work: a JSA before approval
     assert hw3[0].fields["zone"] == "Z-HW1" and hw3[0].fields["type"] == "hot_work"
     ids = [c.id for c in model.permit_commands]
     assert len(set(ids)) == len(ids)

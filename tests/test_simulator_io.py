@@ -275,7 +275,7 @@ class _PermitResponder:
     def _on_message(self, client, userdata, msg) -> None:
         cmd = json.loads(msg.payload)
         if cmd["op"] == "login":  # the desk signs each person in first: a token back, as the engine would
-            self.logins.append((cmd["user"], cmd["password"]))
+            self.logins.append((cmd["user"], cmd.get("password", cmd.get("pin"))))  # a field worker: a PIN
             reply = {"id": cmd["id"], "ok": True, "token": f"t-{cmd['user']}"}
             client.publish(f"{self.prefix}/permits/replies", json.dumps(reply), qos=1)
             return
@@ -303,7 +303,7 @@ def test_permit_office_sends_the_scripted_commands_and_reads_the_replies(mosquit
     run = _Running(sim)
     col = _Collector(mosquitto, prefix)  # joins late: the scenario message is retained
     try:
-        done = col.wait_for(lambda: len(sim.desk.outcomes) == 4 and sim.desk.outcomes[-1].reply is not None, 30)
+        done = col.wait_for(lambda: len(sim.desk.outcomes) == 5 and sim.desk.outcomes[-1].reply is not None, 30)
     finally:
         col.close()
         run.close()
@@ -312,21 +312,23 @@ def test_permit_office_sends_the_scripted_commands_and_reads_the_replies(mosquit
     qos, cmds = zip(*responder.commands)
     assert set(qos) == {1}
     assert [c["id"] for c in cmds] == ["sim-001-CS-1-request", "sim-001-CS-1-request", "sim-002-CS-1-gas_test",
-                                       "sim-003-CS-1-approve", "sim-004-CS-1-activate"]  # the first one again
+                                       "sim-003-CS-1-approve", "sim-004-CS-1-signin",
+                                       "sim-005-CS-1-activate"]  # the first one again
     assert cmds[0]["valid_from_s"] == pytest.approx(sim.clock.start_epoch + 0.5 - 60.0, abs=1e-3)
-    # each person signs in once, before their first command: the applicant op1, then the supervisor sup1
-    assert responder.logins == [("op1", "demo"), ("sup1", "demo")]
-    assert [c["user"] for c in cmds] == ["op1", "op1", "op1", "sup1", "sup1"]
+    # each person logs in once, before their first command: the applicant op1, the supervisor sup1, and the
+    # watcher P0186 with his PIN (his phone, at the work)
+    assert responder.logins == [("op1", "demo"), ("sup1", "demo"), ("P0186", "1234")]
+    assert [c["user"] for c in cmds] == ["op1", "op1", "op1", "sup1", "P0186", "sup1"]
     assert all(c["token"] == f"t-{c['user']}" for c in cmds)
-    assert [o.reply["ok"] for o in sim.desk.outcomes] == [True, True, True, False]
-    assert sim.desk.summary() == {"sent": 4, "ok": 3, "refused": 1, "unanswered": 0, "unexpected": 1}
+    assert [o.reply["ok"] for o in sim.desk.outcomes] == [True, True, True, True, False]
+    assert sim.desk.summary() == {"sent": 5, "ok": 4, "refused": 1, "unanswered": 0, "unexpected": 1}
     (q, payload), = col.of(f"{prefix}/sim/scenario")
     doc = json.loads(payload)
     assert doc["start_epoch"] == pytest.approx(sim.clock.start_epoch, abs=1e-6)
     assert doc["scenarios"] == ["watcher_walkaway"] and doc["timing"]["walkaway_request_s"] == 0.5
     assert doc["milestones"]["watcher_walkaway.activate_s"] == pytest.approx(3.0)  # not before he is located
-    assert [c["op"] for c in doc["permit_commands"]][:4] == [
-        "permit_request", "permit_gas_test", "permit_approve", "permit_activate"]
+    assert [c["op"] for c in doc["permit_commands"]][:5] == [
+        "permit_request", "permit_gas_test", "permit_approve", "permit_signin", "permit_activate"]
 
 
 def test_control_room_logs_in_on_the_command_socket_and_sends_each_command_with_its_token():

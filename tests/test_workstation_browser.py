@@ -228,6 +228,7 @@ def test_an_operator_finds_a_person_by_chinese_name_and_by_pinyin(console, brows
     page = _open(browser, f"{console.base}/workstation")
     try:
         _login(page, "op1")
+        _button(page, "People").click()  # the People tab
         box = page.get_by_placeholder("Find a person", exact=False)
         box.fill("张辉")
         card = page.locator('.wf-found[data-person="P0002"]')

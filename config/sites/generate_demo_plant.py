@@ -233,6 +233,9 @@ DEMO_ACCOUNTS = [
     # field workers (the phone pages): the watcher of CS-1 and a fitter, by their person ids and tags
     {"id": "P0186", "name": "Field worker P0186", "role": "field_worker", "tag": "T0186"},
     {"id": "P0101", "name": "Field worker P0101", "role": "field_worker", "tag": "T0101"},
+    # the watchers of the scenarios' permits (HW-1, HW-2, HW-3, HW-5) sign in at the work on their phones
+    *({"id": f"P0{n}", "name": f"Field worker P0{n}", "role": "field_worker", "tag": f"T0{n}"}
+      for n in (187, 188, 189, 192)),
 ]
 
 

@@ -11,6 +11,8 @@ command ROUTER; ZeroMQ sockets are not thread-safe, so no other thread touches t
   sequence-numbered ``alarm.delta`` messages; on a gap, an engine restart or a link that comes back after
   being lost the link asks for a fresh snapshot (DESIGN principle 3: the alarm channel is never silently
   lossy);
+- where everyone has been in the last 10 minutes (:class:`~console.link.trails.LinkTrails`), asked of the engine
+  (``trails``) when the link connects or comes back and then followed from the positions frames;
 - counters of everything received, ignored, refused or lost.
 
 Sessions read it through :meth:`EngineLink.snapshot`, which returns immutable objects (frozen dataclasses,
@@ -41,6 +43,7 @@ import zmq
 from config import Site
 from console.link.alarm_mirror import AlarmMirror
 from console.link.frame_checks import check_display_arrays
+from console.link.trails import LinkTrails
 from console.link.views import MAX_NOTIFICATIONS, AlarmTable, Frame, LinkCounters, LinkSnapshot, LinkState
 from ingest import bus
 from ingest.protocol.names import (
@@ -129,6 +132,7 @@ class EngineLink:
         self._floods: Mapping[str, FloodState] = MappingProxyType({})
         self._permits: PermitBoard | None = None
         self._muster: MusterStatus | None = None
+        self.trails = LinkTrails(self._n_people)  # thread-safe itself
 
         # owned by the receiver thread
         self._count: dict[str, int] = {f.name: 0 for f in fields(LinkCounters)}
@@ -136,6 +140,10 @@ class EngineLink:
         self._snapshot_id: str | None = None
         self._snapshot_deadline = 0.0  # reply due by then
         self._snapshot_retry_at = 0.0  # no new request before then
+        self._trails_id: str | None = None  # the trails request in flight
+        self._trails_wanted = True  # ask the engine for everyone's trails (at the start and after a loss)
+        self._trails_retry_at = 0.0
+        self._trails_deadline = 0.0
         self._was_lost = False
         self._commands: dict[str, tuple[concurrent.futures.Future, float]] = {}
         self._notify_buf: deque[Notification] = deque(maxlen=MAX_NOTIFICATIONS)
@@ -208,6 +216,7 @@ class EngineLink:
             gasfield=frames.get(TOPIC_GASFIELD),
             permits=permits,
             muster=muster,
+            trails=self.trails,
         )
 
     def positions(self) -> Frame | None:
@@ -381,6 +390,9 @@ class EngineLink:
             elif msg.topic == TOPIC_MUSTER:
                 self._on_muster(msg.meta)
             elif msg.topic in _DISPLAY_TOPICS:
+                if msg.topic == TOPIC_POSITIONS and not check_display_arrays(msg, self._n_people, self._n_gas,
+                                                                             self._n_vib):
+                    self.trails.on_positions(msg.arrays, msg.event_ts_s)  # every frame, not only the newest
                 latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
                 if msg.topic == TOPIC_STATUS:
                     self._reconcile_flood(msg.meta.get("flood"))  # in order with alarm.flood messages
@@ -560,6 +572,18 @@ class EngineLink:
         epoch = reply.get("epoch")
         self._mirror.on_snapshot(seq, records, epoch if isinstance(epoch, str) else None)
 
+    def _on_trails(self, reply: dict[str, Any]) -> None:
+        self._trails_id = None
+        try:
+            if not reply.get("ok"):
+                raise ValueError(str(reply.get("reason", "refused")))
+            self.trails.load(reply.get("trails"))
+            self._trails_wanted = False
+        except ValueError as e:  # an older engine without trails, or a bad answer: the frames still fill them
+            self._bump("snapshot_failures")
+            log.warning("engine link: trails not taken: %.200s", e)
+            self._trails_wanted = False
+
     # DEALER side
     def _drain_dealer(self, dealer: zmq.Socket, max_messages: int = 1000) -> bool:
         changed = False
@@ -580,6 +604,8 @@ class EngineLink:
             rid = reply.get("id")
             if rid is not None and rid == self._snapshot_id:
                 self._on_snapshot(reply)
+            elif rid is not None and rid == self._trails_id:
+                self._on_trails(reply)
             elif rid in self._commands:
                 fut, _ = self._commands.pop(rid)
                 if not fut.done():
@@ -627,6 +653,7 @@ class EngineLink:
             self._bump("link_lost")
             log.warning("engine link lost: no message for %.1f s", now - last)
             self._request_resync()  # what happened while we were away is unknown: start from a snapshot
+            self._trails_wanted = True  # and where everyone went meanwhile
             changed = True
         elif alive and self._was_lost:
             self._was_lost = False
@@ -649,4 +676,12 @@ class EngineLink:
                 self._snapshot_deadline = now + self.snapshot_timeout_s
                 self._bump("snapshot_requests")
                 changed = True
+        if self._trails_id is not None and now > self._trails_deadline:
+            self._trails_id = None  # no answer: ask again below
+        if self._trails_wanted and self._trails_id is None and alive and now >= self._trails_retry_at:
+            rid = f"trails-{uuid.uuid4().hex}"
+            if self._send(dealer, {"id": rid, "op": "trails", "step_s": 1.0}):
+                self._trails_id = rid
+                self._trails_deadline = now + 4 * self.snapshot_timeout_s  # a few MB for a big site
+                self._trails_retry_at = now + 4 * self.snapshot_timeout_s
         return changed

@@ -15,6 +15,8 @@ import numpy as np
 
 from ingest.protocol.records import AlarmRecord, FloodState, MusterStatus, Notification, PermitBoard
 
+from .trails import LinkTrails
+
 __all__ = ["MAX_NOTIFICATIONS", "AlarmTable", "Frame", "LinkCounters", "LinkSnapshot", "LinkState"]
 
 LinkState = Literal["waiting", "ok", "lost"]
@@ -103,6 +105,8 @@ class LinkSnapshot:
     permits: PermitBoard | None = None
     #: the latest emergency muster status (None until known; ``active`` False when no emergency)
     muster: MusterStatus | None = None
+    #: where everyone has been lately (console/link/trails.py: thread-safe, read one person at a time)
+    trails: LinkTrails | None = None
 
     def flood(self, position: str = "main") -> FloodState | None:
         """The flood state of ``position`` (None until the engine said anything about it)."""

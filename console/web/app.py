@@ -1,4 +1,5 @@
-"""The ``watchfloor console`` server: the wall page (``/wall``) and the workstation page (``/workstation``).
+"""The ``watchfloor console`` server: the wall page (``/wall``), the workstation page (``/workstation``), the
+permit watcher's sign-in phone page (``/signin/<permit>``) and the permits' printable QR cards (``/qr/<permit>``).
 
 One :class:`~console.link.EngineLink` per console process receives everything from the engine and carries the
 workstation's logins and commands (the engine checks passwords and tokens); every browser session builds its own page
@@ -10,7 +11,8 @@ stops when the session is destroyed.
 
 URL arguments of ``/wall``: ``lang`` (en, zh-CN), ``screen`` (a screen id of the layout), ``scale`` (1 = sized for
 a 3840 px wide screen; 0.5 for 1920 px). ``/workstation`` (console/web/workstation/) takes ``lang``, ``scale``
-(default 0.5) and ``position``.
+(default 0.5), ``position`` and ``permit`` (that permit's detail after the login: the wall's permit board links
+there). ``/signin/<permit>`` (console/web/signin.py) takes ``lang`` and ``scale``.
 
 The wall also shows escalation banners (every role, with a beep) over the top of the map, and its alarm list
 groups alarms by area and condition while the engine reports an alarm flood. On the default layout the
@@ -40,6 +42,7 @@ from .banners import EscalationBanner
 from .horn import Horn
 from .i18n import LANGUAGES, normalize_language, t
 from .session import TICK_MS, PageSession, session_arg, session_scale
+from .signin import QR_PATTERN, SIGNIN_ROUTE, QrCardHandler, make_signin
 from .theme import Theme
 from .tiles import WALL_TILES, TileContext, site_timezone
 from .tiles.more import MORE_JS
@@ -216,7 +219,8 @@ def serve_pages(
     address: str,
     origins: list[str],
 ) -> Any:
-    """A Bokeh server (not started) with ``/wall`` and ``/workstation``; the caller starts and stops it."""
+    """A Bokeh server (not started) with ``/wall``, ``/workstation``, ``/signin/<permit>`` and ``/qr/<permit>``;
+    the caller starts and stops it."""
 
     def wall() -> pn.viewable.Viewable:  # a plain function: Panel would render a partial as text
         return make_wall(site, link, layout, lang=lang)
@@ -224,8 +228,12 @@ def serve_pages(
     def workstation() -> pn.viewable.Viewable:
         return make_workstation(site, link, lang=lang)
 
+    def signin() -> pn.viewable.Viewable:
+        return make_signin(site, link, lang=lang)
+
     return pn.serve(
-        {WALL_PATH.lstrip("/"): wall, WORKSTATION_PATH.lstrip("/"): workstation},
+        {WALL_PATH.lstrip("/"): wall, WORKSTATION_PATH.lstrip("/"): workstation, SIGNIN_ROUTE: signin},
+        extra_patterns=[(QR_PATTERN, QrCardHandler, {"site": site, "lang": lang})],
         port=port,
         address=address,
         websocket_origin=origins,

@@ -35,6 +35,7 @@ from alarms.zones import FenceEvent, RestrictedZoneRule, ZoneMembership
 from config import Site
 from config.geometry import point_in_polygon
 from ingest.bus import Message
+from ingest.protocol.highlight import HIGHLIGHT_OP, HIGHLIGHT_ROLES, HIGHLIGHT_S, MAX_HIGHLIGHTS, Highlight
 from ingest.protocol.horn import HORN_OP, HORN_ROLES, HORN_SILENCE_S, Silence, horn_call
 from ingest.protocol.names import (
     MUSTER_ROLES,
@@ -45,7 +46,9 @@ from ingest.protocol.names import (
     QUALITY_NO_DATA,
     REJECT_GATED,
 )
+from ingest.protocol.trails import TrailRing
 
+from .presence import ZonePresence
 from .state import SiteState
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,10 @@ class Engine:
         self.person_ids = [p.id for p in site.people]
         self.users = {u.id: u for u in site.users}
         self.membership = ZoneMembership(site)
+        # where everyone has been (10 min) and who was in which zone when: rebuilt by replay like the rest
+        self.trails = TrailRing(len(site.people))
+        self.presence = ZonePresence(site)
+        self.highlights: dict[str, Highlight] = {}  # person id -> the mark on the walls
         self.permits = PermitBook(site, self.book, self.catalog, journal)
         self._reply_extra: dict[str, Any] = {}
         self.muster_changed = False
@@ -331,6 +338,7 @@ class Engine:
         self._reject("engine: valid position that is not finite", int(np.sum(valid & known & ~finite)))
         ok = valid & known & finite
         idx, xyz, ts, gdop, rms = idx[ok], xyz[ok], ts[ok], gdop[ok], rms[ok]
+        self.trails.add(idx, xyz, ts)  # every fix of the batch, also those a newer one replaces below
         # only newer fixes replace older ones (batches from several gateways may interleave)
         newer = ~(ts <= self.state.fix_ts_s[idx])
         idx, xyz, ts, gdop, rms = idx[newer], xyz[newer], ts[newer], gdop[newer], rms[newer]
@@ -348,6 +356,7 @@ class Engine:
             self.detection_fusion.on_fixes(t)  # positioning is live: the cameras' untagged-person grace runs
         events = self.membership.update(idx, xyz, ts)
         out.fences += events
+        self.presence.on_fence_events(events, t)
         self.people_safety.on_fence_events(events)
         self.muster.on_fence_events(events)
         self._apply_changes(self.people_safety.on_positions(idx, st, xyz, ts, t), t, seq, out)
@@ -439,8 +448,8 @@ class Engine:
         self.items["camera_detections"] += len(a.get("camera_index", ()))
         self.last_detections = a
         t = self._now(msg.event_ts_s)
-        self._apply_changes(self.detection_fusion.on_detections(a, self.state.xyz_m, self.state.fix_ts_s, t), t,
-                            seq, out)
+        self._apply_changes(self.detection_fusion.on_detections(a, self.state.xyz_m, self.state.fix_ts_s, t,
+                                                                msg.meta.get("snapshots")), t, seq, out)
         if self.composite_rules.rules and len(a.get("camera_index", ())):
             t = self._now(msg.event_ts_s)
             who = nearest_person(a["xy_m"], a["ts_s"], self.state.xyz_m, self.state.fix_ts_s)
@@ -648,6 +657,29 @@ class Engine:
                                 detail={**silence.as_json(), "sounding": list(call.alarms)})
         self._reply_extra = {"silence": silence.as_json()}
 
+    def _highlight(self, req: dict[str, Any], user: str, role: str, t: float, seq: int) -> None:
+        """Mark a person on the walls for HIGHLIGHT_S (ingest/protocol/highlight.py); journaled."""
+        person = str(req.get("person", ""))[:64]
+        reason = None
+        if role not in HIGHLIGHT_ROLES:
+            reason = f"role {role} may not mark people on the wall"
+        elif person not in self._person_index:
+            reason = f"unknown person {person!r}"
+        if reason is not None:
+            if self.journal is not None:
+                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=f"person:{person}",
+                                    state="", actor=user, role=role, detail={"action": HIGHLIGHT_OP, "reason": reason})
+            raise Refused(reason)
+        live = {p: h for p, h in self.highlights.items() if t < h.until_ts_s and p != person}
+        while len(live) >= MAX_HIGHLIGHTS:  # the oldest mark goes
+            del live[min(live, key=lambda p: live[p].since_ts_s)]
+        mark = live[person] = Highlight(person, t, t + HIGHLIGHT_S, user)
+        self.highlights = live
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event="person_highlighted", alarm_id=f"person:{person}",
+                                state="", actor=user, role=role, detail=mark.as_json())
+        self._reply_extra = {"highlight": mark.as_json()}
+
     def muster_status(self) -> dict[str, Any] | None:
         """The live muster (headcounts, who is missing), or None when no emergency is declared."""
         if not self.muster.active:
@@ -680,7 +712,7 @@ class Engine:
         text = str(req.get("comment", req.get("reason", "")))
         if op == "verify_detection":
             v = self.detection_fusion.verify(str(req.get("detection", "")), user, role, str(req.get("verdict", "")),
-                                             t, input_seq=seq)
+                                             t, reason=str(req.get("reason", "")), input_seq=seq)
             self._reply_extra = {"detection": v.record}
             rec = None
             for d, active, pos in v.changes:
@@ -690,6 +722,9 @@ class Engine:
             return self._muster_command(op, req, user, role, t, seq)
         if op == HORN_OP:
             self._silence_horn(req, user, role, t, seq)
+            return None
+        if op == HIGHLIGHT_OP:
+            self._highlight(req, user, role, t, seq)
             return None
         if op in PERMIT_OPS:
             self._reply_extra = self.permits.command(op, req, user, role, t, seq)
@@ -763,6 +798,8 @@ class Engine:
             "alarm_rate_10min": {pid: len(m.recent) for pid, m in self.floods.items()},
             # silences still running, per position (ingest/protocol/horn.py)
             "horn_silenced": {pid: s.as_json() for pid, s in self.silences.items() if self.now_s < s.until_ts_s},
+            # people marked on the walls from a workstation (ingest/protocol/highlight.py)
+            "highlights": [h.as_json() for h in self.highlights.values() if self.now_s < h.until_ts_s],
             "recording_seq": self.last_seq,
             "failed_inputs": self.failed_inputs,
             "recordings_removed": self.recordings_removed,
@@ -770,5 +807,7 @@ class Engine:
             "retimed": dict(sorted(self.retimed.items())),
             "stalls": self.awake.stalls,  # gaps between clock ticks beyond awake.max_gap_s (alarms/awake.py)
             "stalled_s": round(self.awake.stalled_s, 3),
+            # verdicts on camera detections per camera and class: confirmed, rejected (false positives), rate
+            "detection_verdicts": self.detection_fusion.false_positive_rates(),
         }
 

@@ -7,7 +7,13 @@ One loop, one thread:
 4. apply them to the engine (which journals), publish alarm deltas, reply to commands;
 5. on display ticks publish the conflated display frames and the status.
 
-Read-only requests (``snapshot``) are answered at once and not recorded: they change nothing.
+Read-only requests (:data:`ingest.protocol.queries.QUERY_OPS`: ``snapshot``, ``detections``, ``blob_get``) are
+answered at once and not recorded: they change nothing (ingest/engine/queries.py).
+
+Blobs (camera snapshots, :mod:`ingest.protocol.blobs`) are stored directly in the blob store (ingest/engine/blobs.py)
+as they come, never sequenced into the recording; a refused blob is recorded as a ``rejected`` input (its header
+only). The process asks the camera adapter for the snapshots its detections name and the store lacks
+(``blob.wanted``, when a detection opens and with the status, once a second).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from config import Site
 from ingest import bus
 from ingest.bus import FramingError, Message
 from ingest.protocol import wire
+from ingest.protocol.blobs import BLOB_KIND, MAX_WANTED, TOPIC_BLOB_WANTED, WANTED_KIND
 from ingest.protocol.names import (
     TOPIC_ALARM_DELTA,
     TOPIC_FENCE,
@@ -44,11 +51,14 @@ from ingest.protocol.names import (
     TOPIC_SENSORS,
     TOPIC_STATUS,
 )
+from ingest.protocol.queries import QUERY_OPS
 from ingest.rejects import RejectBin
 from kernels.gasfield import idw_field
 
+from .blobs import BLOB_FILE, BlobRefused, BlobStore
 from .core import Engine, Outcome, decode_recorded
 from .gate import Gate, Passed
+from .queries import answer
 from .recording import FORMAT, RecordingReader, RecordingWriter, strip_site_secrets
 from .retention import RetentionKeeper
 
@@ -138,6 +148,15 @@ class EngineProcess:
         #: this site's recordings beside this run's folder, kept by the retention setting of this host's site file
         #: (housekeeping, like the notification sinks: not replayed; what it removed is, as ``retention`` inputs)
         self.retention = RetentionKeeper(self.out.resolve().parent, given.id, rec_path, given.recording)
+        #: camera snapshots, beside the recording and outside it, bounded by this host's settings
+        snaps = given.camera_snapshots
+        self.blobs = BlobStore(
+            self.out / BLOB_FILE, cameras=[c.id for c in site.cameras], max_blob_bytes=snaps.max_blob_bytes,
+            max_blobs=snaps.store_max_blobs, max_bytes=int(snaps.store_max_mb * 1e6),
+            max_age_s=86400.0 * (snaps.store_retention_days or given.recording.retention_days))
+        self.want_for_s = snaps.want_for_s
+        self.snapshots_missing = 0  # snapshots asked for during want_for_s that never came
+        self._asked: dict[str, float] = {}  # sha256 -> raise time (engine s) of snapshots asked for, not yet held
         self.notifier: Notifier | None = None
         if notify:
             sinks = sinks_from_site(given)
@@ -170,6 +189,9 @@ class EngineProcess:
                 return
             try:
                 msg = bus.decode(frames)
+                if msg.kind == BLOB_KIND:  # stored as it comes, never sequenced into the recording
+                    self._take_blob(frames, msg, batch)
+                    continue
                 wire.check_message(msg)
                 if msg.kind == "permit_command":  # who acts is proven before anything is recorded
                     msg = self.gate.permit_command(msg, time.time())
@@ -184,6 +206,15 @@ class EngineProcess:
                 frames = self._rejected_frames(frames, "internal_error", f"decoding: {e.__class__.__name__}")
                 msg = bus.decode(frames)
             batch.append((frames, msg, time.time()))
+
+    def _take_blob(self, frames: list[bytes], msg: Message, batch: list[tuple[list[bytes], Message, float]]) -> None:
+        """A blob into the store; a refused one becomes a counted, recorded ``rejected`` input (its header only)."""
+        try:
+            self.blobs.put_message(msg)
+        except BlobRefused as e:
+            self._refused(frames, e.code, e.detail)
+            rejected = self._rejected_frames(frames, e.code, f"blob refused: {e.detail}")
+            batch.append((rejected, bus.decode(rejected), time.time()))
 
     def _refused(self, frames: list[bytes], code: str, detail: str) -> None:
         self.refused_frames += 1
@@ -219,8 +250,8 @@ class EngineProcess:
         """One request: a snapshot is answered now; a login starts its check; anything else passes the gate
         (recorded with the verified user) or is refused there (recorded as refused)."""
         op = req.get("op")
-        if op == "snapshot":
-            self._reply(ident, self.snapshot(req.get("id")))
+        if op in QUERY_OPS:
+            self._reply(ident, answer(self, req))
             return
         now = time.time()
         if op == "login":
@@ -293,6 +324,30 @@ class EngineProcess:
                       meta={"seq": self.alarm_seq, "epoch": self.epoch, "alarms": _clean(records)})
         self.pub.send_multipart(bus.encode(msg))
 
+    def wanted_snapshots(self) -> list[dict[str, Any]]:
+        """Snapshots of pending detections raised within ``want_for_s`` (engine time) that the store lacks."""
+        now = self.engine.now_s
+        wanted = []
+        for rec in self.engine.detection_fusion.pending.values():
+            snap = rec.get("snapshot")
+            if snap and now - rec["raised_ts_s"] <= self.want_for_s and not self.blobs.has(snap["sha256"]):
+                wanted.append({"sha256": snap["sha256"], "camera": rec["camera"], "ts_s": snap["ts_s"]})
+        return wanted[-MAX_WANTED:]
+
+    def _publish_wanted(self) -> None:
+        """Ask the camera adapter for the snapshots wanted now; count those whose time to come has passed."""
+        wanted = self.wanted_snapshots()
+        asking = {w["sha256"] for w in wanted}
+        for sha in [s for s in self._asked if s not in asking]:
+            del self._asked[sha]
+            if not self.blobs.has(sha):
+                self.snapshots_missing += 1
+                log.warning("snapshot %s never came (asked for %.0f s)", sha[:16], self.want_for_s)
+        for w in wanted:
+            self._asked.setdefault(w["sha256"], self.engine.now_s)
+        if wanted:
+            self._publish_meta(TOPIC_BLOB_WANTED, WANTED_KIND, {"wanted": wanted})
+
     def _publish_gas_field(self, t: float) -> None:
         """``display.gasfield``: the detectors interpolated onto a 2 m grid, as a fraction of each detector's
         level-2 alarm (1.0 = at level 2), NaN where no detector is within 25 m. Oxygen is left out."""
@@ -360,8 +415,16 @@ class EngineProcess:
             self.pub.send_multipart(bus.encode(sens))
             self._publish_gas_field(t)
             st = Message(topic=TOPIC_STATUS, source="engine", kind="status", event_ts_s=t,
-                         ingest_ts_s=time.time(), meta=_clean({**e.status(), "epoch": self.epoch}))
+                         ingest_ts_s=time.time(), meta=_clean({**e.status(), "epoch": self.epoch,
+                                                               "blobs": self.blob_status()}))
             self.pub.send_multipart(bus.encode(st))
+            self._publish_wanted()
+            if self.frame % 300 == 1:  # the age bound, about once a minute (puts check the others)
+                self.blobs.evict()
+
+    def blob_status(self) -> dict[str, Any]:
+        """The blob store's figures, and the snapshots asked for that never came."""
+        return {**self.blobs.stats(), "snapshots_missing": self.snapshots_missing}
 
     # -- the loop ----------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -418,6 +481,8 @@ class EngineProcess:
             out: Outcome = self.engine.apply(seq, msg)
             if out.alarms:
                 self._publish_alarms(out.alarms)
+                if msg.kind == "camera_detections":  # a detection opened: ask for its snapshot now
+                    self._publish_wanted()
             for notice in out.notices:
                 if self.notifier is not None:
                     self.notifier.submit(notice)
@@ -453,7 +518,7 @@ class EngineProcess:
     def close(self) -> dict[str, Any]:
         """Close files and sockets; write and return the run summary."""
         summary = {**self.engine.status(), "late_ticks": self.late_ticks, "journal_rows": self.journal.rows,
-                   "journal_head": self.journal.head}
+                   "journal_head": self.journal.head, "blobs": self.blob_status()}
         if self.notifier is not None:
             self.notifier.stop(1.0)
         self.retention.stop()  # run() stopped it already; an engine closed without running never started it
@@ -462,6 +527,7 @@ class EngineProcess:
             self.sealer.seal_close(self.engine.now_s, self.journal, self.recording)
         self.recording.close()
         self.journal.close()
+        self.blobs.close()
         for s in (self.pull, self.pub, self.router):
             s.close(linger=0)
         (self.out / "summary.json").write_text(json.dumps(_clean(summary), indent=2, sort_keys=True))

@@ -81,18 +81,25 @@ MUSTER_OPS: tuple[str, ...] = ("muster_declare", "muster_end")
 MUSTER_ROLES: frozenset[str] = frozenset({"supervisor", "admin"})
 
 # -- permits to work ---------------------------------------------------------------------------------------
-PERMIT_STATES: tuple[str, ...] = ("requested", "approved", "active", "suspended", "closed", "expired")
+PERMIT_STATES: tuple[str, ...] = ("requested", "approved", "active", "suspended", "closed", "expired", "cancelled")
 PERMIT_OPS: tuple[str, ...] = ("permit_request", "permit_approve", "permit_activate", "permit_suspend",
-                               "permit_resume", "permit_close", "permit_gas_test")
-#: who may do what with permits (the engine checks; applicants may be anyone with a user account)
+                               "permit_resume", "permit_close", "permit_gas_test", "permit_cancel", "permit_jsa",
+                               "permit_signin")
+_APPLYING = frozenset({"operator", "supervisor", "safety_manager", "admin"})
+#: who may do what with permits (the engine checks; applicants may be anyone with a user account). The engine
+#: also checks who the person is: the approver is not the applicant, an operator cancels only their own request,
+#: only the permit's own watcher signs in (a field worker whose account has the watcher's tag)
 PERMIT_ROLES: Mapping[str, frozenset[str]] = {
-    "permit_request": frozenset({"operator", "supervisor", "safety_manager", "admin"}),
+    "permit_request": _APPLYING,
+    "permit_jsa": _APPLYING,
     "permit_gas_test": frozenset({"operator", "supervisor", "admin"}),
     "permit_approve": frozenset({"supervisor", "safety_manager", "admin"}),
     "permit_activate": frozenset({"supervisor", "admin"}),
     "permit_suspend": frozenset({"operator", "supervisor", "safety_manager", "admin"}),
     "permit_resume": frozenset({"supervisor", "admin"}),
     "permit_close": frozenset({"supervisor", "admin"}),
+    "permit_cancel": _APPLYING,
+    "permit_signin": frozenset({"field_worker"}),
 }
 #: the permit board's columns, most urgent first
 PERMIT_BOARDS: tuple[str, ...] = ("red", "amber", "green", "grey")

@@ -168,6 +168,14 @@ def _text_in(texts: Mapping[str, str], lang: str, fallback: str) -> str:
     return texts.get(key) or texts.get("en") or fallback
 
 
+def _object_or_none(v: Any) -> Mapping[str, Any] | None:
+    return MappingProxyType(dict(v)) if isinstance(v, dict) else None
+
+
+def _objects(v: Any) -> tuple[Mapping[str, Any], ...]:
+    return tuple(MappingProxyType(dict(x)) for x in v if isinstance(x, dict)) if isinstance(v, list) else ()
+
+
 def _xy_list(v: Any) -> tuple[tuple[float, float], ...]:
     if not isinstance(v, list):
         return ()
@@ -189,7 +197,12 @@ class PermitInfo:
     """One permit-to-work as the engine's board publishes it (``permit.board``). Times are engine seconds.
 
     ``zone`` is a zone id of the site, or None when the permit has its own ``polygon`` (site metres);
-    ``workers`` and ``watcher`` are tags; ``board`` is one of :data:`PERMIT_BOARDS`.
+    ``workers`` and ``watcher`` are tags; ``board`` is one of :data:`PERMIT_BOARDS`. The details, as the engine
+    sends them (docs/protocol.md, "Permits"; None or empty when absent or malformed): ``gas_test`` (values,
+    ts_s, by), ``jsa`` (hazards, measures, prepared_by, reviewed_by, ts_s, by), ``signin`` (user, tag, ts_s,
+    distance_m), ``history`` (the latest events: ts_s, event, actor, note), ``checks`` (check, ok, reason: what
+    approval and activation would say now), ``last_refusal`` (ts_s, op, actor, reason); ``trimmed``: the engine
+    left the history, checks and JSA texts out to keep the board small.
     """
 
     id: str
@@ -208,6 +221,13 @@ class PermitInfo:
     approver: str | None = None
     reason: str = ""
     description: str = ""
+    gas_test: Mapping[str, Any] | None = None
+    jsa: Mapping[str, Any] | None = None
+    signin: Mapping[str, Any] | None = None
+    history: tuple[Mapping[str, Any], ...] = ()
+    checks: tuple[Mapping[str, Any], ...] = ()
+    last_refusal: Mapping[str, Any] | None = None
+    trimmed: bool = False
 
     @classmethod
     def from_json(cls, d: Any) -> PermitInfo:
@@ -235,6 +255,13 @@ class PermitInfo:
             approver=_text_or_none(d.get("approver")),
             reason=_text_or_none(d.get("reason")) or "",
             description=_text_or_none(d.get("description")) or "",
+            gas_test=_object_or_none(d.get("gas_test")),
+            jsa=_object_or_none(d.get("jsa")),
+            signin=_object_or_none(d.get("signin")),
+            history=_objects(d.get("history")),
+            checks=_objects(d.get("checks")),
+            last_refusal=_object_or_none(d.get("last_refusal")),
+            trimmed=d.get("trimmed") is True,
         )
 
     def type_text(self, lang: str) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "PERSON_HEIGHT_M",
     "CameraView",
     "detections_payload",
+    "render_frame",
     "synthesize_detections",
 ]
 
@@ -146,3 +147,32 @@ def detections_payload(
         {"camera": camera_id, "ts": round(ts, 3), "frame": int(frame), "detections": dets},
         separators=(",", ":"),
     ).encode()
+
+
+def render_frame(view: CameraView, boxes_px: np.ndarray, *, quality: int = 60) -> bytes:
+    """A synthetic grey camera frame (JPEG, the camera's ``image_size_px``) with a person drawn in each box
+    (``boxes_px`` [N, 4] x1, y1, x2, y2 px): so the demo's snapshots have a picture. Deterministic: the same boxes
+    give the same bytes (and hash)."""
+    import io
+
+    from PIL import Image
+
+    w, h = view.width_px, view.height_px
+    horizon = h // 3
+    img = np.empty((h, w), dtype=np.uint8)
+    img[:horizon] = 150  # sky
+    img[horizon:] = np.linspace(95, 125, h - horizon, dtype=np.float64).astype(np.uint8)[:, None]  # the yard
+    img[horizon : horizon + 3] = 60  # the far fence
+    for x in range(0, w, max(w // 12, 1)):  # pipe racks along the fence
+        img[horizon - h // 10 : horizon, x : x + max(w // 200, 2)] = 80
+    for x1, y1, x2, y2 in np.asarray(boxes_px, dtype=np.float64).reshape(-1, 4):
+        i1, j1 = int(np.clip(x1, 0, w)), int(np.clip(y1, 0, h))
+        i2, j2 = int(np.clip(x2, 0, w)), int(np.clip(y2, 0, h))
+        if i2 - i1 < 2 or j2 - j1 < 2:
+            continue
+        head = j1 + max((j2 - j1) // 7, 1)
+        img[j1:head, i1 + (i2 - i1) // 4 : i2 - (i2 - i1) // 4] = 200  # head (and helmet)
+        img[head:j2, i1:i2] = 40  # body
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="L").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

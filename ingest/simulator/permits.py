@@ -9,7 +9,9 @@ logged with their reason (at INFO when the story expects them, else WARNING).
 
 Each person signs at the desk: before the first command of a user the desk logs that user in (``op: login`` with
 the demo password, ``$WATCHFLOOR_SIM_PASSWORD`` to override) and sends the session token with each of their
-commands; a token the engine no longer takes (expired after the idle limit) is replaced by logging in again.
+commands; a token the engine no longer takes (expired after the idle limit) is replaced by logging in again. A
+permit's watcher signs in at the work from a phone (``permit_signin``, a command with ``by_pin``): that login
+gives the field worker's PIN (``$WATCHFLOOR_SIM_PIN``, the demo's by default).
 
 The same desk, over the engine's command socket instead of MQTT, is the simulated control room's console
 (control_room.py): the requests and replies are the same JSON.
@@ -42,7 +44,8 @@ class PermitCommand:
     ``t_s`` simulation seconds when it is sent; ``op`` one of the engine's permit ops; ``user`` a site user id;
     ``fields`` the rest of the command (``permit`` always; ``valid_from_s`` / ``valid_to_s`` in simulation
     seconds); ``expect`` ``"ok"`` or ``"refused"``: what the story expects the engine to answer;
-    ``id`` the command id (``sim-<n>-<permit>-<op>``, unique within a script).
+    ``id`` the command id (``sim-<n>-<permit>-<op>``, unique within a script); ``by_pin``: the user is a field
+    worker, who logs in with a PIN (a watcher signing in on the phone page).
     """
 
     t_s: float
@@ -51,6 +54,7 @@ class PermitCommand:
     fields: Mapping[str, Any]
     expect: str = "ok"
     id: str = ""
+    by_pin: bool = False
 
     @property
     def permit(self) -> str:
@@ -95,6 +99,7 @@ class PermitDesk:
     reply_timeout_s: float = 5.0
     attempts: int = 3
     password: str = field(default_factory=lambda: os.environ.get("WATCHFLOOR_SIM_PASSWORD", "demo"))
+    pin: str = field(default_factory=lambda: os.environ.get("WATCHFLOOR_SIM_PIN", "1234"))
     #: who sends, for the log ("permit office"; the control room's desk says "control room")
     label: str = "permit office"
     #: extra fields of each login (a console names itself: ``console``, ``address``)
@@ -211,7 +216,7 @@ class PermitDesk:
             token = self._tokens.get(out.cmd.user)
         if token is None:
             out.awaiting_login = True
-            self._login(out.cmd.user)
+            self._login(out.cmd.user, out.cmd.by_pin)
             with self._lock:
                 token = self._tokens.get(out.cmd.user)  # answered at once (a test's desk)
             if token is None:
@@ -221,12 +226,13 @@ class PermitDesk:
         if not self.publish(command_payload(out.cmd, self.start_epoch(), token)):
             log.warning("%s: %s could not be sent", self.label, out.cmd.id)
 
-    def _login(self, user: str) -> None:
+    def _login(self, user: str, by_pin: bool = False) -> None:
         """Ask the engine (through the permits adapter) for ``user``'s session token."""
         lid = f"login-{user}-{len(self._logins)}-{time.monotonic_ns()}"
         with self._lock:
             self._logins[lid] = user
-        doc = {"id": lid, "op": "login", "user": user, "password": self.password, **self.login_fields}
+        secret = {"pin": self.pin} if by_pin else {"password": self.password}
+        doc = {"id": lid, "op": "login", "user": user, **secret, **self.login_fields}
         if not self.publish(json.dumps(doc).encode()):
             log.warning("%s: the login of %s could not be sent", self.label, user)
 
@@ -278,19 +284,23 @@ def paperwork(
     gas_values: Mapping[str, float] | None,
     activate_not_before_s: float = -math.inf,
     expect_activate: str = "ok",
+    jsa: Mapping[str, Any] | None = None,
+    watcher_user: str | None = None,
 ) -> tuple[list[PermitCommand], dict[str, float]]:
-    """The permit office's usual sequence for one permit: request (``operator``, at ``request_s``), gas test
-    (``operator``, ``gas_test_after_s`` later; skipped when ``gas_values`` is None), approval (``supervisor``,
-    ``approve_after_s`` later), activation (``supervisor``, ``activate_after_s`` later but not before
-    ``activate_not_before_s``: the watcher must stand at the work). ``request`` holds the request's fields
-    (type, grade, zone or polygon, workers, watcher, description); the validity window, unless given, runs
-    from a minute before the request for :data:`PERMIT_VALIDITY_S`. Returns the commands and their times
+    """The permit office's usual sequence for one permit: request (``operator``, at ``request_s``, with the job
+    safety analysis ``jsa`` when given), gas test (``operator``, ``gas_test_after_s`` later; skipped when
+    ``gas_values`` is None), approval (``supervisor``, ``approve_after_s`` later), the watcher's sign-in at the
+    work (``watcher_user``'s phone, when given) and activation (``supervisor``), both ``activate_after_s`` later
+    but not before ``activate_not_before_s``: the watcher must stand at the work. ``request`` holds the request's
+    fields (type, grade, zone or polygon, workers, watcher, description); the validity window, unless given,
+    runs from a minute before the request for :data:`PERMIT_VALIDITY_S`. Returns the commands and their times
     (``request_s``, ``gas_test_s``, ``approve_s``, ``activate_s``; simulation seconds)."""
     fields = {
         "permit": permit,
         "valid_from_s": request_s - 60.0,
         "valid_to_s": request_s - 60.0 + PERMIT_VALIDITY_S,
         **request,
+        **({"jsa": dict(jsa)} if jsa is not None else {}),
     }
     t_gas = request_s + timing["gas_test_after_s"]
     t_approve = t_gas + timing["approve_after_s"]
@@ -300,9 +310,11 @@ def paperwork(
         cmds.append(
             PermitCommand(t_gas, "permit_gas_test", operator, {"permit": permit, "values": dict(gas_values)})
         )
-    cmds += [
-        PermitCommand(t_approve, "permit_approve", supervisor, {"permit": permit}),
-        PermitCommand(t_activate, "permit_activate", supervisor, {"permit": permit}, expect=expect_activate),
-    ]
+    cmds.append(PermitCommand(t_approve, "permit_approve", supervisor, {"permit": permit}))
+    if watcher_user is not None:
+        cmds.append(PermitCommand(t_activate, "permit_signin", watcher_user, {"permit": permit}, by_pin=True))
+    cmds.append(
+        PermitCommand(t_activate, "permit_activate", supervisor, {"permit": permit}, expect=expect_activate)
+    )
     times = {"request_s": request_s, "gas_test_s": t_gas, "approve_s": t_approve, "activate_s": t_activate}
     return cmds, times

@@ -1,6 +1,7 @@
 """The simulator process: publishes the plant model over the real field protocols until told to stop.
 
-- MQTT (paho-mqtt 2.x): UWB ranges and truth, vibration, camera detections (QoS 0), wearable events (QoS 1);
+- MQTT (paho-mqtt 2.x): UWB ranges and truth, vibration, camera frames (synthetic JPEGs, for snapshots) and
+  camera detections (QoS 0), wearable events (QoS 1);
   the plant's permit office: the stories' permit commands (QoS 1) and the engine's replies (permits.py);
   the run's scenario, start time and milestones, retained on ``<prefix>/sim/scenario``.
 - OPC UA (asyncua, own thread and loop): the gas detectors.
@@ -29,9 +30,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.schema import Site
+from ingest.camera_infer import encode_frame
 from ingest.signals import stop_on_signals
 
-from .camera import detections_payload, synthesize_detections
+from .camera import detections_payload, render_frame, synthesize_detections
 from .clock import SimClock
 from .control_room import ControlRoom
 from .model import PlantModel
@@ -56,6 +58,7 @@ def topics(prefix: str) -> dict[str, str]:
         "truth": f"{prefix}/sim/truth",
         "vibration": f"{prefix}/vibration/{{point}}",
         "camera": f"{prefix}/camera/{{camera}}/detections",
+        "camera_frames": f"{prefix}/camera/{{camera}}/frames",
         "wearable": f"{prefix}/wearable/events",
         "scenario": f"{prefix}/sim/scenario",
         "permit_commands": f"{prefix}/permits/commands",
@@ -139,7 +142,9 @@ class Simulator:
     """The simulated plant on MQTT and OPC UA.
 
     ``run(stop_event)`` blocks until ``stop_event`` is set, then stops everything it started. Simulation
-    time runs ``speed`` times the wall clock; device timestamps are ``start_epoch + t_s``. ``ready`` is set
+    time runs ``speed`` times the wall clock; device timestamps are ``start_epoch + t_s``. ``camera_frames``: each
+    camera also publishes a synthetic JPEG of what it sees (a grey yard, its people) before its detections, for the
+    snapshots of detection alarms. ``ready`` is set
     once the OPC UA server is up and the clock started. ``model`` is the :class:`PlantModel` being played;
     ``desk`` the :class:`PermitDesk` sending its permit commands (None when the scenario has none; a command
     unanswered for ``permit_reply_timeout_s`` wall seconds is sent again).
@@ -161,6 +166,7 @@ class Simulator:
         drop_probability: float = 0.01,
         start_epoch: float | None = None,
         permit_reply_timeout_s: float = 5.0,
+        camera_frames: bool = True,
     ) -> None:
         if not 1 <= batch_size:
             raise ValueError("batch_size must be >= 1")
@@ -184,6 +190,7 @@ class Simulator:
         self.desk: PermitDesk | None = None
         self.control_room: ControlRoom | None = None
         self.permit_reply_timeout_s = permit_reply_timeout_s
+        self.camera_frames = camera_frames
 
     @property
     def counts(self) -> Counter[str]:
@@ -371,6 +378,11 @@ class Simulator:
             classes, conf, boxes, _ = synthesize_detections(
                 view, truth[:, :2], ppe, rng, self.miss_probability
             )
+            if self.camera_frames:  # the picture first: the adapter pairs the detections with it by capture time
+                people = np.array([c == "person" for c in classes], dtype=bool)
+                jpeg = render_frame(view, boxes[people] if len(classes) else boxes)
+                self._publisher.publish("camera_frame", self.topics["camera_frames"].format(camera=view.id),
+                                        encode_frame(round(ts, 3), jpeg, k))
             topic = self.topics["camera"].format(camera=view.id)
             self._publisher.publish("camera", topic, detections_payload(view.id, ts, k, classes, conf, boxes))
 

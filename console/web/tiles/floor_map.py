@@ -11,6 +11,7 @@ ISA-101: everything normal is grey or white-ish; colour only for abnormal states
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from bokeh.layouts import column
@@ -43,6 +44,7 @@ from .map import (
     GasCloudLayer,
     GasDetectorLayer,
     MapLayer,
+    MarksLayer,
     PeopleLayer,
     PermitAreaLayer,
     PlanLayer,
@@ -119,7 +121,8 @@ class FloorMap:
     the site leave out (no detectors, no vibration points, ...) is not built: its attribute is None.
     """
 
-    def __init__(self, ctx: TileContext, options: FloorMapOptions | None = None) -> None:
+    def __init__(self, ctx: TileContext, options: FloorMapOptions | None = None, *,
+                 picked: Callable[[], Iterable[str]] = tuple) -> None:
         self.ctx = ctx
         self.options = opts = options or FloorMapOptions()
         site, theme = ctx.site, ctx.theme
@@ -143,6 +146,8 @@ class FloorMap:
             VibrationLayer(ctx, fig, labels) if opts.show_vibration and site.vibration_points else None
         )
         self.people = PeopleLayer(ctx, fig, labels)
+        # people found at a workstation: marked on every wall by the engine, or ``picked`` on this map
+        self.marks = MarksLayer(ctx, fig, labels, picked=picked)
         self.layers: list[MapLayer] = [
             layer
             for layer in (
@@ -155,6 +160,7 @@ class FloorMap:
                 self.gas,
                 self.vibration,
                 self.people,
+                self.marks,
             )
             if layer is not None
         ]

@@ -5,7 +5,9 @@ Each figure is a big number with its name under it. ISA-101: grey while normal; 
 colour (and a symbol) only when it is abnormal: alarms per 10 minutes above the EEMUA 191 target (about one
 alarm per 10 minutes per operator is "very likely acceptable"; more than ten is a flood), an unacknowledged alarm
 older than ``stale_unack_s``. The people figures come from the engine (who is where, judged once, in the
-engine), the alarm figures from the same alarm table and counts as the status bar and the alarm list.
+engine), the alarm figures from the same alarm table and counts as the status bar and the alarm list. The camera
+figures are the false-positive rate of each camera and class with a verdict (the engine's status
+``detection_verdicts``): false positives / verified, with the counts under it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ EEMUA_TARGET_PER_10MIN = 1
 _FLOOD_PER_10MIN = 10
 #: the permit states the tile counts, in this order
 _PERMIT_STATES = ("active", "suspended", "approved", "requested")
+#: camera / class false-positive figures shown, at most (the rest are counted in one more figure)
+MAX_FP_FIGURES = 8
 
 
 class KpiOptions(BaseModel):
@@ -100,9 +104,9 @@ class KpiTile:
         permit board and the engine time: ``key``, ``name``, ``value`` (text), ``note``, ``rank``."""
         cols: dict[str, list[Any]] = {k: [] for k in ("key", "name", "value", "note", "rank")}
 
-        def add(key: str, value: str, note: str = "", rank: int = 0) -> None:
+        def add(key: str, value: str, note: str = "", rank: int = 0, name: str | None = None) -> None:
             cols["key"].append(key)
-            cols["name"].append(t(f"kpi.{key}", lang))
+            cols["name"].append(t(f"kpi.{key}", lang) if name is None else name)
             cols["value"].append(value)
             cols["note"].append(note)
             cols["rank"].append(rank)
@@ -130,6 +134,17 @@ class KpiTile:
                 by_state[p.state] += 1
         for state in _PERMIT_STATES:
             add(f"permits_{state}", str(by_state[state]) if board is not None else "\u2014")
+        verdicts = [v for v in (status or {}).get("detection_verdicts") or () if isinstance(v, dict)]
+        for v in verdicts[:MAX_FP_FIGURES]:
+            confirmed, rejected = int(v.get("confirmed", 0)), int(v.get("rejected", 0))
+            if confirmed + rejected <= 0:
+                continue
+            what = t(f"cam.class.{v.get('class')}", lang)
+            add(f"fp:{v.get('camera')}:{v.get('class')}", f"{100.0 * rejected / (confirmed + rejected):.0f} %",
+                t("kpi.fp_note", lang, fp=rejected, n=confirmed + rejected),
+                name=t("kpi.fp_rate", lang, camera=str(v.get("camera")), what=what))
+        if len(verdicts) > MAX_FP_FIGURES:
+            add("fp_more", f"+{len(verdicts) - MAX_FP_FIGURES}")
         return cols
 
     @staticmethod
@@ -141,7 +156,7 @@ class KpiTile:
             symbol = f"{PRIORITY_STYLE[rank].symbol} " if rank else ""
             note = f'<span class="wf-kpi-note">{html.escape(cols["note"][i])}</span>' if cols["note"][i] else ""
             cells.append(
-                f'<div class="wf-kpi" data-kpi="{cols["key"][i]}"><span class="wf-kpi-value"{style}>{symbol}'
+                f'<div class="wf-kpi" data-kpi="{html.escape(cols["key"][i])}"><span class="wf-kpi-value"{style}>{symbol}'
                 f'{html.escape(cols["value"][i])}</span><span class="wf-kpi-name">{html.escape(cols["name"][i])}'
                 f"</span>{note}</div>"
             )

@@ -5,7 +5,8 @@ planned). The board colour (red = work in progress, amber = suspended or ending 
 card's left edge and the colour of its state, which is always written in words (ISA-101: never colour alone).
 Each card gives the permit id, its type in the page language and its grade, the zone, the time left (or the
 planned window), the workers and the watcher by name (from the site's people, by tag), and the reason of a
-suspension.
+suspension. The permit id links to the permit's detail at the workstation (``/workstation?permit=<id>``, shown
+after the login).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
+from urllib.parse import urlencode
 
 from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
@@ -33,7 +35,7 @@ from .fit import LINE, flex_lines, tile_size, wrapped_lines
 from .map.labels import text_width
 from .more import follow_hidden_cards, more_span
 
-__all__ = ["PermitBoardOptions", "PermitBoardTile", "person_label"]
+__all__ = ["PermitBoardOptions", "PermitBoardTile", "person_label", "workstation_link"]
 
 _COLUMNS = (
     "id",
@@ -59,6 +61,11 @@ class PermitBoardOptions(BaseModel):
         default=20, ge=1, le=500, description="cards sent to the page; the header counts all"
     )
     show_over: bool = Field(default=False, description="also list closed and expired permits (grey)")
+
+
+def workstation_link(permit: str, lang: str) -> str:
+    """The workstation's page for one permit: its detail, after the login."""
+    return "/workstation?" + urlencode({"permit": permit, "lang": lang})
 
 
 def person_label(site_people: Mapping[str, str], tag: str) -> str:
@@ -97,7 +104,7 @@ def _css(theme: Theme) -> str:
   white-space: nowrap; line-height: {theme.px(_LINE_PX)}px;
 }}
 .wf-permit-state {{ font-weight: bold; }}
-.wf-permit-id {{ font-weight: bold; color: {p.text}; }}
+.wf-permit-id {{ font-weight: bold; color: {p.text}; text-decoration: none; }}
 .wf-permit-type {{ color: {p.text}; white-space: normal; }}
 .wf-permit-time {{ margin-left: auto; color: {p.text}; font-variant-numeric: tabular-nums; }}
 .wf-permit-facts {{
@@ -262,7 +269,8 @@ class PermitBoardTile:
                 f'data-board="{e(cols["board"][i])}">'
                 f'<div class="wf-permit-line">'
                 f'<span class="wf-permit-state" style="color:{color}">{e(cols["state_label"][i])}</span>'
-                f'<span class="wf-permit-id">{e(cols["id"][i])}</span>'
+                f'<a class="wf-permit-id" href="{e(workstation_link(cols["id"][i], lang))}" target="_blank">'
+                f'{e(cols["id"][i])}</a>'
                 f'<span class="wf-permit-type">{e(cols["title"][i])}</span>'
                 f'<span class="wf-permit-time">{e(cols["time"][i])}</span></div>'
                 f'<div class="wf-permit-facts">{e(cols["zone"][i])}</div>'

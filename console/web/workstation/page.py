@@ -1,5 +1,8 @@
 """The workstation page: the status bar and escalation banner over the login form, or, logged in, over the user
-line, the muster panel, the flood banner, the alarm tables and the action panel."""
+line, the horn, the muster panel, the flood banner and the tabs: *Alarms* (the alarm tables and the action panel),
+*Permits* (the permit list, the selected permit and its actions), *Cameras* (detections to verify, with their
+snapshots) and *People* (the people search, the picked person's trail on a map, who is or was in a zone). A tab is
+one line of :meth:`Workstation.tab_views`."""
 
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ from .alarm_tables import AlarmTables
 from .horn_panel import HornPanel
 from .login import LoginView
 from .muster_panel import MusterPanel
-from .search_panel import SearchPanel
+from .people_panel import PeoplePanel
+from .permit_panel import PermitPanel
+from .verify_panel import VerifyPanel
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,9 @@ class Workstation:
 
     A login ends on the log-out button, after ``access.idle_logout_s`` without an action (idle logout: the right
     to act goes, the alarms stay in view on the status bar and banner), or when the engine refuses its token.
+
+    ``signin_base`` is the console's address as the browser reached it (the permits' sign-in QR codes point
+    there); ``open_permit`` a permit to show after the first login (``?permit=`` in the URL, from the wall).
     """
 
     def __init__(
@@ -59,6 +67,8 @@ class Workstation:
         command_timeout_s: float = 5.0,
         address: str = "unknown",
         console: str = "workstation",
+        signin_base: str | None = None,
+        open_permit: str | None = None,
     ) -> None:
         self.site, self.link = site, link
         self.lang = normalize_language(lang)
@@ -85,15 +95,34 @@ class Workstation:
         )
         self.muster = MusterPanel(link, self.ctx, command_timeout_s=command_timeout_s)
         self.horn = HornPanel(site, link, self.ctx, position, command_timeout_s=command_timeout_s)
-        self.search = SearchPanel(site, self.ctx)  # "where is Zhang Wei?"
+        # "where is Zhang Wei?": the search, the trail on a map, shown on the walls, who was in a zone
+        self.people = PeoplePanel(site, link, self.ctx, command_timeout_s=command_timeout_s)
+        self.search = self.people.search
+        self.cameras = VerifyPanel(link, self.ctx, command_timeout_s=command_timeout_s)  # AI screens, a person confirms
+        self.permits = PermitPanel(site, link, self.ctx, command_timeout_s=command_timeout_s,
+                                   signin_base=signin_base)
+        self.open_permit = open_permit
+        self.alarm_view = pn.Column(
+            pn.Row(self.tables.root, self.actions.root, sizing_mode="stretch_both"),
+            sizing_mode="stretch_both",
+            margin=0,
+        )
+        views = self.tab_views()
+        self.tab_bar = pn.widgets.RadioButtonGroup(
+            options={t(key, self.lang): name for name, key, _ in views}, value=views[0][0], color="default",
+            stylesheets=[th.widget_css()], css_classes=["wf-ws-tabs"], margin=(4, 8),
+        )
+        self.tab_bar.param.watch(lambda e: self.show_tab(e.new), "value")
+        # swapped, not hidden: a Tabulator laid out while hidden keeps zero-width columns
+        self.tab_holder = pn.Column(views[0][2], sizing_mode="stretch_both", margin=0)
         self.main_view = pn.Column(
             self.login_view.user_row,
             self.banner.root,
             self.horn.root,
             self.muster.root,
-            self.search.root,
             self.tables.flood_banner,
-            pn.Row(self.tables.root, self.actions.root, sizing_mode="stretch_both"),
+            self.tab_bar,
+            self.tab_holder,
             sizing_mode="stretch_both",
             margin=0,
         )
@@ -123,6 +152,33 @@ class Workstation:
         self.muster_line, self.muster_buttons = self.muster.line, self.muster.buttons
         self.muster_question, self.muster_confirm_row = self.muster.question, self.muster.confirm_row
         self.muster_reply_line = self.muster.reply_line
+
+    def tab_views(self) -> list[tuple[str, str, pn.viewable.Viewable]]:
+        """The tabs, in order: (name, the text key of its label, its view). A new panel is one more line."""
+        return [
+            ("alarms", "ws.tab.alarms", self.alarm_view),
+            ("permits", "ws.tab.permits", self.permits.root),
+            ("cameras", "cam.tab", self.cameras.root),
+            ("people", "people.tab", self.people.root),
+        ]
+
+    @property
+    def tab(self) -> str:
+        """The tab shown (its name)."""
+        return str(self.tab_bar.value)
+
+    def show_tab(self, name: str) -> None:
+        """Show tab ``name`` (one of :meth:`tab_views`)."""
+        view = next((v for n, _, v in self.tab_views() if n == name), None)
+        if view is None:
+            return
+        if self.tab_bar.value != name:
+            self.tab_bar.value = name  # comes back here through the watcher
+            return
+        if self.tab_holder.objects != [view]:
+            self.tab_holder.objects = [view]
+        if self._snap is not None and self.user is not None:
+            self._update_tab(self._snap)  # Panel widgets only: this runs outside the session's tick too
 
     # -- who is logged in -----------------------------------------------------------------------------------
     def login(self, user_id: str | None = None, password: str | None = None) -> bool:
@@ -154,6 +210,15 @@ class Workstation:
         self.actions.set_user(cred)
         self.muster.set_user(cred)
         self.horn.set_user(cred)
+        self.permits.set_user(cred)
+        self.cameras.set_user(cred)
+        self.people.set_user(cred)
+        if cred is None:  # the next person starts on the first tab
+            self.show_tab(self.tab_views()[0][0])
+        elif self.open_permit:  # from the wall's permit board: that permit, once
+            self.permits.select(self.open_permit)
+            self.open_permit = None
+            self.show_tab("permits")
         if self._snap is not None:
             self.update(self._snap)  # fill the tables before they are shown
         self.actions.refresh()
@@ -228,10 +293,33 @@ class Workstation:
         self.horn.refresh()
         if self.user is None:
             return
-        self.tables.update(snap)
-        self.actions.refresh()
         self.muster.update(snap)
-        self.search.update(snap)
+        self._update_tab(snap)
+
+    def _update_tab(self, snap: LinkSnapshot) -> None:
+        """The tab shown takes the snapshot; the others wait until they are shown."""
+        if self.tab == "alarms":
+            self.tables.update(snap)
+            self.actions.refresh()
+        elif self.tab == "permits":
+            self.permits.update(snap)
+        elif self.tab == "cameras":
+            self.cameras.update(snap)
+        elif self.tab == "people":
+            self.people.update(snap)
+
+
+def console_base() -> str | None:
+    """``http://host:port`` as this session's browser reached the console (None outside a server session): the
+    permits' sign-in QR codes point a phone there, so open the workstation by a name the phones can reach."""
+    ctx = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    request = getattr(ctx, "request", None) if ctx is not None else None
+    headers = getattr(request, "headers", None) or {}
+    host = str(headers.get("Host", "")) if hasattr(headers, "get") else ""
+    if not host or not all(c.isalnum() or c in ".-:[]" for c in host):
+        return None
+    proto = str(headers.get("X-Forwarded-Proto", "http"))
+    return f"{'https' if proto == 'https' else 'http'}://{host}"
 
 
 def make_workstation(
@@ -252,7 +340,8 @@ def make_workstation(
     # the login form shows no table: load Tabulator's JS with the page, or the table would not render later
     pn.extension("tabulator")
     ws = Workstation(site, link, lang=lang, theme=theme, position=session_arg("position") or "main",
-                     address=session_address(), console=f"workstation {link.console_name}")
+                     address=session_address(), console=f"workstation {link.console_name}",
+                     signin_base=console_base(), open_permit=session_arg("permit"))
     if pn.state.curdoc is not None:  # the horn's state the page was built with plays too
         pn.state.curdoc.js_on_event(DocumentReady, ws.horn.horn.on_page_ready())
     # a closed tab ends its login at the engine too (journaled), instead of leaving it to expire

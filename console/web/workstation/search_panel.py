@@ -1,5 +1,6 @@
 """Finding a person at the workstation: a search box and, for each person found, where they are now in words, how
-old that fix is, their company and their alarms (console/web/search.py finds them; console/web/places.py names the
+old that fix is and how accurate (range sigma x GDOP, as the positions' omlox accuracy), their company, the live
+permits they work on or watch, and their alarms (console/web/search.py finds them; console/web/places.py names the
 place). The answer follows the live positions while the query stands."""
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class SearchPanel:
         self.index = index_for(site)
         self.places = Places(site, ctx.lang)
         self.stale_s = site.engine.fix_stale_s
+        self.range_sigma_m = site.uwb.range_sigma_m
         self._snap: LinkSnapshot | None = None
         self.box = pn.widgets.TextInput(placeholder=t("search.placeholder", ctx.lang), width=th.px(900),
                                         stylesheets=[th.widget_css()])
@@ -67,6 +69,8 @@ class SearchPanel:
             return f'<div class="wf-dim">{e(t("search.none", self.lang, q=query))}</div>'
         arrays = snap.positions.arrays if snap is not None and snap.positions is not None else None
         alarms = snap.alarms.alarms.values() if snap is not None else ()
+        board = snap.permits.permits if snap is not None and snap.permits is not None else ()
+        live = [p for p in board if p.state in ("approved", "active", "suspended")]
         by_person: dict[str, list[Any]] = {}
         for rec in alarms:
             if rec.person and rec.on_list:
@@ -75,6 +79,11 @@ class SearchPanel:
         for h in hits[:MAX_SHOWN]:
             p = self.index.people[h.index]
             where, age = self._where(h.index, arrays)
+            jobs = " \u00b7 ".join(
+                f"{q.id} {q.type_name.get(self.lang, q.type)} ({t(f'permit.state.{q.state}', self.lang)}, "
+                f"{t('search.watcher', self.lang) if q.watcher == p.tag else t('search.worker', self.lang)})"
+                for q in live if p.tag in q.workers or q.watcher == p.tag)
+            jobs_line = f'<div class="wf-dim">{e(t("search.permits", self.lang, permits=jobs))}</div>' if jobs else ""
             names = f"{p.name} {p.name_zh}".strip()
             extra = " \u00b7 ".join(x for x in (p.company, p.role) if x)
             alarm_lines = "".join(
@@ -86,7 +95,7 @@ class SearchPanel:
                 f'<div class="wf-card wf-found" data-person="{e(p.id)}">'
                 f'<div class="wf-sel-line"><b>{e(names)}</b> <span>{e(p.id)} \u00b7 {e(p.tag)}</span>'
                 f'<span class="wf-dim">{e(extra)}</span></div>'
-                f'<div class="wf-where">{e(where)} <span class="wf-dim">{e(age)}</span></div>{alarm_lines}</div>'
+                f'<div class="wf-where">{e(where)} <span class="wf-dim">{e(age)}</span></div>{jobs_line}{alarm_lines}</div>'
             )
         more = len(hits) - MAX_SHOWN
         tail = f'<div class="wf-dim">{e(t("search.more", self.lang, n=more))}</div>' if more > 0 else ""
@@ -98,10 +107,13 @@ class SearchPanel:
             return t("search.no_fix", self.lang), ""
         xyz = np.asarray(arrays["xyz_m"], dtype=np.float64).reshape(-1, 3)
         age = float(np.asarray(arrays["age_s"], dtype=np.float64)[i])
+        gdop = float(np.asarray(arrays["gdop"], dtype=np.float64)[i]) if "gdop" in arrays else math.nan
         x, y = float(xyz[i, 0]), float(xyz[i, 1])
         if not (math.isfinite(x) and math.isfinite(y)):
             return t("muster.never_located", self.lang), ""
         where = self.places.describe(x, y, self.places.zones_at(x, y))
         old = age > self.stale_s
         age_text = t("muster.fix_now", self.lang) if age < 1.0 else t("muster.fix_age", self.lang, age=f"{age:.0f} s")
+        if math.isfinite(gdop):
+            age_text += " \u00b7 " + t("search.accuracy", self.lang, m=f"{self.range_sigma_m * gdop:.1f}")
         return where, ("\u25cb " if old else "") + age_text

@@ -27,7 +27,7 @@ def tell(stage: Stage) -> None:
         "description": "Cutting out a corroded bracket at PB-1",
     }
     cmds, times = stage.paperwork("HW-3", request, office, request_s=request_s, gas_values=HOT_WORK_GAS)
-    cmds = [c for c in cmds if c.op != "permit_activate"]
+    cmds = [c for c in cmds if c.op not in ("permit_signin", "permit_activate")]  # it never gets that far
     approve = next(c for c in cmds if c.op == "permit_approve")
     cmds[cmds.index(approve)] = PermitCommand(
         approve.t_s, approve.op, approve.user, approve.fields, "refused"

@@ -32,6 +32,18 @@ log = logging.getLogger(__name__)
 #: a passing gas test for hot work: LEL %, O2 %
 HOT_WORK_GAS: Mapping[str, float] = {"LEL": 0.0, "O2": 20.9}
 
+#: the permit office's job safety analyses, by permit type (for the permits that need one before approval)
+JSA_BY_TYPE: Mapping[str, Mapping[str, list[str]]] = {
+    "hot_work": {"hazards": ["flammable vapour near the work", "sparks and hot slag", "burns"],
+                 "measures": ["line drained, purged and blinded; gas tested", "drains covered, fire blanket and "
+                              "extinguisher at hand", "watcher at the work for the whole job"]},
+    "confined_space": {"hazards": ["oxygen deficiency or toxic gas inside", "engulfment", "no quick way out"],
+                       "measures": ["vessel isolated, purged and ventilated; gas tested", "entrant on a harness "
+                                    "and line", "watcher at the manhole with a rescue plan"]},
+    "working_at_height": {"hazards": ["a fall from over 30 m", "dropped tools"],
+                          "measures": ["full harness clipped to an anchor", "tools tethered, area below barred"]},
+}
+
 
 @dataclass(frozen=True)
 class WearableEvent:
@@ -193,11 +205,28 @@ class Stage:
         **kwargs,
     ) -> tuple[list[PermitCommand], dict[str, float]]:
         """:func:`~ingest.simulator.permits.paperwork` at this scenario's timing, by ``office`` (operator,
-        supervisor); with no office the commands name nobody (the story then keeps only the times)."""
+        supervisor); with no office the commands name nobody (the story then keeps only the times). A permit the
+        site's ``jsa_required`` asks a JSA for carries one (prepared by the operator, reviewed by the supervisor);
+        the watcher, if any, signs in at the work with the field-worker account of their tag."""
         operator, supervisor = office or ("", "")
+        if self.needs_jsa(request) and request["type"] in JSA_BY_TYPE:
+            kwargs.setdefault("jsa", {**JSA_BY_TYPE[str(request["type"])], "prepared_by": operator,
+                                      "reviewed_by": supervisor})
+        watcher = request.get("watcher")
+        if watcher is not None and office is not None:
+            account = next((u.id for u in self.site.users if u.role == "field_worker" and u.tag == watcher), None)
+            if account is None:
+                log.warning("permit %s: watcher %s has no field-worker account to sign in with; the engine will "
+                            "refuse its activation", permit, watcher)
+            kwargs.setdefault("watcher_user", account)
         return paperwork(
             permit, request, timing=self.timing, operator=operator, supervisor=supervisor, **kwargs
         )
+
+    def needs_jsa(self, request: Mapping[str, object]) -> bool:
+        """The site asks for a JSA before approving a permit of this request's type and grade."""
+        return any(r.type == request.get("type") and (r.grades is None or request.get("grade") in r.grades)
+                   for r in self.site.permit_settings.jsa_required)
 
     @staticmethod
     def close(t_s: float, office: tuple[str, str], permit: str, reason: str) -> PermitCommand:

@@ -1,5 +1,6 @@
 """The floor map's layers, one component each, drawn in this order (later on top): the static plan (extent,
-image, structures), the gas cloud, zones, permit areas, UWB anchors, gas detectors, vibration points, people.
+image, structures), the gas cloud, zones, permit areas, UWB anchors, gas detectors, vibration points, people,
+and the marked people (found at a workstation) with their trails.
 
 Each layer owns its ``source`` and its glyph renderers and has ``update(snap)``; its pure static ``columns``
 turns engine data into columns (see :mod:`.base`). :class:`console.web.tiles.floor_map.FloorMap` composes them.
@@ -14,6 +15,7 @@ from .gas import (
     GasCloudLayer,
     GasDetectorLayer,
 )
+from .marks import MarksLayer, marked_people
 from .people import PeopleLayer
 from .permit_areas import PermitAreaLayer
 from .plan import AnchorLayer, PlanLayer
@@ -30,10 +32,12 @@ __all__ = [
     "GasCloudLayer",
     "GasDetectorLayer",
     "MapLayer",
+    "MarksLayer",
     "PeopleLayer",
     "PermitAreaLayer",
     "PlanLayer",
     "VibrationLayer",
     "ZoneLayer",
+    "marked_people",
     "same_columns",
 ]

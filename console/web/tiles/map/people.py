@@ -2,7 +2,8 @@
 
 ISA-101: a person with no alarm is a small light dot; one with an active alarm gets the priority's colour AND
 its shape (square, triangle, diamond, inverted triangle) AND a bigger size AND an id label; a fix older than
-``site.engine.fix_stale_s`` is drawn hollow and dim.
+``site.engine.fix_stale_s`` is drawn hollow and dim. A pointer resting on a dot shows who it is: id, name, company,
+the zone they are in and how old the fix is.
 """
 
 from __future__ import annotations
@@ -11,24 +12,26 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
-from bokeh.models import GlyphRenderer
+from bokeh.models import GlyphRenderer, HoverTool
 from bokeh.plotting import figure
 
 from config import Site
 
 from ....link import LinkSnapshot
+from ...i18n import t
+from ...places import Places
 from ...theme import PRIORITY_STYLE, Theme
 from ..base import TileContext
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer, empty_columns, same_columns
 from .label_plan import PERSON_ALARM_MARK, LabelPlan
 from .labels import Label, Slot
 
-__all__ = ["PeopleLayer"]
+__all__ = ["PeopleLayer", "label_places"]
 
 _PERSON_SIZE = 18.0
 _PERSON_FONT = 30.0  # px at scale 1
 #: the columns that change when people only move (a leader line moves with its person)
-_MOVING = ("x", "y", "leader_x0", "leader_y0", "leader_x1", "leader_y1")
+_MOVING = ("x", "y", "leader_x0", "leader_y0", "leader_x1", "leader_y1", "age_s", "zone")
 #: at most this many people carry an id label (the highest priorities: rows come sorted by rank, the highest
 #: last); the others in alarm keep their colour, shape and size. Twenty names fill a crowd already.
 _MAX_LABELS = 20
@@ -48,11 +51,36 @@ class PeopleLayer(MapLayer):
         self.stale_s = ctx.site.engine.fix_stale_s
         self._style: dict[str, Any] | None = None  # the columns last sent but the moving ones
         self._places: dict[Any, Any] = {}  # the last label placement, by who is labelled where (see columns)
+        self._named = Places(ctx.site, ctx.lang)
+        self._zone_of_cell: dict[tuple[int, int], str] = {}  # 2 m cell -> the zones there, in words
+        zh = ctx.lang == "zh-CN"
+        self._who = {p.id: (f"{p.name_zh} {p.name}" if zh and p.name_zh else p.name, p.company)
+                     for p in ctx.site.people}
         super().__init__(ctx, fig, plan)
+        fig.add_tools(HoverTool(renderers=self.renderers[:1], tooltips=[
+            ("", "@person · @name"), ("", "@company"), (t("people.hover_zone", ctx.lang), "@zone"),
+            (t("people.hover_fix", ctx.lang), "@age_s{0.0} s")]))
 
     def columns_of(self, snap: LinkSnapshot | None) -> dict[str, Any]:
         arrays = snap.positions.arrays if snap is not None and snap.positions else None
-        return self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme, self.plan, self._places)
+        cols = self.columns(self.ctx.site, arrays, self.stale_s, self.ctx.theme, self.plan, self._places)
+        cols["name"] = [self._who[p][0] for p in cols["person"]]
+        cols["company"] = [self._who[p][1] for p in cols["person"]]
+        cols["zone"] = [self._zone_at(x, y) for x, y in zip(cols["x"], cols["y"], strict=True)]
+        return cols
+
+    def _zone_at(self, x: float, y: float) -> str:
+        """The zones at (x, y) in words, looked up once per 2 m cell (for the pointer's card)."""
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return ""
+        cell = (int(x // _REPLACE_CELL_M), int(y // _REPLACE_CELL_M))
+        text = self._zone_of_cell.get(cell)
+        if text is None:
+            if len(self._zone_of_cell) > 50_000:  # bounded: a site is a few thousand cells
+                self._zone_of_cell.clear()
+            cx, cy = (cell[0] + 0.5) * _REPLACE_CELL_M, (cell[1] + 0.5) * _REPLACE_CELL_M
+            text = self._zone_of_cell[cell] = " · ".join(self._named.zones_text(self._named.zones_at(cx, cy)))
+        return text
 
     def key(self, snap: LinkSnapshot) -> Hashable:
         return snap.positions.number if snap.positions else 0
@@ -146,12 +174,13 @@ class PeopleLayer(MapLayer):
                 size[j] = theme.px(_PERSON_SIZE)
                 line_width[j] = theme.px(3) if s else theme.px(1.5)
             fill_alpha[j] = 0.0 if s else 1.0
-        where = _label_places(xyz[order], cols["label"], plan or LabelPlan.build(site, "en"), theme, cache)
+        where = label_places(xyz[order], cols["label"], plan or LabelPlan.build(site, "en"), theme, cache)
         return {
             "x": xyz[order, 0].copy(),
             "y": xyz[order, 1].copy(),
             "rank": rank[order].copy(),
             "stale": stale[order].copy(),
+            "age_s": age[order].copy(),
             "size": size,
             "fill_alpha": fill_alpha,
             "line_width": line_width,
@@ -160,7 +189,7 @@ class PeopleLayer(MapLayer):
         }
 
 
-def _label_places(
+def label_places(
     xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme, cache: dict[Any, Any] | None = None
 ) -> dict[str, Any]:
     """Label offsets for the people who have a label (an alarm) and a position, clear of the map's fixed

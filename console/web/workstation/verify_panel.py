@@ -1,0 +1,361 @@
+"""Camera verification at the workstation (the "Cameras" tab): the AI screens, a person confirms.
+
+The panel lists the camera detections the engine holds pending verification (the read-only ``detections`` query,
+about once a second), shows the selected one's snapshot, the frame that raised its alarm, fetched from the engine's
+blob store with ``blob_get`` (never from a disk: the engine may be on another host), with the detection boxes
+drawn over it, and lets a verifier (``detection_fusion.verifier_roles``: supervisors) mark it **confirmed** or a
+**false positive** with a reason (``verify_detection``; the engine checks the role, journals the verdict and its
+reason, and a false positive clears the alarm). Under it: confirmed / false-positive counts and the
+false-positive rate per camera and class, and the latest verdicts.
+
+Queries go through the link without waiting: a request is submitted in one tick and its reply taken in a later
+one (:meth:`VerifyPanel.update`), so a tick never blocks. Every widget here is a Panel widget or HTML pane.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import html
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import panel as pn
+
+from ingest.protocol.queries import OP_BLOB_GET, OP_DETECTIONS
+
+from ...auth import Credential
+from ...link import LinkSnapshot
+from ..i18n import t
+from ..tiles import TileContext, format_clock
+from .commands import CommandSink, Status, send_command, status_html
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VerifyPanel", "VERIFY_OP", "snapshot_html", "rates_html", "detection_label"]
+
+#: the engine command of a verdict
+VERIFY_OP = "verify_detection"
+#: snapshots kept in the panel (base64 JPEGs), most recently used
+MAX_IMAGES = 8
+_FINDING_COLOUR = "#ff9a1f"  # amber, always with its label: ISA-101, never colour alone
+_OTHER_COLOUR = "#d0d0d0"
+
+
+def detection_label(rec: Mapping[str, Any], lang: str, tz: Any) -> str:
+    """One detection in the list: ``D3 · CAM1 · Person without a tag · 14:02:31``."""
+    what = t(f"cam.kind.{rec.get('class')}", lang)
+    who = f" ({rec['tag']})" if rec.get("tag") else ""
+    return f"{rec.get('id')} \u00b7 {rec.get('camera')} \u00b7 {what}{who} \u00b7 {format_clock(rec.get('raised_ts_s'), tz)}"
+
+
+def snapshot_html(rec: Mapping[str, Any], image: tuple[str, str] | None, lang: str, *, width_px: int = 960) -> str:
+    """The snapshot of a detection: the JPEG (``image`` = (sha256, base64)) with the raising frame's boxes over it
+    (an SVG in image pixels; the finding's box amber and labelled), or a line saying why there is no picture."""
+    snap = rec.get("snapshot")
+    if not snap:
+        return f'<div class="wf-dim" data-snapshot="none">{html.escape(t("cam.no_snapshot", lang))}</div>'
+    if image is None or image[0] != snap.get("sha256"):
+        key = "cam.snapshot_loading" if rec.get("snapshot_held") else "cam.snapshot_waiting"
+        return f'<div class="wf-dim" data-snapshot="waiting">{html.escape(t(key, lang))}</div>'
+    sha, b64 = image
+    w, h = (rec.get("image_px") or [1920, 1080])[:2]
+    stroke = max(2.0, w / 480)
+    shapes = []
+    for b in rec.get("boxes") or ():
+        x1, y1, x2, y2 = (float(v) for v in b.get("box_px", (0, 0, 0, 0)))
+        finding = bool(b.get("finding"))
+        colour = _FINDING_COLOUR if finding else _OTHER_COLOUR
+        cls = t(f"cam.class.{b.get('class')}", lang)
+        label = ("\u25b2 " if finding else "") + f"{cls} {float(b.get('confidence', 0)):.2f}"
+        dash = "" if finding else ' stroke-dasharray="12 8"'
+        shapes.append(
+            f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
+            f'stroke="{colour}" stroke-width="{stroke * (2 if finding else 1):.1f}"{dash}/>'
+            f'<text x="{x1:.1f}" y="{max(y1 - 8, 24):.1f}" fill="{colour}" font-size="{stroke * 12:.0f}" '
+            f'font-family="sans-serif">{html.escape(label)}</text>'
+        )
+    return (
+        f'<div class="wf-snapshot" style="position:relative;width:100%;max-width:{width_px}px">'
+        f'<img data-sha256="{html.escape(sha)}" alt="{html.escape(t("cam.snapshot_alt", lang, id=rec.get("id")))}" '
+        f'src="data:image/jpeg;base64,{b64}" style="width:100%;display:block"/>'
+        f'<svg viewBox="0 0 {int(w)} {int(h)}" preserveAspectRatio="none" '
+        f'style="position:absolute;left:0;top:0;width:100%;height:100%">{"".join(shapes)}</svg></div>'
+    )
+
+
+def rates_html(rates: list[Mapping[str, Any]], lang: str) -> str:
+    """Confirmed / false positives / false-positive rate per camera and class ("" before any verdict)."""
+    if not rates:
+        return f'<div class="wf-dim">{html.escape(t("cam.no_verdicts", lang))}</div>'
+    head = "".join(f"<th>{html.escape(t(k, lang))}</th>" for k in
+                   ("cam.col.camera", "cam.col.class", "cam.col.confirmed", "cam.col.fp", "cam.col.rate"))
+    rows = []
+    for r in rates:
+        c, fp = int(r.get("confirmed", 0)), int(r.get("rejected", 0))
+        rate = f"{100.0 * fp / (c + fp):.0f} %" if c + fp else "\u2014"
+        camera, cls = html.escape(str(r.get("camera"))), str(r.get("class"))
+        what = html.escape(t(f"cam.class.{cls}", lang))
+        rows.append(f'<tr data-fp="{camera}:{html.escape(cls)}"><td>{camera}</td><td>{what}</td>'
+                    f"<td>{c}</td><td>{fp}</td><td>{rate}</td></tr>")
+    title = f'<div class="wf-login-title">{html.escape(t("cam.rates_title", lang))}</div>'
+    return f'{title}<table class="wf-fp-table"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+class VerifyPanel:
+    """``root`` to lay out (the workstation's "Cameras" tab); ``update(snap)`` once per tick; :meth:`verify` sends a
+    verdict. ``poll_s``: how often the pending detections are asked for; ``clock``: monotonic seconds (tests)."""
+
+    def __init__(self, link: CommandSink, ctx: TileContext, *, command_timeout_s: float = 5.0, poll_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.link, self.lang, self.tz = link, ctx.lang, ctx.tz
+        self.verifier_roles = frozenset(ctx.site.detection_fusion.verifier_roles)
+        self.command_timeout_s, self.poll_s, self.clock = float(command_timeout_s), float(poll_s), clock
+        self.credential: Credential | None = None
+        self.busy = False
+        self._reply: Status = ("", "ok")
+        self.detections: dict[str, Any] | None = None  # the last ``detections`` reply
+        self._query: concurrent.futures.Future | None = None
+        self._query_sent = -math.inf
+        self._blob: tuple[str, concurrent.futures.Future] | None = None  # (sha256, future) in flight
+        self._blob_failed: dict[str, float] = {}  # sha256 -> when a fetch last failed (retried after 2 s)
+        self.images: OrderedDict[str, str] = OrderedDict()  # sha256 -> base64 JPEG
+        self.query_failures = 0
+        th, lang = ctx.theme, self.lang
+        wcss, pcss = [th.widget_css()], [th.workstation_panel_css() + _css(th)]
+        self.title = pn.pane.HTML(f'<div class="wf-login-title">{html.escape(t("cam.title", lang))}</div>',
+                                  stylesheets=pcss, margin=(4, 8))
+        self.select = pn.widgets.Select(name=t("cam.pending", lang), options={}, width=th.px(1100),
+                                        stylesheets=wcss, css_classes=["wf-verify-select"])
+        self.select.param.watch(lambda _e: self.refresh(), "value")
+        self.count = pn.pane.HTML("", stylesheets=pcss, margin=(4, 8))
+        self.facts = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.picture = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8))
+        self.reason = pn.widgets.TextInput(placeholder=t("cam.reason_placeholder", lang), width=th.px(900),
+                                           stylesheets=wcss)
+        self.confirm_button = pn.widgets.Button(label=t("cam.confirm", lang), color="primary", width=th.px(360),
+                                                stylesheets=wcss)
+        self.reject_button = pn.widgets.Button(label=t("cam.reject", lang), color="warning", width=th.px(360),
+                                               stylesheets=wcss)
+        self.confirm_button.on_click(self._confirm_click)
+        self.reject_button.on_click(self._reject_click)
+        self.actions = pn.Row(self.confirm_button, self.reason, self.reject_button, visible=False,
+                              sizing_mode="stretch_width")
+        self.reply_line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8))
+        self.rates = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(8, 8))
+        self.recent = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(0, 8))
+        self.root = pn.Column(self.title, pn.Row(self.select, self.count), self.facts, self.picture, self.actions,
+                              self.reply_line, self.rates, self.recent, sizing_mode="stretch_width", margin=0)
+
+    # -- who is logged in -------------------------------------------------------------------------------------
+    def set_user(self, credential: Credential | None) -> None:
+        """A new login (None: logged out): no reply shown, no reason left over."""
+        self.credential = credential
+        self._reply = ("", "ok")
+        self.reason.value = self.reason.value_input = ""
+        self.refresh()
+
+    def may_verify(self) -> bool:
+        """A verifier is logged in, a detection is selected and nothing is in flight."""
+        cred = self.credential
+        return cred is not None and cred.user.role in self.verifier_roles and not self.busy and \
+            self.selected() is not None
+
+    # -- what the engine holds --------------------------------------------------------------------------------
+    def pending(self) -> list[dict[str, Any]]:
+        return list((self.detections or {}).get("pending") or [])
+
+    def selected(self) -> dict[str, Any] | None:
+        """The selected pending detection (None: none)."""
+        return next((r for r in self.pending() if r.get("id") == self.select.value), None)
+
+    def update(self, snap: LinkSnapshot | None = None) -> None:
+        """Once per tick: take the replies that came, ask again when due, show what changed. The link snapshot is
+        not needed (the detections come from the ``detections`` query); a lost link shows in the watchdog."""
+        if self.credential is None:
+            return
+        changed = self._take_replies()
+        now = self.clock()
+        if self._query is None and now - self._query_sent >= self.poll_s:
+            self._ask(now)
+        if self._want_image():
+            changed = True
+        if changed:
+            self.refresh()
+
+    def _ask(self, now: float) -> None:
+        try:
+            self._query = self.link.submit({"op": OP_DETECTIONS})
+            self._query_sent = now
+        except RuntimeError as e:
+            self.query_failures += 1
+            self._query_sent = now
+            log.warning("cameras: detections not asked for: %s", e)
+
+    def _take_replies(self) -> bool:
+        changed = False
+        fut = self._query
+        if fut is not None and fut.done():
+            self._query = None
+            try:
+                reply = fut.result()
+            except Exception as e:  # noqa: BLE001 - a lost reply is asked again next time
+                self.query_failures += 1
+                log.warning("cameras: no detections reply: %s", e)
+                reply = None
+            if reply is not None and reply.get("ok"):
+                if reply != self.detections:
+                    self.detections = reply
+                    changed = True
+            elif reply is not None:
+                self.query_failures += 1
+                log.warning("cameras: detections refused: %.200s", reply.get("reason"))
+        if self._blob is not None and self._blob[1].done():
+            sha, fut = self._blob
+            self._blob = None
+            try:
+                reply = fut.result()
+            except Exception as e:  # noqa: BLE001 - fetched again after a pause
+                reply = {"ok": False, "reason": str(e) or e.__class__.__name__}
+            if reply.get("ok") and reply.get("sha256") == sha and isinstance(reply.get("data_b64"), str):
+                self.images[sha] = reply["data_b64"]
+                while len(self.images) > MAX_IMAGES:
+                    self.images.popitem(last=False)
+            else:
+                self._blob_failed[sha] = self.clock()
+                log.info("cameras: snapshot %s not fetched: %.200s", sha[:16], reply.get("reason"))
+            changed = True
+        return changed
+
+    def _want_image(self) -> bool:
+        """Fetch the selected detection's snapshot when the engine holds it and the panel does not."""
+        rec = self.selected()
+        snap = (rec or {}).get("snapshot") or {}
+        sha = snap.get("sha256")
+        if not sha or sha in self.images or self._blob is not None or not rec.get("snapshot_held"):
+            if sha in self.images:
+                self.images.move_to_end(sha)
+            return False
+        if self.clock() - self._blob_failed.get(sha, -math.inf) < 2.0:
+            return False
+        try:
+            self._blob = (sha, self.link.submit({"op": OP_BLOB_GET, "sha256": sha}))
+        except RuntimeError as e:
+            self._blob_failed[sha] = self.clock()
+            log.warning("cameras: snapshot not asked for: %s", e)
+        return False
+
+    # -- showing it ---------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Show the list, the selected detection and its picture, the buttons, the reply, the rates."""
+        pending = self.pending()
+        options = {detection_label(r, self.lang, self.tz): r["id"] for r in pending}
+        if options != self.select.options:
+            keep = self.select.value if self.select.value in options.values() else None
+            self.select.options = options
+            self.select.value = keep if keep is not None else next(iter(options.values()), None)
+        count = f'<div class="wf-dim">{html.escape(t("cam.pending_count", self.lang, n=len(pending)))}</div>'
+        if count != self.count.object:
+            self.count.object = count
+        rec = self.selected()
+        facts = self._facts_html(rec) if rec is not None else ""
+        if facts != self.facts.object:
+            self.facts.object = facts
+        sha = ((rec or {}).get("snapshot") or {}).get("sha256")
+        image = (sha, self.images[sha]) if sha in self.images else None
+        picture = snapshot_html(rec, image, self.lang) if rec is not None else ""
+        if picture != self.picture.object:
+            self.picture.object = picture
+        show = self.credential is not None and self.credential.user.role in self.verifier_roles and rec is not None
+        if self.actions.visible != show:
+            self.actions.visible = show
+        for b in (self.confirm_button, self.reject_button):
+            if b.disabled != (not self.may_verify()):
+                b.disabled = not self.may_verify()
+        reply = status_html(self._reply)
+        if reply != self.reply_line.object:
+            self.reply_line.object = reply
+        rates = rates_html(list((self.detections or {}).get("false_positive_rates") or []), self.lang)
+        if rates != self.rates.object:
+            self.rates.object = rates
+        recent = self._recent_html(list((self.detections or {}).get("recent") or []))
+        if recent != self.recent.object:
+            self.recent.object = recent
+
+    def _facts_html(self, rec: Mapping[str, Any]) -> str:
+        text = t("cam.facts", self.lang, frames=rec.get("frames"), confidence=f"{float(rec.get('confidence', 0)):.2f}",
+                 first=format_clock(rec.get("first_ts_s"), self.tz), last=format_clock(rec.get("last_ts_s"), self.tz),
+                 alarm=rec.get("alarm"))
+        return (f'<div class="wf-sel-msg" data-detection="{html.escape(str(rec.get("id")))}">'
+                f'{html.escape(detection_label(rec, self.lang, self.tz))}</div><div class="wf-sel-facts">'
+                f"{html.escape(text)}</div>")
+
+    def _recent_html(self, recent: list[Mapping[str, Any]]) -> str:
+        done = [r for r in recent if r.get("status") in ("confirmed", "rejected")][-10:]
+        if not done:
+            return ""
+        rows = []
+        for r in reversed(done):
+            key = "cam.verdict.confirmed" if r["status"] == "confirmed" else "cam.verdict.rejected"
+            why = f" \u2014 {r['verdict_reason']}" if r.get("verdict_reason") else ""
+            rows.append(f'<div data-verdict="{html.escape(str(r.get("id")))}">'
+                        f"{html.escape(detection_label(r, self.lang, self.tz))}: "
+                        f"{html.escape(t(key, self.lang, user=r.get('verified_by')))}{html.escape(why)}</div>")
+        title = f'<div class="wf-login-title">{html.escape(t("cam.recent_title", self.lang))}</div>'
+        return title + "".join(rows)
+
+    # -- verdicts -----------------------------------------------------------------------------------------
+    async def _confirm_click(self, _event: Any) -> None:
+        await self.verify("confirm")
+
+    async def _reject_click(self, _event: Any) -> None:
+        await self.verify("reject")
+
+    async def verify(self, verdict: str) -> dict[str, Any] | None:
+        """Send the verdict (``confirm`` or ``reject``) on the selected detection with the reason typed; show the
+        engine's reply and return it (None: not sent: no verifier, nothing selected, or a reject without a
+        reason, which is said on the reply line)."""
+        rec, cred = self.selected(), self.credential
+        if rec is None or cred is None or not self.may_verify():
+            return None
+        reason = (self.reason.value_input or self.reason.value or "").strip()
+        label = t(f"cam.{verdict}", self.lang)
+        if verdict == "reject" and not reason:
+            self._reply = (t("cam.reason_needed", self.lang), "refused")
+            self.refresh()
+            return None
+        self.busy = True
+        self._reply = (t("reply.sending", self.lang, action=label), "busy")
+        self.refresh()
+        reply: dict[str, Any] | None = None
+        try:
+            reply, self._reply = await send_command(
+                self.link,
+                cred.sign({"op": VERIFY_OP, "detection": rec["id"], "verdict": verdict, "reason": reason}),
+                timeout_s=self.command_timeout_s,
+                label=label,
+                ok_text=t("cam.verify_ok", self.lang, action=label, id=rec["id"]),
+                lang=self.lang,
+                what=f"{VERIFY_OP} {rec['id']} {verdict} by {cred.user.id}",
+            )
+            cred.take(reply)
+            if reply is not None and reply.get("ok"):
+                self.reason.value = self.reason.value_input = ""
+                self._query_sent = -math.inf  # the list changed: ask again at the next tick
+        finally:
+            self.busy = False
+            self.refresh()
+        return reply
+
+
+def _css(theme: Any) -> str:
+    p = theme.palette
+    return f"""
+.wf-fp-table {{ border-collapse: collapse; margin: {theme.px(6)}px 0; }}
+.wf-fp-table th, .wf-fp-table td {{ padding: {theme.px(4)}px {theme.px(16)}px; text-align: left;
+  border-bottom: 1px solid {p.tile_border}; font-variant-numeric: tabular-nums; }}
+.wf-fp-table th {{ color: {p.text_dim}; font-weight: normal; }}
+"""
