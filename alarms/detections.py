@@ -7,7 +7,9 @@ clock ticks and returns condition changes ``(definition, active, position)`` for
 Rules (settings: :class:`config.cameras.DetectionFusionSettings`, section ``detection_fusion``):
 
 - Detections weaker than ``min_confidence``, or with an unknown camera / class or non-finite values, are
-  ignored (counted in :attr:`DetectionFusion.ignored`).
+  ignored (counted in :attr:`DetectionFusion.ignored`). A ``box_px`` that is not finite or not inside its
+  camera's image (``0 <= x1 < x2 <= w``, ``0 <= y1 < y2 <= h``: the camera adapter's own rule) is left out of
+  the detection's boxes, counted; the detection itself still counts (its feet ``xy_m`` are what the rules use).
 - A tag *fix counts* for a frame when it is finite and at most ``max_fix_age_s`` from the frame time.
 - **People**: in each frame (one camera, one ``ts_s``) person detections are matched one-to-one to counted fixes
   within ``gate_m`` of their feet, nearest pairs first (ties: lower row, then lower person index). A person left
@@ -128,8 +130,9 @@ class DetectionFusion:
         self._defs: dict[tuple[Any, ...], AlarmDefinition] = {}
         self._by_record: dict[str, tuple[Any, ...]] = {}  # detection id -> key of its open episode
         self.fixes_since_s = math.nan  # engine time of the first tag fix (the start-up grace runs from it)
-        # the batch being taken: its boxes [n, 4] (or None), its frames' hashes, the frame's (rows, cls, conf)
-        self._frame_boxes: np.ndarray | None = None
+        # the batch being taken: its boxes [n, 4] and which of them may be kept (or None), its frames' hashes,
+        # the frame's (rows, cls, conf)
+        self._frame_boxes: tuple[np.ndarray, np.ndarray] | None = None
         self._frame_shots: dict[tuple[int, float], str] = {}
         self._frame_ctx: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -208,6 +211,26 @@ class DetectionFusion:
         ok = ~(bad_cam | bad_cls | bad_num | weak)
         return cam, cls, conf, xy, ts, ok
 
+    def _checked_boxes(self, box: Any, cam: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """A batch's ``box_px`` float [n, 4] and a bool [n]: the box is finite and inside its camera's image
+        (``0 <= x1 < x2 <= w``, ``0 <= y1 < y2 <= h``). Only such boxes are kept with a detection: a NaN or inf
+        box would make its record unwritable as JSON. Bad boxes of the ``used`` rows are counted in
+        :attr:`ignored`; None when the batch has no boxes (or boxes of the wrong shape, counted)."""
+        if box is None or not len(self.cameras):
+            return None
+        px = np.asarray(box, dtype=np.float64)
+        if px.shape != (len(cam), 4):
+            self.ignored["box_px of the wrong shape (boxes left out)"] += 1
+            return None
+        size = np.array([c.image_size_px for c in self.cameras], dtype=np.float64)[np.where(used, cam, 0)]
+        with np.errstate(invalid="ignore"):
+            good = (np.isfinite(px).all(axis=1) & (px[:, 0] >= 0) & (px[:, 0] < px[:, 2]) & (px[:, 2] <= size[:, 0])
+                    & (px[:, 1] >= 0) & (px[:, 1] < px[:, 3]) & (px[:, 3] <= size[:, 1]))
+        k = int(np.count_nonzero(used & ~good))
+        if k:
+            self.ignored["box_px not finite or outside the image (box left out)"] += k
+        return px, good
+
     def _snapshots(self, snapshots: Any) -> dict[tuple[int, float], str]:
         """(camera index, frame time) -> SHA-256 of the frame's JPEG, from a batch's ``meta.snapshots``; malformed
         entries are counted in :attr:`ignored` and left out."""
@@ -242,13 +265,11 @@ class DetectionFusion:
         if checked is None:
             return out
         cam, cls, conf, xy, ts, ok = checked
-        box = arrays.get("box_px")
-        self._frame_boxes = (np.asarray(box, dtype=np.float64) if box is not None and np.shape(box) == (len(cam), 4)
-                             else None)
-        self._frame_shots = self._snapshots(snapshots)
         late = ok & (ts + self.settings.hold_s <= now_s)
         if late.any():
             self.ignored["frame older than hold_s"] += int(np.count_nonzero(late))
+        self._frame_boxes = self._checked_boxes(arrays.get("box_px"), cam, ok & ~late)
+        self._frame_shots = self._snapshots(snapshots)
         rows = np.nonzero(ok & ~late)[0]
         if not len(rows):
             return out
@@ -347,14 +368,15 @@ class DetectionFusion:
         """What a detection keeps of the frame that raised it: ``snapshot`` (``sha256`` of its JPEG and ``ts_s``;
         None when the adapter did not hold the frame), ``image_px`` [w, h] and ``boxes`` (``class``,
         ``confidence``, ``box_px`` [x1, y1, x2, y2], ``finding``: the finding's own box), at most
-        :data:`MAX_BOXES`, the finding's first."""
+        :data:`MAX_BOXES`, the finding's first; a box that failed the check (:meth:`_checked_boxes`) is left out."""
         sha = self._frame_shots.get((ci, t))
         boxes: list[dict[str, Any]] = []
-        ctx, px = self._frame_ctx, self._frame_boxes
-        if ctx is not None and px is not None:
+        ctx, checked = self._frame_ctx, self._frame_boxes
+        if ctx is not None and checked is not None:
             rows, cls, conf = ctx
+            px, good = checked
             ordered = [row] + [int(r) for r in rows if int(r) != row] if row >= 0 else [int(r) for r in rows]
-            for r in ordered[:MAX_BOXES]:
+            for r in [r for r in ordered if good[r]][:MAX_BOXES]:
                 boxes.append({"class": DETECTION_CLASSES[int(cls[r])], "confidence": round(float(conf[r]), 4),
                               "box_px": [round(float(v), 2) for v in px[r]], "finding": r == row})
         w, h = self.cameras[ci].image_size_px

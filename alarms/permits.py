@@ -17,6 +17,10 @@ phone page: the watcher's tag within ``watcher_max_distance_m`` of the zone). Th
   validity (suspension); a gas detector inside the zone at an alarm level (suspension); the permit past its end
   with people still inside (expired, alarm while occupied).
 
+What one command may carry (workers, polygon points, gas values, the length of reasons), how many permits are open
+at once and how long finished ones are remembered are bounded (``MAX_*``, ``FINISHED_KEEP_S``), and the board is cut
+down to fit the bus header (:func:`fit_board`): it goes to every console in one message.
+
 All times are engine time; the module reads no clock and does no I/O.
 """
 
@@ -43,16 +47,33 @@ from .definitions import AlarmCatalog
 from .journal import Journal
 from .lifecycle import AlarmBook, AlarmDefinition, Refused
 
-__all__ = ["Permit", "GasTest", "Jsa", "SignIn", "PermitBook", "TYPE_NAMES", "parse_jsa", "HISTORY_LEN",
-           "BOARD_BUDGET_BYTES"]
+__all__ = ["Permit", "GasTest", "Jsa", "SignIn", "PermitBook", "TYPE_NAMES", "parse_jsa", "fit_board",
+           "HISTORY_LEN", "BOARD_BUDGET_BYTES", "MAX_WORKERS", "MAX_POLYGON_POINTS", "MAX_GAS_VALUES",
+           "MAX_TEXT_CHARS", "MAX_OPEN_PERMITS", "FINISHED_KEEP_S", "MAX_FINISHED"]
 
 #: the latest events of a permit that its record carries (the journal keeps them all)
 HISTORY_LEN = 12
-#: the board's JSON at most this long (the bus header holds 64 KiB): the least urgent permits' history and JSA
-#: texts are left out first (``trimmed``), never a permit
+#: the board's JSON at most this long (the bus header, which carries it, holds 64 KiB): the least urgent permits'
+#: history, checks and JSA texts are left out first (``trimmed``); if that is not enough, the least urgent permits
+#: themselves (``omitted``: how many, on every permit the board keeps)
 BOARD_BUDGET_BYTES = 40_000
 #: a JSA: at most this many hazards or measures, each at most this long
 JSA_MAX_ITEMS, JSA_MAX_CHARS = 30, 300
+#: what one permit may carry, so that a few permits can never fill the board by themselves: workers (tags), the
+#: points of its own polygon, the gases of one gas test (names at most MAX_GAS_NAME_CHARS), and the characters of
+#: a description or a reason (suspend, close, cancel, the engine's own suspensions, the last refusal)
+MAX_WORKERS, MAX_POLYGON_POINTS, MAX_GAS_VALUES, MAX_GAS_NAME_CHARS, MAX_TEXT_CHARS = 50, 200, 20, 16, 500
+#: requested, approved, active and suspended permits at once: a request beyond them is refused
+MAX_OPEN_PERMITS = 500
+#: a closed, cancelled or expired permit is forgotten this long after it finished, or sooner (the earliest
+#: finished first) when more than MAX_FINISHED are held; the journal keeps its rows. An expired permit with people
+#: still inside is kept until they have left (its alarm must be able to clear).
+FINISHED_KEEP_S, MAX_FINISHED = 6 * 3600.0, 500
+#: ids of forgotten permits remembered, so that one is not used again for another permit while it is remembered
+FORGOTTEN_IDS = 10_000
+FINISHED = frozenset({"closed", "expired", "cancelled"})
+#: board colours, most urgent first: the board's order, and (backwards) the order in which it is cut down
+BOARD_ORDER = {"red": 0, "amber": 1, "green": 2, "grey": 3}
 #: the verb of each permit op in a role refusal ("role operator may not approve permits")
 _VERBS = {"permit_signin": "sign in to", "permit_jsa": "attach a JSA to", "permit_gas_test": "gas test"}
 
@@ -183,7 +204,8 @@ class Permit:
     def record(self, now: float, expiring_soon_s: float) -> dict[str, Any]:
         """The permit as the board shows it. ``board`` colour: red = work in progress, amber = suspended or
         ending within ``expiring_soon_s``, green = planned (requested / approved), grey = over (closed, expired,
-        cancelled). With its JSA, the watcher's sign-in, its latest history and the last refusal."""
+        cancelled). With its JSA, the watcher's sign-in, its latest history and the last refusal; the polygon's
+        points to the millimetre."""
         if self.state == "active":
             board = "amber" if self.valid_to_s - now <= expiring_soon_s else "red"
         elif self.state == "suspended":
@@ -194,7 +216,8 @@ class Permit:
             board = "grey"
         en, zh = TYPE_NAMES[self.type]
         return {"id": self.id, "type": self.type, "type_name": {"en": en, "zh-CN": zh}, "grade": self.grade,
-                "zone": self.zone_id, "polygon": [list(p) for p in self.polygon], "workers": list(self.workers),
+                "zone": self.zone_id, "polygon": [[round(x, 3), round(y, 3)] for x, y in self.polygon],
+                "workers": list(self.workers),
                 "watcher": self.watcher, "valid_from_s": self.valid_from_s, "valid_to_s": self.valid_to_s,
                 "state": self.state, "board": board, "applicant": self.applicant, "approver": self.approver,
                 "reason": self.reason, "description": self.description,
@@ -230,6 +253,8 @@ class PermitBook:
             self.jsa_rules[rule.type] = None if had is None or rule.grades is None else had | set(rule.grades)
         self.zone_index = {z.id: k for k, z in enumerate(site.zones)}
         self.changed = False  # the board needs publishing
+        #: ids of the permits forgotten (FINISHED_KEEP_S, MAX_FINISHED), the latest FORGOTTEN_IDS, oldest first
+        self.forgotten: dict[str, None] = {}
         self.incompatible = {frozenset(p) for p in self.s.incompatible} | {
             frozenset((a,)) for a, b in self.s.incompatible if a == b}
         self.records: list[dict[str, Any]] = []
@@ -262,7 +287,7 @@ class PermitBook:
     def _refuse(self, pid: str, op: str, reason: str, user: str, role: str, ts: float, seq: int) -> None:
         p = self.permits.get(pid)
         if p is not None:
-            p.last_refusal = {"ts_s": ts, "op": op, "actor": user, "reason": reason}
+            p.last_refusal = {"ts_s": ts, "op": op, "actor": user, "reason": reason[:MAX_TEXT_CHARS]}
         self._journal(p or pid, "refused", seq, ts, user, role, {"action": op, "reason": reason})
         raise Refused(reason)
 
@@ -354,6 +379,10 @@ class PermitBook:
             no("a permit needs an id of letters, digits, - and _ (at most 64)")
         if pid in self.permits:
             no(f"permit {pid!r} exists")
+        if pid in self.forgotten:
+            no(f"permit {pid!r} existed (it is over): give the new permit another id")
+        if sum(1 for q in self.permits.values() if q.state not in FINISHED) >= MAX_OPEN_PERMITS:
+            no(f"the site has {MAX_OPEN_PERMITS} open permits: close or cancel some first")
         ptype = req.get("type")
         if ptype not in PERMIT_TYPES:
             no(f"unknown permit type {ptype!r} (one of {', '.join(PERMIT_TYPES)})")
@@ -370,6 +399,8 @@ class PermitBook:
             no(f"unknown zone {zone_id!r}")
         poly: list[tuple[float, float]] = []
         if polygon is not None:
+            if isinstance(polygon, list) and len(polygon) > MAX_POLYGON_POINTS:
+                no(f"a polygon has at most {MAX_POLYGON_POINTS} points (got {len(polygon)})")
             try:
                 poly = [(float(x), float(y)) for x, y in polygon]
             except (TypeError, ValueError):
@@ -384,6 +415,10 @@ class PermitBook:
         workers = req.get("workers") or []
         if not isinstance(workers, list) or not workers:
             no("a permit needs at least one worker (tags)")
+        if len(workers) > MAX_WORKERS:
+            no(f"a permit has at most {MAX_WORKERS} workers (got {len(workers)}): split the work into permits")
+        if not all(isinstance(w, str) for w in workers):
+            no("workers are tags (texts)")
         unknown = [w for w in workers if w not in self.person_of_tag]
         if unknown:
             no(f"unknown tag(s) {', '.join(map(str, unknown))}")
@@ -408,7 +443,7 @@ class PermitBook:
             if isinstance(jsa, str):
                 no(jsa)
         p = Permit(pid, ptype, grade, zone_id, poly, [str(w) for w in workers], watcher, t0, t1, user,
-                   description=str(req.get("description", ""))[:500], jsa=jsa)
+                   description=str(req.get("description", ""))[:MAX_TEXT_CHARS], jsa=jsa)
         self.permits[pid] = p
         detail = {"type": ptype, "grade": grade, "zone": zone_id, "workers": p.workers, "watcher": watcher,
                   "valid_from_s": t0, "valid_to_s": t1}
@@ -435,7 +470,7 @@ class PermitBook:
         if role == "operator" and user != p.applicant:
             self._refuse(p.id, op, f"{user} did not apply for permit {p.id}: its applicant or a supervisor cancels "
                          "it", user, role, ts, seq)
-        reason = str(req.get("reason", "")).strip()[:500]
+        reason = str(req.get("reason", "")).strip()[:MAX_TEXT_CHARS]
         if not reason:
             self._refuse(p.id, op, "a cancellation needs a reason", user, role, ts, seq)
         p.reason = reason
@@ -582,7 +617,7 @@ class PermitBook:
         if p.state != "active":
             self._refuse(p.id, "permit_suspend", f"permit is {p.state}: only an active permit is suspended", user,
                          role, ts, seq)
-        reason = str(req.get("reason", "")).strip()
+        reason = str(req.get("reason", "")).strip()[:MAX_TEXT_CHARS]
         if not reason:
             self._refuse(p.id, "permit_suspend", "a suspension needs a reason", user, role, ts, seq)
         p.reason = reason
@@ -609,7 +644,7 @@ class PermitBook:
     def _close(self, p: Permit, req, user, role, ts, seq, alarms) -> None:
         if p.state in ("closed", "expired", "cancelled"):
             self._refuse(p.id, "permit_close", f"permit is {p.state}", user, role, ts, seq)
-        p.reason = str(req.get("reason", ""))
+        p.reason = str(req.get("reason", "")).strip()[:MAX_TEXT_CHARS]
         self._set_state(p, "closed", "permit_close", seq, ts, user, role, {"reason": p.reason})
         self._clear_all(p, ts, seq, alarms)
 
@@ -618,6 +653,9 @@ class PermitBook:
         values = req.get("values")
         if not isinstance(values, dict) or not values:
             self._refuse(p.id, op, "a gas test needs values, e.g. {\"LEL\": 2, \"O2\": 20.9}", user, role, ts, seq)
+        if len(values) > MAX_GAS_VALUES or any(len(str(k)) > MAX_GAS_NAME_CHARS for k in values):
+            self._refuse(p.id, op, f"a gas test has at most {MAX_GAS_VALUES} gases, each named in at most "
+                         f"{MAX_GAS_NAME_CHARS} characters", user, role, ts, seq)
         try:
             vals = {str(k): float(v) for k, v in values.items()}
         except (TypeError, ValueError):
@@ -662,7 +700,31 @@ class PermitBook:
             if p.state in ("active", "suspended"):  # a suspended permit's conditions must be able to clear
                 self._check_active(p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out,
                                    raised.get(p.id, ()))
+        self._forget_finished(now)
         return out
+
+    def _forget_finished(self, now: float) -> None:
+        """Forget closed, cancelled and expired permits :data:`FINISHED_KEEP_S` after they finished, and the
+        earliest finished beyond :data:`MAX_FINISHED`, but not an expired one whose people are still inside. Their
+        ids are remembered (the latest :data:`FORGOTTEN_IDS`) so that a new permit does not take one."""
+        done = [p for p in self.permits.values() if p.state in FINISHED]
+        if len(done) <= MAX_FINISHED and all(now - p.changed_ts_s <= FINISHED_KEEP_S for p in done):
+            return  # the common case: nothing to forget this tick
+        if any(p.state == "expired" for p in done):
+            occupied = {a.definition.source for a in self.book.alarms.values()
+                        if a.condition and a.definition.condition == "permit.expired_occupied"}
+            done = [p for p in done if p.id not in occupied]
+        done.sort(key=lambda p: (p.changed_ts_s, p.id))
+        extra = len(done) - MAX_FINISHED
+        gone = [p for k, p in enumerate(done) if k < extra or now - p.changed_ts_s > FINISHED_KEEP_S]
+        for p in gone:
+            del self.permits[p.id]
+            self._areas.pop(p.id, None)
+            self.forgotten[p.id] = None
+        while len(self.forgotten) > FORGOTTEN_IDS:
+            del self.forgotten[next(iter(self.forgotten))]
+        if gone:
+            self.changed = True
 
     def _raised_unauthorized(self) -> dict[str, list[AlarmDefinition]]:
         """Active ``permit.unauthorized`` conditions by permit id: one pass over the alarm book per tick (not
@@ -681,7 +743,7 @@ class PermitBook:
         self._cond(d, inside > 0, now, seq, out)
 
     def _suspend_by_engine(self, p: Permit, reason: str, now: float, seq: int) -> None:
-        p.reason = reason
+        p.reason = reason = reason[:MAX_TEXT_CHARS]  # many detectors at once make a long sentence
         self._set_state(p, "suspended", "permit_suspend", seq, now, "engine", "", {"reason": reason})
 
     def _check_active(self, p, now, seq, xyz, fix_ts, stationary_s, membership, gas_level, out,
@@ -775,28 +837,35 @@ class PermitBook:
         return [f"{tag} ({person.name}): {what} for {p.type}"
                 for tag, person, _, what, _ in self._certificate_findings(p, ts) if what is not None]
 
+    def certificates(self, p: Permit, ts: float) -> list[dict[str, Any]]:
+        """Each worker's certificate of the permit's type as activation would judge it at ``ts``: ``tag``,
+        ``type``, ``expires`` (ISO date of the latest one, None without one) and ``status``: ``ok``, ``expiring``
+        (within ``certificate_warning_days``: allowed, with a warning), ``expired`` or ``missing`` (refused)."""
+        out = []
+        for tag, _, best, what, expiring in self._certificate_findings(p, ts):
+            status = "missing" if best is None else "expired" if what is not None else (
+                "expiring" if expiring else "ok")
+            out.append({"tag": tag, "type": p.type, "expires": None if best is None else best.isoformat(),
+                        "status": status})
+        return out
+
+    def record(self, p: Permit, now: float) -> dict[str, Any]:
+        """The permit as the board carries it: :meth:`Permit.record` with the engine's verdicts at ``now``: its
+        ``checks``, ``jsa_required`` (``jsa_required`` of the site asks a JSA of it before approval) and each
+        worker's ``certificates``."""
+        rec = p.record(now, self.s.expiring_soon_s)
+        rec["checks"] = self.checks(p, now)
+        rec["jsa_required"] = self.needs_jsa(p)
+        rec["certificates"] = self.certificates(p, now)
+        return rec
+
     def board(self, now: float) -> list[dict[str, Any]]:
         """Permits that matter now (not closed / expired / cancelled for more than an hour), most urgent first,
-        each with its ``checks``. Kept within :data:`BOARD_BUDGET_BYTES` of JSON: the least urgent permits lose
-        their history, checks and JSA texts first (``trimmed``: true)."""
-        order = {"red": 0, "amber": 1, "green": 2, "grey": 3}
-        recs = []
-        for p in self.permits.values():
-            if p.state not in ("closed", "expired", "cancelled") or now - p.changed_ts_s < 3600:
-                rec = p.record(now, self.s.expiring_soon_s)
-                rec["checks"] = self.checks(p, now)
-                recs.append(rec)
-        recs.sort(key=lambda r: (order[r["board"]], r["valid_to_s"], r["id"]))
-        size = len(json.dumps(recs, default=str))
-        for rec in reversed(recs):
-            if size <= BOARD_BUDGET_BYTES:
-                break
-            before = len(json.dumps(rec, default=str))
-            rec["history"], rec["checks"], rec["trimmed"] = [], [], True
-            if rec["jsa"] is not None:
-                rec["jsa"] = {**rec["jsa"], "hazards": [], "measures": []}
-            size -= before - len(json.dumps(rec, default=str))
-        return recs
+        each as :meth:`record` has it, cut down by :func:`fit_board` to :data:`BOARD_BUDGET_BYTES` of JSON."""
+        recs = [self.record(p, now) for p in self.permits.values()
+                if p.state not in FINISHED or now - p.changed_ts_s < 3600]
+        recs.sort(key=lambda r: (BOARD_ORDER[r["board"]], r["valid_to_s"], r["id"]))
+        return fit_board(recs, BOARD_BUDGET_BYTES)
 
     def has_live_permit(self, zone_id: str) -> bool:
         return any(p.zone_id == zone_id and p.state in ("active", "suspended") for p in self.permits.values())
@@ -811,3 +880,48 @@ class PermitBook:
         """An active permit on this zone lists this person (suppression by design of zone alarms)."""
         return any(p.state == "active" and p.zone_id == zone_id and (tag in p.workers or tag == p.watcher)
                    for p in self.permits.values())
+
+
+def _json_len(rec: dict[str, Any]) -> int:
+    return len(json.dumps(rec, default=str))
+
+
+def _trimmed(rec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``rec`` without its history, checks and JSA texts."""
+    jsa = rec.get("jsa")
+    return {**rec, "history": [], "checks": [], "trimmed": True,
+            "jsa": None if jsa is None else {**jsa, "hazards": [], "measures": []}}
+
+
+def fit_board(recs: list[dict[str, Any]], budget_bytes: int) -> list[dict[str, Any]]:
+    """The board ``recs`` (most urgent first) cut down to at most ``budget_bytes`` of JSON (``json.dumps``, whose
+    separators are wider than the bus header's). First the least urgent permits lose their history, checks and
+    JSA texts (``trimmed``: true), as many as needed. If even then it is too long, the least urgent permits are left
+    off the board and every permit it keeps says how many were (``omitted``: n): a permit missing is worse than one
+    shown without its details, so the room that leaves gives the most urgent permits their details back."""
+    full = [_json_len(r) for r in recs]
+    total = sum(full) + 2 * len(recs)  # "[", "]" and a ", " between records: at most 2 bytes a record
+    out, sizes = list(recs), list(full)
+    for i in range(len(recs) - 1, -1, -1):
+        if total <= budget_bytes:
+            return out
+        out[i] = _trimmed(recs[i])
+        small = _json_len(out[i])
+        total, sizes[i] = total + small - sizes[i], small
+
+    def marks(kept: int) -> int:  # ', "omitted": n' on each record kept
+        return kept * len(f', "omitted": {len(recs) - kept}') if kept < len(recs) else 0
+
+    kept = len(recs)
+    while kept and total + marks(kept) > budget_bytes:
+        kept -= 1
+        total -= sizes[kept] + 2
+    for i in range(kept):  # the most urgent first, as long as the room lasts
+        grow = full[i] - sizes[i]
+        if total + grow + marks(kept) > budget_bytes:
+            break
+        out[i], total = recs[i], total + grow
+    if kept < len(recs):
+        for rec in out[:kept]:
+            rec["omitted"] = len(recs) - kept
+    return out[:kept]

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["report", "available", "run", "best_time", "write_bench_site"]
+__all__ = ["report", "available", "run", "best_time", "p95", "write_bench_site"]
 
 
 def report(figure: str, value: float, unit: str) -> None:
@@ -22,6 +22,13 @@ def report(figure: str, value: float, unit: str) -> None:
     else:
         text = f"{value:.3g}"
     print(f"bench: {figure} {text} {unit}", flush=True)
+
+
+def p95(samples: list[float]) -> float:
+    """The 95th percentile of ``samples`` (their maximum when there are fewer than 20)."""
+    import statistics
+
+    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
 
 
 def write_bench_site(site, tmp):

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from bench import report
+from bench import p95, report
 
 __all__ = ["run"]
 
@@ -32,9 +32,6 @@ def _site(n: int):
         people.append(p.model_copy(update={"id": f"P{k:05d}", "tag": f"T{k:05d}"}))
     return base.model_copy(update={"people": people})
 
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -72,7 +69,7 @@ def run(argv: list[str] | None = None) -> None:
         np.flatnonzero(hit)[:20]
         peer.append(time.perf_counter() - t)
 
-    report("people-search-p95", _p95(ours) * 1000, "ms")
+    report("people-search-p95", p95(ours) * 1000, "ms")
     report("people-search-median", statistics.median(ours) * 1000, "ms")
-    report("people-search-peer-numpy-char-p95", _p95(peer) * 1000, "ms")
-    report("people-search-speedup-vs-numpy-char", _p95(peer) / _p95(ours), "x")
+    report("people-search-peer-numpy-char-p95", p95(peer) * 1000, "ms")
+    report("people-search-speedup-vs-numpy-char", p95(peer) / p95(ours), "x")

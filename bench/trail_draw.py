@@ -6,7 +6,8 @@ turn them into the line's columns (console/web/tiles/map/marks.py), and serialis
 to the browser. Measured on a ring of ``--people`` people (default 200, the demo plant) with ``--fixes`` samples of
 the marked one (default 6,000), ``--draws`` times. The peer, measured in the same run on the same fixes: the ordinary
 Python way, a ``collections.deque`` of (t, x, y) tuples per person (bounded by ``maxlen``) filtered by time into
-two lists; both then go through the same Bokeh serialisation.
+two lists, and the same deque turned into a numpy array at each draw (so Bokeh sends binary arrays, as ours);
+all go through the same Bokeh serialisation.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ from collections import deque
 
 import numpy as np
 
-from bench import report
+from bench import p95, report
 
 __all__ = ["run"]
 
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -52,7 +50,7 @@ def run(argv: list[str] | None = None) -> None:
                        maxlen=args.fixes)
     serial = Serializer()
 
-    ours, peer, points = [], [], 0
+    ours, peer, peer_np, points = [], [], [], 0
     for _ in range(args.draws):
         t = time.perf_counter()
         cols = MarksLayer.trail_columns([7], trails, now, 600.0)
@@ -67,9 +65,17 @@ def run(argv: list[str] | None = None) -> None:
         serial.serialize({"xs": [xs], "ys": [ys], "person": [7]})
         peer.append(time.perf_counter() - t)
 
+        t = time.perf_counter()
+        a = np.asarray(peer_store)
+        a = a[a[:, 0] >= since]
+        serial.serialize({"xs": [a[:, 1]], "ys": [a[:, 2]], "person": [7]})
+        peer_np.append(time.perf_counter() - t)
+
     report("trail-draw-points", points, "points")
-    report("trail-draw-p95", _p95(ours) * 1000, "ms")
+    report("trail-draw-p95", p95(ours) * 1000, "ms")
     report("trail-draw-median", statistics.median(ours) * 1000, "ms")
-    report("trail-draw-peer-deque-p95", _p95(peer) * 1000, "ms")
-    report("trail-draw-speedup-vs-deque", _p95(peer) / _p95(ours), "x")
+    report("trail-draw-peer-deque-p95", p95(peer) * 1000, "ms")
+    report("trail-draw-speedup-vs-deque", p95(peer) / p95(ours), "x")
+    report("trail-draw-peer-deque-numpy-p95", p95(peer_np) * 1000, "ms")
+    report("trail-draw-speedup-vs-deque-numpy", p95(peer_np) / p95(ours), "x")
     report("trail-console-memory-per-person", LinkTrails(1).samples_per_person * 16 / 1024, "KiB")

@@ -10,7 +10,8 @@ The caller owns the arrays:
 
 ``trail_append`` keeps a sample only when it is at least ``min_dt_s`` newer than the person's newest one, so a
 ring of N samples spans at least ``N * min_dt_s`` seconds whatever the fix rate; older samples are overwritten.
-``trail_order`` gives the slots of one person oldest first.
+``trail_order`` gives the slots of one person oldest first; ``trail_export`` takes everyone's samples since a time,
+thinned to at most one per step (for a console that connects: one pass over the ring, no Python loop).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["trail_append", "trail_order"]
+__all__ = ["trail_append", "trail_export", "trail_order"]
 
 
 @njit(cache=True)
@@ -50,3 +51,45 @@ def trail_append(ts_s, xy_m, head, count, last_ts_s, person, xy, t_s, min_dt_s):
 def trail_order(head: int, count: int, n: int) -> np.ndarray:
     """int64 [count]: the ring slots of one person's samples, oldest first."""
     return (head - count + np.arange(count, dtype=np.int64)) % n
+
+
+@njit(cache=True)
+def _keep(t, since_s, step_s, prev_bucket, is_newest):  # pragma: no cover - numba
+    """Whether a sample at ``t`` is exported, and its step bucket (``step_s`` <= 0: every sample)."""
+    if not t >= since_s:
+        return False, prev_bucket
+    if step_s <= 0.0:
+        return True, prev_bucket
+    bucket = np.floor(t / step_s)
+    return (bucket != prev_bucket) or is_newest, bucket
+
+
+@njit(cache=True)
+def trail_export(ts_s, xy_m, head, count, since_s, step_s):  # pragma: no cover - numba
+    """Every person's samples at or after ``since_s``, oldest first, the first of each ``step_s`` interval of the
+    epoch and each person's newest (``step_s`` <= 0: all): (person int32 [M], ts_s float64 [M], xy_m float32
+    [M, 2]), people in index order."""
+    n_people, n = ts_s.shape
+    total = 0
+    for i in range(n_people):  # first pass: how many
+        prev = np.nan
+        for k in range(count[i]):
+            slot = (head[i] - count[i] + k) % n
+            keep, prev = _keep(ts_s[i, slot], since_s, step_s, prev, k == count[i] - 1)
+            total += keep
+    person = np.empty(total, np.int32)
+    ts = np.empty(total, np.float64)
+    xy = np.empty((total, 2), np.float32)
+    j = 0
+    for i in range(n_people):
+        prev = np.nan
+        for k in range(count[i]):
+            slot = (head[i] - count[i] + k) % n
+            keep, prev = _keep(ts_s[i, slot], since_s, step_s, prev, k == count[i] - 1)
+            if keep:
+                person[j] = i
+                ts[j] = ts_s[i, slot]
+                xy[j, 0] = xy_m[i, slot, 0]
+                xy[j, 1] = xy_m[i, slot, 1]
+                j += 1
+    return person, ts, xy

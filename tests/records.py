@@ -94,7 +94,10 @@ def permit_record(
         "signin": None,
         "history": [],
         "last_refusal": None,
-        "checks": [],  # the board adds them (PermitBook.board)
+        "checks": [],  # the board adds them and the engine's verdicts below (PermitBook.record)
+        "jsa_required": False,
+        "certificates": [{"tag": w, "type": type_, "expires": "2027-09-30", "status": "ok"}
+                         for w in (workers if workers is not None else ["T0101", "T0102"])],
     }
 
 

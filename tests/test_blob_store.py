@@ -120,11 +120,13 @@ def test_through_the_engine_a_blob_is_stored_never_recorded_and_fetched_over_the
         bad = snapshot_blob(site, "CAM2", now, frame)
         bad.source = "uwb"  # another adapter may not send blobs
         stack.send(bad)
-        reply = stack.wait_for(lambda: (r := stack.raw_command(op="blob_get", sha256=sha))["ok"] and r,
+        # a picture of people: only for a logged-in person of a workstation role
+        assert stack.raw_command(op="blob_get", sha256=sha)["reason"] == "no token: log in first"
+        reply = stack.wait_for(lambda: (r := stack.command(op="blob_get", sha256=sha, user="op1"))["ok"] and r,
                                what="the blob stored")
         assert base64.b64decode(reply["data_b64"]) == frame and reply["bytes"] == len(frame)
         assert reply["meta"]["boxes"][0]["box_px"] == [900, 500, 1000, 900] and reply["meta"]["camera"] == "CAM2"
-        missing = stack.raw_command(op="blob_get", sha256="0" * 64)
+        missing = stack.command(op="blob_get", sha256="0" * 64, user="op1")
         assert missing == {"id": missing["id"], "ok": False,
                            "reason": f"no blob {'0' * 64}: not received yet, or evicted"}
         stack.wait_for(lambda: stack.proc.blobs.refused == {"bad_field": 1, "unknown_id": 1, "not_allowed": 1},

@@ -97,10 +97,10 @@ def test_the_adapter_sends_the_frame_that_raised_the_alarm_when_the_engine_asks(
         assert sha256_hex(frames[0]) != sha256_hex(frames[1])
         assert rec["boxes"] == [{"class": "person", "confidence": 0.9, "box_px": [910.0, 500.0, 1010.0, 900.0],
                                  "finding": True}]
-        blob = stack.raw_command(op="blob_get", sha256=rec["snapshot"]["sha256"])
+        blob = stack.command(op="blob_get", sha256=rec["snapshot"]["sha256"], user="sup1")
         assert base64.b64decode(blob["data_b64"]) == frames[1]
         assert blob["meta"]["boxes"] == [{"class": "person", "confidence": 0.9, "box_px": [910.0, 500.0, 1010.0, 900.0]}]
-        assert stack.raw_command(op="blob_get", sha256=sha256_hex(frames[0]))["ok"] is False  # never asked for
+        assert stack.command(op="blob_get", sha256=sha256_hex(frames[0]), user="sup1")["ok"] is False  # not asked
         assert adapter.snapshots_sent == 1 and len(adapter.ring) == 2
         assert adapter.rejects.counts["unknown_id"] == 1  # CAM9's frame: refused with its reason, kept
         summary = stack.stop()
@@ -188,3 +188,84 @@ def test_the_snapshot_is_the_image_of_its_hash_with_the_finding_box_labelled():
     assert "not received from the camera yet" in snapshot_html({**rec, "snapshot_held": False}, None, "en")
     assert "No snapshot" in snapshot_html({**rec, "snapshot": None}, None, "en")
     assert "快照" in snapshot_html({**rec, "snapshot": None}, None, "zh-CN")
+
+
+def _with_box(msg, box_px):
+    """``msg`` (a detections batch of one box) with its ``box_px`` replaced (its feet stay where they were)."""
+    import numpy as np
+
+    msg.arrays = {**msg.arrays, "box_px": np.array([box_px], dtype=np.float64)}
+    return msg
+
+
+@pytest.mark.parametrize("boxes_checked", [True, False], ids=["box-checked", "stored-as-before-the-check"])
+def test_a_nan_box_never_breaks_the_snapshot_or_detections_answers(demo_site, tmp_path, quick_fusion, monkeypatch,
+                                                                   boxes_checked):
+    """A detection raised by frames whose box is NaN: the engine leaves the box out (counted with its reason), so
+    the consoles' resync (``snapshot``) and ``detections`` answer whole while it is pending and once verified. And
+    should a non-finite value be held all the same (here: the box check switched off, as a record of an engine
+    before it), the answers still come, the value as null, never "internal error"."""
+    import math
+
+    import numpy as np
+
+    from alarms.detections import DetectionFusion
+
+    if not boxes_checked:
+        monkeypatch.setattr(DetectionFusion, "_checked_boxes",
+                            lambda self, box, cam, used: (np.asarray(box, dtype=np.float64), np.ones(len(cam), bool)))
+    reason = "box_px not finite or outside the image (box left out)"
+    with EngineStack(demo_site, tmp_path, detection_fusion=quick_fusion) as stack:
+        site, t = stack.site, time.time()
+        for dt in (0.0, 0.5):
+            frame = camera_frame(site, "CAM1", [[900, 500, 1000, 900]])
+            stack.send(_with_box(detections_of_frame(site, "CAM1", t + dt, [[900, 500, 1000, 900]], jpeg=frame),
+                                 [math.nan, 500.0, 1000.0, math.inf]))
+        rec = stack.wait_for(lambda: (p := stack.raw_command(op="detections")["pending"]) and p[0],
+                             what="the detection raised")
+
+        def answers() -> tuple[dict, dict]:
+            snap, dets = stack.raw_command(op="snapshot"), stack.raw_command(op="detections")
+            assert (snap["ok"], dets["ok"]) == (True, True), (snap.get("reason"), dets.get("reason"))
+            return snap["detections"], dets
+
+        for body in answers():
+            (pending,) = body["pending"]
+            assert pending["id"] == rec["id"] and pending["alarm"] == "camera.untagged_person:CAM1"
+            if boxes_checked:
+                assert pending["boxes"] == [] and body["ignored"] == {reason: 2}
+            else:
+                assert pending["boxes"] == [{"class": "person", "confidence": 0.9, "box_px": [None, 500.0, 1000.0, None],
+                                             "finding": True}] and reason not in body["ignored"]
+        verdict = stack.command(op="verify_detection", user="sup1", detection=rec["id"], verdict="confirm")
+        assert verdict["ok"] and verdict["detection"]["status"] == "confirmed"
+        for body in answers():  # among the recent verdicts now
+            assert body["pending"] == [] and [r["id"] for r in body["recent"]] == [rec["id"]]
+            assert body["recent"][0]["boxes"] == ([] if boxes_checked else pending["boxes"])
+        assert stack.alarms()["camera.untagged_person:CAM1"]["state"] in ("active_unack", "rtn_unack")
+
+
+def test_only_snapshots_still_wanted_count_as_missing(demo_site, tmp_path, quick_fusion):
+    """Two detections whose frames never come to the blob store: the one verified at once no longer wants its
+    snapshot (not missing); the one left pending is missing once ``want_for_s`` has passed."""
+    from config.cameras import CameraSnapshotSettings
+
+    with EngineStack(demo_site, tmp_path, detection_fusion=quick_fusion,
+                     camera_snapshots=CameraSnapshotSettings(want_for_s=3.0)) as stack:
+        site = stack.site
+        stack.token("sup1")  # logged in beforehand: the verdict comes well within want_for_s
+        t = time.time()
+        for camera, x in (("CAM1", 800), ("CAM2", 1200)):  # other boxes, other frames: two hashes
+            for dt, box in ((0.0, [x, 400, x + 100, 800]), (0.5, [x + 10, 400, x + 110, 800])):
+                stack.send(detections_of_frame(site, camera, t + dt, [box], jpeg=camera_frame(site, camera, [box])))
+        pending = stack.wait_for(lambda: len(p := stack.raw_command(op="detections")["pending"]) == 2 and p,
+                                 what="both detections raised")
+        first = next(r for r in pending if r["camera"] == "CAM1")
+        assert len({r["snapshot"]["sha256"] for r in pending}) == 2
+        assert not first["snapshot_held"] and stack.proc.wanted_snapshots()  # asked for, never sent
+        assert stack.command(op="verify_detection", user="sup1", detection=first["id"], verdict="confirm")["ok"]
+        # both have left the engine's list of snapshots asked for: D1 at its verdict, D2 when want_for_s passed
+        stack.wait_for(lambda: not stack.proc.wanted_snapshots() and not stack.proc._asked,
+                       what="no snapshot asked for any more", timeout_s=15)
+        summary = stack.stop()
+    assert summary["blobs"]["snapshots_missing"] == 1

@@ -227,6 +227,26 @@ def test_weak_unknown_and_late_detections_are_ignored_and_counted(site):
                                       "non-finite time, position or confidence": 1, "frame older than hold_s": 1}
 
 
+def test_a_box_that_is_not_finite_or_not_in_the_image_is_left_out_of_the_detection_and_counted(site):
+    """The finding (the most confident person) has a NaN box, another an inf one, another one beyond the 1920 x 1080
+    image, the fourth a good box: the detection still raises at the finding's feet, keeps only the good box, and
+    its record is JSON without NaN (what the engine answers with)."""
+    import json
+
+    s = Scene(site, min_frames=1)
+    arrays = {"camera_index": np.zeros(4, np.int32), "class_id": np.zeros(4, np.uint8),
+              "confidence": np.array([0.95, 0.9, 0.85, 0.8]), "ts_s": np.full(4, 100.0),
+              "xy_m": np.array([[40.0, 40.0], [50.0, 40.0], [60.0, 40.0], [70.0, 40.0]]),
+              "box_px": np.array([[NAN, 10, 50, 90], [100, 10, math.inf, 90], [200, 10, 5000, 90], [300, 10, 350, 90]])}
+    changes = s.fusion.on_detections(arrays, s.xyz, s.fix_ts, 100.0)
+    assert ids(changes) == [("camera.untagged_person:CAM1", True)] and changes[0][2] == (40.0, 40.0)
+    (rec,) = s.fusion.pending_detections()
+    assert rec["boxes"] == [{"class": "person", "confidence": 0.8, "box_px": [300.0, 10.0, 350.0, 90.0],
+                             "finding": False}]
+    assert dict(s.fusion.ignored) == {"box_px not finite or outside the image (box left out)": 3}
+    json.dumps(s.fusion.snapshot(), allow_nan=False)
+
+
 # -- verification -------------------------------------------------------------------------------------------
 def raised(site, **kw) -> Scene:
     s = Scene(site, min_frames=1, **kw)

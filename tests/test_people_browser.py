@@ -10,8 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.engine_stack import EngineStack, Plant, console_process
+from tests.engine_stack import EngineStack, Plant, chromium, console_process
 from tests.test_people_history import _recorded_fixes
 from tests.wall_screenshot import wait_for_wall
 
@@ -32,14 +31,8 @@ def live(demo_site, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _desk(browser, base: str):
@@ -98,8 +91,8 @@ def test_the_found_persons_trail_is_the_recorded_fixes_and_the_wall_marks_them_f
 
 def test_who_is_in_a_zone_is_answered_by_the_engine(live, browser):
     stack, _, base, zone = live
-    stack.wait_for(lambda: PERSON in [v["person"] for v in stack.raw_command(
-        op="zone_presence", zone=zone.id, from_ts_s=time.time(), to_ts_s=time.time())["visits"]],
+    stack.wait_for(lambda: PERSON in [v["person"] for v in stack.command(
+        op="zone_presence", user="op1", zone=zone.id, from_ts_s=time.time(), to_ts_s=time.time())["visits"]],
         what="the fence's entry of Zhang Hui", timeout_s=20)
     desk = _desk(browser, base)
     try:

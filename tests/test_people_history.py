@@ -80,22 +80,42 @@ def test_zone_presence_is_asked_of_the_engine_and_bad_questions_are_refused(plan
     plant.place({tag: (cx, cy)})  # walking on a 2 m circle around the zone's centre
     stack.wait_for(lambda: stack.proc.engine.membership.inside[3, stack.proc.engine.membership.zones.index(zone)],
                    what="the fence confirming the entry", timeout_s=15)
-    now = stack.raw_command(op="zone_presence", zone=zone.id, from_ts_s=time.time(), to_ts_s=time.time())
+    def ask(**req):
+        return stack.command(op="zone_presence", user="op1", **req)
+
+    now = ask(zone=zone.id, from_ts_s=time.time(), to_ts_s=time.time())
     assert now["ok"] and person in [v["person"] for v in now["visits"]]
     mine = next(v for v in now["visits"] if v["person"] == person)
     assert mine["exit_ts_s"] is None and mine["enter_ts_s"] <= time.time()
-    before = stack.raw_command(op="zone_presence", zone=zone.id, from_ts_s=t0 - 3600, to_ts_s=t0 - 1800)
+    assert 0 <= mine["fix_age_s"] < 5  # walking: a fresh fix (a tag gone quiet would say how old)
+    before = ask(zone=zone.id, from_ts_s=t0 - 3600, to_ts_s=t0 - 1800)
     assert before["ok"] and person not in [v["person"] for v in before["visits"]]
-    bad = stack.raw_command(op="zone_presence", zone="nowhere", from_ts_s=0, to_ts_s=1)
+    bad = ask(zone="nowhere", from_ts_s=0, to_ts_s=1)
     assert not bad["ok"] and bad["reason"] == "unknown zone 'nowhere'"
-    bad = stack.raw_command(op="zone_presence", zone=zone.id, from_ts_s="yesterday", to_ts_s=1)
+    bad = ask(zone=zone.id, from_ts_s="yesterday", to_ts_s=1)
     assert not bad["ok"] and "from_ts_s must be a number" in bad["reason"]
+    # who was where, by name: only for a logged-in person at a workstation, not a field worker's phone login
+    anyone = stack.raw_command(op="zone_presence", zone=zone.id, from_ts_s=0, to_ts_s=1)
+    assert anyone == {"id": anyone["id"], "ok": False, "reason": "no token: log in first"}
+    field = next(u.id for u in stack.site.users if u.role == "field_worker")
+    phone = stack.command(op="zone_presence", user=field, zone=zone.id, from_ts_s=0, to_ts_s=1)
+    assert not phone["ok"] and phone["reason"] == "role field_worker may not ask this"
     # a query is not recorded: the recording holds no zone_presence input
     rec = RecordingReader(stack.out_dir / "recording.sqlite")
     try:
         assert not any(b"zone_presence" in b"".join(frames) for _, frames in rec.inputs())
     finally:
         rec.close()
+
+
+def test_a_trails_answer_is_bounded_and_bad_steps_are_refused(plant):
+    stack = plant.stack
+    fine = stack.raw_command(op="trails", step_s=0)  # every sample asked for: the engine's finest step instead
+    assert fine["ok"] and fine["step_s"] == 0.2 and fine["trails"]["n"] > 0
+    per_second = stack.raw_command(op="trails", step_s=1.0)
+    assert per_second["step_s"] == 1.0 and per_second["trails"]["n"] < fine["trails"]["n"]
+    bad = stack.raw_command(op="trails", step_s="often")
+    assert bad == {"id": bad["id"], "ok": False, "reason": "step_s must be a number of seconds"}
 
 
 def test_a_found_person_is_marked_on_the_walls_for_30_s_journaled_and_checked(plant):

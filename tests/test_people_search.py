@@ -78,3 +78,26 @@ def test_the_index_is_built_once_per_site_and_shared_by_sessions(demo_site):
 
     assert index_for(demo_site) is index_for(demo_site)
     assert SearchPanel(demo_site, TileContext(demo_site, "en")).index is index_for(demo_site)
+
+
+def test_the_zone_answer_lists_visits_and_says_when_someone_inside_has_not_been_located_for_long(demo_site):
+    from console.web.workstation.people_panel import PeoplePanel
+
+    panel = PeoplePanel(demo_site, None, TileContext(demo_site, "en"))
+    zone = demo_site.zones[0]
+    t0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC; the demo site's clock is Asia/Shanghai (+8 h)
+    html = panel.answer_html({"ok": True, "zone": zone.id, "n": 3, "truncated": True, "complete": False,
+                              "history_from_ts_s": t0 - 3600, "visits": [
+                                  {"person": "P0002", "company": "Demo Chemical", "enter_ts_s": t0, "exit_ts_s": None,
+                                   "fix_age_s": 2.0},
+                                  {"person": "P0003", "company": "", "enter_ts_s": t0 - 60, "exit_ts_s": None,
+                                   "fix_age_s": 720.0},
+                                  {"person": "P0004", "company": "", "enter_ts_s": t0 - 120, "exit_ts_s": t0 - 30}]})
+    rows = html.split("<tr>")[2:]
+    assert f"3 in {zone.name.get('en')}" in html
+    assert "Zhang Hui" in rows[0] and "16:00:00" in rows[0] and "still inside" in rows[0]
+    assert "inside at the last fix, 12 min ago" in rows[1]
+    assert "15:58:00" in rows[2] and "15:59:30" in rows[2]
+    assert "The newest 3 entries are listed." in html and "History kept from 15:00:00 only" in html
+    refused = panel.answer_html({"ok": False, "reason": "unknown zone 'X'"})
+    assert "Ask refused by the engine: unknown zone &#x27;X&#x27;" in refused

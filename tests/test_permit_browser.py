@@ -99,7 +99,7 @@ def test_request_gas_test_jsa_approval_by_another_supervisor_phone_signin_activa
         _login(sup2, "sup2", "Second supervisor")
         detail = sup2.locator('.wf-permit-detail .wf-pd[data-permit="HW-7"]')
         detail.wait_for(timeout=15_000)
-        assert detail.locator('[data-worker="T0101"]').get_attribute("data-cert") == "valid"
+        assert detail.locator('[data-worker="T0101"]').get_attribute("data-cert") == "ok"
         assert "LEL 0.5, O2 20.9" in detail.locator("[data-gas-age-s]").inner_text()
         _button(sup2, "Approve").click()
         _status(sup2, "\u2716 Approve refused by the engine: hot_work grade 1 needs a job safety analysis (JSA) "

@@ -15,7 +15,7 @@ from console.auth import Credential, LoggedIn
 from console.link import AlarmTable, Frame, LinkCounters, LinkSnapshot
 from console.web.theme import Theme
 from console.web.tiles import TileContext
-from console.web.workstation.permit_detail import certificate_status, detail_html, permit_rows
+from console.web.workstation.permit_detail import detail_html, permit_rows
 from console.web.workstation.permit_panel import PermitPanel
 from ingest.protocol.records import PermitBoard, PermitInfo
 
@@ -139,26 +139,18 @@ def test_the_list_filters_by_state_type_and_zone(demo_site):
     assert permit_rows(demo_site, board, T0, "zh-CN", tz)["state"] == ["已申请", "作业中", "已取消"]
 
 
-def test_certificates_are_judged_as_the_engine_judges_them():
-    from datetime import date
-
-    today = date(2026, 11, 22)
-    assert certificate_status(None, today, 7) == "none"
-    assert certificate_status(date(2026, 11, 21), today, 7) == "expired"
-    assert certificate_status(date(2026, 11, 22), today, 7) == "expiring"  # valid today, 0 days left
-    assert certificate_status(date(2026, 11, 29), today, 7) == "expiring"  # 7 days: within the warning
-    assert certificate_status(date(2026, 11, 30), today, 7) == "valid"
-
-
 def test_the_detail_shows_certificates_checks_and_the_signin_code_escaped(demo_site):
     rec = _permit(checks=[{"check": "certificates", "ok": False,
                            "reason": "T0042 (Zhang Hui): certificate expired on 2026-10-31 for hot_work"}],
                   gas_test={"values": {"LEL": 0.5, "O2": 20.9}, "ts_s": T0 - 600, "by": "sup1"},
-                  last_refusal={"ts_s": T0, "op": "permit_approve", "actor": "sup1", "reason": "<b>no</b>"})
+                  last_refusal={"ts_s": T0, "op": "permit_approve", "actor": "sup1", "reason": "<b>no</b>"},
+                  jsa_required=True,
+                  certificates=[{"tag": "T0101", "type": "hot_work", "expires": "2027-09-30", "status": "ok"},
+                                {"tag": "T0042", "type": "hot_work", "expires": "2026-10-31", "status": "expired"}])
     p = PermitInfo.from_json(rec)
     tz = TileContext(site=demo_site, lang="en", theme=Theme()).tz
-    text = detail_html(demo_site, p, T0, "en", tz, needs_jsa=True, signin_url="http://console:5006/signin/HW-7")
-    assert 'data-worker="T0101" data-cert="valid"' in text  # Li Jie: hot work until 2027-09-30
+    text = detail_html(demo_site, p, T0, "en", tz, signin_url="http://console:5006/signin/HW-7")
+    assert 'data-worker="T0101" data-cert="ok"' in text and "valid until 2027-09-30" in text  # Li Jie
     assert 'data-worker="T0042" data-cert="expired"' in text and "EXPIRED on 2026-10-31" in text
     assert 'data-check="certificates" data-ok="false"' in text
     assert 'data-gas-age-s="600"' in text and "10 min ago" in text
@@ -166,7 +158,7 @@ def test_the_detail_shows_certificates_checks_and_the_signin_code_escaped(demo_s
     assert "&lt;b&gt;no&lt;/b&gt;" in text and "<b>no</b>" not in text and "weld &lt;flange&gt;" in text
     assert re.search(r'data-signin-url="http://console:5006/signin/HW-7"><svg', text)
     over = PermitInfo.from_json(_permit(state="closed", board="grey"))
-    assert "<svg" not in detail_html(demo_site, over, T0, "en", tz, needs_jsa=False, signin_url="http://x/y")
+    assert "<svg" not in detail_html(demo_site, over, T0, "en", tz, signin_url="http://x/y")
 
 
 def test_the_walls_permit_board_links_each_permit_to_its_detail_at_the_workstation(demo_site):
@@ -210,3 +202,70 @@ def test_the_phone_page_logs_in_with_a_pin_signs_in_and_logs_out(demo_site):
     assert [r["op"] for r in page.link.sent] == ["login", "permit_signin", "logout"]
     assert page.link.sent[1] == {"op": "permit_signin", "permit": "HW-7", "user": "P0187", "token": "tk"}
     assert page.link.sent[2]["token"] == "fresh"  # the sign-in's reply renewed it
+
+
+def test_the_detail_shows_the_engines_own_jsa_and_certificate_verdicts(demo_site, tmp_path):
+    """The console judges nothing itself: a site that lists hot work twice in ``jsa_required`` (special, then 1)
+    needs a JSA for both grades, and a certificate's status is the engine's on the site's date, its edges
+    included (valid today or within 7 days: expiring; 8 days: ok; yesterday: expired)."""
+    from datetime import date
+
+    from config.schema import Certificate, JsaRequirement
+    from tests.test_permits import Rig
+
+    def cert(d: date) -> list[Certificate]:
+        return [Certificate(type="hot_work", expires=d)]
+
+    certs = {"T0101": cert(date(2026, 11, 30)), "T0102": cert(date(2026, 11, 29)), "T0103": cert(date(2026, 11, 22)),
+             "T0042": cert(date(2026, 11, 21)), "T0104": []}
+    rules = [JsaRequirement(type="hot_work", grades=["special"]), JsaRequirement(type="hot_work", grades=["1"])]
+    site = demo_site.model_copy(update={
+        "people": [p.model_copy(update={"certificates": certs[p.tag]}) if p.tag in certs else p
+                   for p in demo_site.people],
+        "permit_settings": demo_site.permit_settings.model_copy(update={"jsa_required": rules})})
+    rig = Rig(site, tmp_path / "journal.sqlite")
+    rig.tick(T0)
+    for pid, grade in (("HW-S", "special"), ("HW-1", "1"), ("HW-2", "2")):
+        assert rig.request(pid, grade=grade, workers=tuple(certs), jsa=None, hours=1)["ok"]
+    board = {r["id"]: r for r in rig.engine.permits.board(T0)}
+    assert {pid: r["jsa_required"] for pid, r in board.items()} == {"HW-S": True, "HW-1": True, "HW-2": False}
+    assert board["HW-S"]["certificates"] == [
+        {"tag": "T0101", "type": "hot_work", "expires": "2026-11-30", "status": "ok"},
+        {"tag": "T0102", "type": "hot_work", "expires": "2026-11-29", "status": "expiring"},
+        {"tag": "T0103", "type": "hot_work", "expires": "2026-11-22", "status": "expiring"},
+        {"tag": "T0042", "type": "hot_work", "expires": "2026-11-21", "status": "expired"},
+        {"tag": "T0104", "type": "hot_work", "expires": None, "status": "missing"}]
+    rig.journal.close()
+
+    panel = PermitPanel(site, FakeLink({"ok": True}), TileContext(site=site, lang="en", theme=Theme(scale=0.5)))
+    panel.set_user(Credential(SUP, "t0", "s1", 900.0))
+    panel.update(_snap(*rig.engine.permits.board(T0)))
+    panel.select("HW-S")
+    text = panel.detail.object
+    assert 'data-jsa="none"' in text and "required before approval; none attached" in text
+    assert [m.groups() for m in re.finditer(r'data-worker="(\w+)" data-cert="(\w+)"', text)] == [
+        ("T0101", "ok"), ("T0102", "expiring"), ("T0103", "expiring"), ("T0042", "expired"), ("T0104", "missing")]
+    assert "expires 2026-11-29 (in 7 d)" in text and "expires 2026-11-22 (in 0 d)" in text
+    assert "EXPIRED on 2026-11-21" in text and "NO certificate" in text
+    panel.select("HW-2")
+    assert "not required for this work; none attached" in panel.detail.object
+
+
+def test_the_permit_list_says_how_many_permits_the_engine_left_off_its_full_board(panel):
+    p = panel()
+    assert not p.omitted_line.visible
+    p.update(_snap(_permit(omitted=105), _permit(id="HW-8", omitted=105)))
+    assert p.omitted_line.visible and "+105 more not shown: the engine&#x27;s board is full" in p.omitted_line.object
+    p.update(_snap(_permit()))
+    assert not p.omitted_line.visible and p.omitted_line.object == ""
+
+
+def test_the_walls_permit_board_counts_the_permits_the_engine_left_off_in_its_more(demo_site):
+    from console.web.tiles.permit_board import PermitBoardTile
+
+    tile = PermitBoardTile(TileContext(site=demo_site, lang="en", theme=Theme()))
+    tile.update(_snap(_permit(omitted=7), _permit(id="HW-8", omitted=7)))
+    assert tile.source.data["id"] == ["HW-7", "HW-8"]  # both cards fit: the 7 left off are the "+7 more"
+    assert 'data-base="7"' in tile.header.text and "+7 more" in tile.header.text
+    tile.update(_snap(_permit(), _permit(id="HW-8")))
+    assert 'data-base="0"' in tile.header.text

@@ -83,3 +83,65 @@ def test_the_wire_form_round_trips_thinned_and_refuses_what_does_not_fit():
     copy = TrailRing(4, span_s=600, rate_hz=10)
     copy.add(*back[:1], back[2], back[1])
     np.testing.assert_array_equal(copy.trail(2)[0], ts[person == 2])
+
+
+def _export_reference(ts_s, xy_m, head, count, since, step):
+    """Plain numpy: every ring slot in time order, kept by the same rules."""
+    n = ts_s.shape[1]
+    k = np.arange(n)
+    slots = (head[:, None] - count[:, None] + k[None, :]) % n
+    ts = np.take_along_axis(ts_s, slots, axis=1)
+    keep = (k[None, :] < count[:, None]) & (ts >= since)
+    if step > 0:
+        bucket = np.floor(ts / step)
+        prev = np.full_like(bucket, np.nan)
+        prev[:, 1:] = np.where(keep[:, :-1], bucket[:, :-1], np.nan)  # the sample before, if it is in the period
+        newest = np.zeros_like(keep)
+        has = count > 0
+        newest[np.flatnonzero(has), count[has] - 1] = True
+        keep &= (bucket != prev) | newest
+    person, col = np.nonzero(keep)
+    return person, ts[person, col], xy_m[person, slots[person, col]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_export_matches_a_plain_numpy_reference_on_random_rings(seed):
+    from kernels.trails import trail_export
+
+    rng = np.random.default_rng(seed)
+    p, n = int(rng.integers(1, 30)), int(rng.integers(16, 200))
+    ring = TrailRing(p, span_s=n / 10, rate_hz=10, budget_bytes=1 << 30)
+    for _ in range(int(rng.integers(1, 4))):  # several rounds: rings wrap at different heads
+        m = int(rng.integers(0, 3 * n * p // 2 + 1))
+        ring.add(rng.integers(0, p, m), rng.normal(50, 20, (m, 2)), rng.uniform(0, 3 * n / 10, m))
+    since = float(rng.uniform(-5, 3 * n / 10))
+    for step in (0.0, 0.35, 1.0, 7.0):
+        got = trail_export(ring.ts_s, ring.xy_m, ring.head, ring.count, since, step)
+        want = _export_reference(ring.ts_s, ring.xy_m, ring.head, ring.count, since, step)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[2], want[2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_compiled_append_matches_a_plain_python_reference_on_random_fixes(seed):
+    rng = np.random.default_rng(100 + seed)
+    p = int(rng.integers(1, 12))
+    ring = TrailRing(p, span_s=3.0, rate_hz=10, budget_bytes=1 << 30)  # 33 slots, min 1/11 s apart
+    kept: list[list[tuple[float, float, float]]] = [[] for _ in range(p)]
+    for _ in range(5):
+        m = int(rng.integers(0, 200))
+        who, xy, ts = rng.integers(-1, p + 1, m), rng.normal(0, 10, (m, 2)), rng.uniform(0, 20, m)
+        xy[rng.random(m) < 0.05] = np.nan
+        ring.add(who, xy, ts)
+        for i, (x, y), t in sorted(zip(who, xy, ts, strict=True), key=lambda r: (r[0], r[2])):
+            if not 0 <= i < p or not np.isfinite([x, y]).all():
+                continue
+            if kept[i] and not t >= kept[i][-1][0] + ring.min_dt_s:
+                continue
+            kept[i].append((t, np.float32(x), np.float32(y)))
+    for i in range(p):
+        want = kept[i][-ring.n:]
+        ts, xy = ring.trail(i)
+        assert ts.tolist() == [w[0] for w in want]
+        assert xy.tolist() == [[w[1], w[2]] for w in want]

@@ -11,8 +11,8 @@ import pytest
 
 from config.schema import AlarmRule, EscalationPolicy, EscalationStep
 from tests.builders import wearable_events
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
-from tests.engine_stack import EngineStack, Plant, console_process
+from tests.conftest import free_port
+from tests.engine_stack import EngineStack, Plant, chromium, console_process
 from tests.source_proxy import source_proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -60,14 +60,8 @@ def console(demo_site, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _open(browser, url: str, **page_kw):

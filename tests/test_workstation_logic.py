@@ -455,3 +455,61 @@ def test_an_operator_sees_the_emergency_but_cannot_declare_or_end_it(demo_site):
     assert "EMERGENCY MUSTER" in ws.muster_line.object and 'data-muster="active"' in ws.muster_line.object
     ws.ask_muster("muster_end")
     assert ws.muster_pending is None and asyncio.run(ws.confirm_muster()) is None and link.sent == []
+
+
+# -- the flood banner, above the tabs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("tab", ["alarms", "permits", "cameras", "people"])
+def test_the_flood_banner_follows_every_tick_whatever_tab_is_shown(demo_site, tab):
+    calm = snapshot({})
+    link = Link(calm, {"ok": True}, demo_site)
+    ws = Workstation(demo_site, link)
+    ws.update(calm)
+    assert ws.login("sup1", "demo")
+    ws.show_tab(tab)
+    assert ws.tab == tab and not ws.flood_banner.root.visible
+    # EPOCH_S is 16:00:00 in Shanghai, the demo site's zone
+    ws.update(snapshot({}, flood=FloodState("main", True, EPOCH_S, None, 31)))
+    assert ws.flood_banner.root.visible
+    assert "ALARM FLOOD since 16:00:00: 31 alarms in 10 min" in ws.flood_banner.root.object
+    ws.update(snapshot({}, flood=FloodState("main", False, EPOCH_S, None, 3)))
+    assert not ws.flood_banner.root.visible
+    ws.update(snapshot({}, flood=FloodState("other", True, EPOCH_S, None, 31)))  # another position's flood
+    assert not ws.flood_banner.root.visible
+
+
+# -- asking the engine ------------------------------------------------------------------------------------------
+class _Silent:
+    """A link that takes the request and never answers."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def submit(self, request: dict) -> concurrent.futures.Future:
+        self.sent.append(request)
+        return concurrent.futures.Future()
+
+
+class _Closed:
+    def submit(self, request: dict) -> concurrent.futures.Future:
+        raise RuntimeError("engine link is closed")
+
+
+def test_ask_engine_gives_the_reply_or_raises_on_silence_and_on_a_closed_link(demo_site):
+    from console.web.signin import SignInPage
+    from console.web.workstation.commands import ask_engine
+
+    link = Link(snapshot({}), {"ok": True, "n": 3})
+    assert asyncio.run(ask_engine(link, {"op": "zone_presence"}, 1.0)) == {"id": "x", "ok": True, "n": 3}
+    assert link.sent == [{"op": "zone_presence"}]
+    with pytest.raises(TimeoutError):
+        asyncio.run(ask_engine(_Silent(), {"op": "zone_presence"}, 0.01))
+    with pytest.raises(RuntimeError, match="engine link is closed"):
+        asyncio.run(ask_engine(_Closed(), {"op": "zone_presence"}, 1.0))
+    # the phone's sign-in asks through it: silence is "no answer", not a crash
+    silent = _Silent()
+    page = SignInPage(demo_site, silent, "HW-7", timeout_s=0.01)
+    assert asyncio.run(page.submit("P0187", "1234")) is None
+    no_answer = "Login refused: Login not possible now: the engine does not answer"
+    assert [r["op"] for r in silent.sent] == ["login"] and no_answer in page.message.object
+    closed = SignInPage(demo_site, _Closed(), "HW-7")
+    assert asyncio.run(closed.submit("P0187", "1234")) is None and no_answer in closed.message.object

@@ -580,7 +580,6 @@ class EngineLink:
             self.trails.load(reply.get("trails"))
             self._trails_wanted = False
         except ValueError as e:  # an older engine without trails, or a bad answer: the frames still fill them
-            self._bump("snapshot_failures")
             log.warning("engine link: trails not taken: %.200s", e)
             self._trails_wanted = False
 

@@ -10,7 +10,6 @@ words. The login ends right after (a phone left on a scaffold is not a logged-in
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import math
@@ -31,6 +30,7 @@ from .session import PageSession, session_address, session_arg, session_scale
 from .theme import Theme
 from .tiles.permit_board import person_label
 from .watchdog import LinkWatchdog
+from .workstation.commands import ask_engine
 from .workstation.permit_detail import qr_svg, signin_path, state_label
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class SignInPage:
 
     async def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(self.link.submit(request)), self.timeout_s)
+            return await ask_engine(self.link, request, self.timeout_s)
         except (TimeoutError, RuntimeError) as e:
             log.warning("sign-in %s: no answer from the engine (%s)", self.permit, e)
             return None

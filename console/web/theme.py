@@ -166,7 +166,8 @@ html, body {{
   display: flex; align-items: center; gap: {self.px(56)}px; height: 100%; width: 100%; box-sizing: border-box;
   padding: 0 {self.px(24)}px; font-size: {self.large_px}px; color: {p.text}; white-space: nowrap;
 }}
-.wf-status .wf-site {{ font-size: {self.huge_px}px; font-weight: bold; }}
+.wf-status .wf-site {{ font-size: {self.huge_px}px; font-weight: bold; min-width: 0; overflow: hidden;
+  text-overflow: ellipsis; }}
 .wf-status .wf-clock {{ font-size: {self.huge_px}px; font-variant-numeric: tabular-nums; }}
 .wf-status .wf-label {{ color: {p.text_dim}; margin-right: {self.px(10)}px; }}
 .wf-status .wf-value {{ font-variant-numeric: tabular-nums; }}

@@ -560,24 +560,25 @@ class Engine:
                                     detail={"action": str(op)[:64], "reason": reason})
             out.reply = {"id": rid, "ok": False, "reason": reason}
 
+    def _refused(self, seq: int, t: float, user: str, role: str, alarm_id: str, action: str, reason: str) -> Refused:
+        """Journal a person's refused action (``refused``, with the action and the reason); the error to raise."""
+        if self.journal is not None:
+            self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=alarm_id, state="",
+                                actor=user, role=role, detail={"action": action, "reason": reason})
+        return Refused(reason)
+
     def _muster_command(self, op: str, req: dict[str, Any], user: str, role: str, t: float, seq: int) -> None:
         """A supervisor declares or ends an emergency muster; both journaled."""
         if role not in MUSTER_ROLES:
-            reason = f"role {role} may not {'declare' if op == 'muster_declare' else 'end'} a muster"
-            if self.journal is not None:
-                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id="muster", state="",
-                                    actor=user, role=role, detail={"action": op, "reason": reason})
-            raise Refused(reason)
+            raise self._refused(seq, t, user, role, "muster", op,
+                                f"role {role} may not {'declare' if op == 'muster_declare' else 'end'} a muster")
         try:
             if op == "muster_declare":
                 rec = self.muster.declare(t, user, req.get("area", "all"), self.membership, self.state.fix_ts_s)
             else:
                 rec = self.muster.end(t, user)
         except MusterRefused as e:
-            if self.journal is not None:
-                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id="muster", state="",
-                                    actor=user, role=role, detail={"action": op, "reason": str(e)})
-            raise Refused(str(e)) from None
+            raise self._refused(seq, t, user, role, "muster", op, str(e)) from None
         if self.journal is not None:
             self.journal.append(input_seq=seq, engine_ts_s=t, event=rec["event"], alarm_id="muster",
                                 state="active" if op == "muster_declare" else "ended", actor=user, role=role,
@@ -644,10 +645,7 @@ class Engine:
         elif position not in self.floods:
             reason = f"unknown operator position {position!r}"
         if reason is not None:
-            if self.journal is not None:
-                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=f"horn:{position}",
-                                    state="", actor=user, role=role, detail={"action": HORN_OP, "reason": reason})
-            raise Refused(reason)
+            raise self._refused(seq, t, user, role, f"horn:{position}", HORN_OP, reason)
         call = self.horn(position, t)
         silence = Silence(position, t, t + HORN_SILENCE_S, call.rank, user)
         self.silences[position] = silence
@@ -666,10 +664,7 @@ class Engine:
         elif person not in self._person_index:
             reason = f"unknown person {person!r}"
         if reason is not None:
-            if self.journal is not None:
-                self.journal.append(input_seq=seq, engine_ts_s=t, event="refused", alarm_id=f"person:{person}",
-                                    state="", actor=user, role=role, detail={"action": HIGHLIGHT_OP, "reason": reason})
-            raise Refused(reason)
+            raise self._refused(seq, t, user, role, f"person:{person}", HIGHLIGHT_OP, reason)
         live = {p: h for p, h in self.highlights.items() if t < h.until_ts_s and p != person}
         while len(live) >= MAX_HIGHLIGHTS:  # the oldest mark goes
             del live[min(live, key=lambda p: live[p].since_ts_s)]

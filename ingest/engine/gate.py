@@ -212,6 +212,19 @@ class Gate:
         meta.update(id=rid, user=got.user, role=got.role, console=got.console, session=got.session)
         return Passed(_message("command", "command", meta), got)
 
+    def query_allowed(self, ident: bytes, req: dict[str, Any], now_s: float) -> str | None:
+        """Whether a personal read-only query may be answered: None, or why not (no valid token of this connection
+        for the user claimed, or a field worker's login). Nothing is recorded: a query changes nothing."""
+        got = self.door.verify(req.get("token"), ident.hex(), now_s)
+        if isinstance(got, str):
+            return got
+        claimed = req.get("user")
+        if claimed is not None and claimed != got.user:
+            return f"user {_text(claimed, 64)!r} is not the one logged in ({got.user})"
+        if got.role == "field_worker":
+            return f"role {got.role} may not ask this"
+        return None
+
     def permit_command(self, msg: Message, now_s: float) -> Message:
         """A ``permit_command`` from the permits adapter (the plant's permit office over MQTT): its token must be
         one the engine gave a login through that adapter (``meta.binding``: the adapter's routing id). Returns the

@@ -4,7 +4,8 @@ recording). It is fed by the fence events :meth:`ingest.engine.core.Engine.apply
 recovery rebuilds it from the recording alone.
 
 A visit runs from its ``region_entry`` to its ``region_exit`` (both at the crossing time the fence dated them);
-a visit with no exit yet is open: the person is inside now. Visits that ended more than ``keep_s`` ago are
+a visit with no exit yet is open: the person is inside now, as far as their last fix tells (an open visit says how
+old that fix is: a tag gone quiet inside a zone stays "inside", visibly stale). Visits that ended more than ``keep_s`` ago are
 forgotten (and beyond ``max_visits`` the oldest are); :attr:`ZonePresence.history_from_ts_s` says from when the
 answers are complete, and an answer says so too.
 """
@@ -106,10 +107,12 @@ class ZonePresence:
             self.history_from_ts_s = max(self.history_from_ts_s, cut)
         self._compact_at = max(1024, total + self.max_visits // 2)
 
-    def query(self, zone_id: str, from_ts_s: float, to_ts_s: float, now_s: float) -> dict[str, Any]:
+    def query(self, zone_id: str, from_ts_s: float, to_ts_s: float, now_s: float,
+              fix_ts_s: np.ndarray | None = None) -> dict[str, Any]:
         """Who was in ``zone_id`` at some time between ``from_ts_s`` and ``to_ts_s`` (both epoch seconds; equal:
         at that moment; ``to_ts_s`` at or after ``now_s``: up to now, still inside included). ``ValueError``
-        saying what is wrong with the question."""
+        saying what is wrong with the question. ``fix_ts_s`` (float64 [P], the engine's latest fix time of each
+        person): an open visit gets ``fix_age_s``, how old the person's last fix is at ``now_s``."""
         z = self.zone_index.get(zone_id)
         if z is None:
             raise ValueError(f"unknown zone {str(zone_id)[:64]!r}")
@@ -127,8 +130,12 @@ class ZonePresence:
         for r in rows:
             p = people[int(v.person[r])]
             ended = float(exit_[r])
-            out.append({"person": p.id, "tag": p.tag, "name": p.name, "name_zh": p.name_zh, "company": p.company,
-                        "enter_ts_s": float(enter[r]), "exit_ts_s": None if math.isnan(ended) else ended})
+            row = {"person": p.id, "tag": p.tag, "name": p.name, "name_zh": p.name_zh, "company": p.company,
+                   "enter_ts_s": float(enter[r]), "exit_ts_s": None if math.isnan(ended) else ended}
+            if math.isnan(ended) and fix_ts_s is not None:
+                age = now_s - float(fix_ts_s[int(v.person[r])])
+                row["fix_age_s"] = round(age, 1) if math.isfinite(age) else None
+            out.append(row)
         return {"ok": True, "zone": zone_id, "from_ts_s": from_ts_s, "to_ts_s": to_ts_s, "now_ts_s": now_s,
                 "visits": out, "n": int(hit.sum()), "truncated": int(hit.sum()) > len(out),
                 "complete": from_ts_s >= self.history_from_ts_s,

@@ -51,7 +51,7 @@ from ingest.protocol.names import (
     TOPIC_SENSORS,
     TOPIC_STATUS,
 )
-from ingest.protocol.queries import QUERY_OPS
+from ingest.protocol.queries import PERSONAL_QUERY_OPS, QUERY_OPS
 from ingest.rejects import RejectBin
 from kernels.gasfield import idw_field
 
@@ -155,7 +155,7 @@ class EngineProcess:
             max_blobs=snaps.store_max_blobs, max_bytes=int(snaps.store_max_mb * 1e6),
             max_age_s=86400.0 * (snaps.store_retention_days or given.recording.retention_days))
         self.want_for_s = snaps.want_for_s
-        self.snapshots_missing = 0  # snapshots asked for during want_for_s that never came
+        self.snapshots_missing = 0  # snapshots of pending detections that did not come within want_for_s
         self._asked: dict[str, float] = {}  # sha256 -> raise time (engine s) of snapshots asked for, not yet held
         self.notifier: Notifier | None = None
         if notify:
@@ -251,7 +251,12 @@ class EngineProcess:
         (recorded with the verified user) or is refused there (recorded as refused)."""
         op = req.get("op")
         if op in QUERY_OPS:
-            self._reply(ident, answer(self, req))
+            refused = self.gate.query_allowed(ident, req, time.time()) if op in PERSONAL_QUERY_OPS else None
+            if refused is not None:
+                log.info("query %s refused: %s", op, refused)
+                self._reply(ident, {"id": req.get("id"), "ok": False, "reason": refused})
+            else:
+                self._reply(ident, answer(self, req))
             return
         now = time.time()
         if op == "login":
@@ -314,7 +319,9 @@ class EngineProcess:
                 "engine_ts_s": self.engine.now_s if np.isfinite(self.engine.now_s) else None}
 
     def _reply(self, ident: bytes, body: dict[str, Any]) -> None:
-        self.router.send_multipart([ident, json.dumps(body, allow_nan=False, default=_jsonable).encode()])
+        # cleaned like published meta: one NaN anywhere in an answer (a snapshot is the consoles' resync) must not
+        # turn the whole answer into "internal error"
+        self.router.send_multipart([ident, json.dumps(_clean(body), allow_nan=False, default=_jsonable).encode()])
 
     # -- outputs -----------------------------------------------------------------------------------------
     def _publish_alarms(self, records: list[dict[str, Any]]) -> None:
@@ -335,12 +342,19 @@ class EngineProcess:
         return wanted[-MAX_WANTED:]
 
     def _publish_wanted(self) -> None:
-        """Ask the camera adapter for the snapshots wanted now; count those whose time to come has passed."""
+        """Ask the camera adapter for the snapshots wanted now; count those whose time to come has passed while
+        their detection still waited for them (one verified or expired before its snapshot came is not missing)."""
         wanted = self.wanted_snapshots()
         asking = {w["sha256"] for w in wanted}
+        now = self.engine.now_s
+        raised = {r["snapshot"]["sha256"]: r["raised_ts_s"] for r in self.engine.detection_fusion.pending.values()
+                  if r.get("snapshot")}  # sha256 -> newest raise of a pending detection
         for sha in [s for s in self._asked if s not in asking]:
+            held, t = self.blobs.has(sha), raised.get(sha)
+            if not held and t is not None and now - t <= self.want_for_s:
+                continue  # still in its time, only beyond MAX_WANTED this turn: asked for again later
             del self._asked[sha]
-            if not self.blobs.has(sha):
+            if not held and t is not None:
                 self.snapshots_missing += 1
                 log.warning("snapshot %s never came (asked for %.0f s)", sha[:16], self.want_for_s)
         for w in wanted:

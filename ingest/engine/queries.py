@@ -12,6 +12,8 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ingest.protocol.blobs import is_sha256
 from ingest.protocol.queries import (
     OP_BLOB_GET,
@@ -23,7 +25,11 @@ from ingest.protocol.queries import (
 )
 from ingest.protocol.trails import encode_trails
 
-__all__ = ["ANSWERS", "answer"]
+__all__ = ["ANSWERS", "MAX_TRAIL_SAMPLES", "MIN_TRAIL_STEP_S", "answer"]
+
+#: the most samples a ``trails`` answer holds, and its finest step (s): a console's connect stays cheap for the engine
+MAX_TRAIL_SAMPLES = 500_000
+MIN_TRAIL_STEP_S = 0.2
 
 Answer = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
@@ -68,7 +74,10 @@ def _trails(process: Any, req: dict[str, Any]) -> dict[str, Any]:
     except ValueError as e:
         return {"ok": False, "reason": str(e)}
     ring = process.engine.trails
-    return {"ok": True, "span_s": ring.span_s, "trails": encode_trails(*ring.export(since, max(step, 0.0)))}
+    # at most MAX_TRAIL_SAMPLES in one answer (about 11 MB of base64): a larger site gets a coarser step
+    active = int(np.count_nonzero(ring.count))
+    step = max(step, MIN_TRAIL_STEP_S, ring.span_s * active / max(1, MAX_TRAIL_SAMPLES - 2 * active))
+    return {"ok": True, "span_s": ring.span_s, "step_s": step, "trails": encode_trails(*ring.export(since, step))}
 
 
 def _zone_presence(process: Any, req: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def _zone_presence(process: Any, req: dict[str, Any]) -> dict[str, Any]:
     now = e.now_s if e.now_s == e.now_s else 0.0
     try:
         t1, t2 = _seconds(req, "from_ts_s", now), _seconds(req, "to_ts_s", now)
-        return e.presence.query(str(req.get("zone", "")), t1, t2, now)
+        return e.presence.query(str(req.get("zone", "")), t1, t2, now, e.state.fix_ts_s)
     except ValueError as err:
         return {"ok": False, "reason": str(err)}
 

@@ -1,8 +1,10 @@
 """Read-only requests on the engine's command socket (docs/protocol.md, "Read-only queries"), defined once.
 
-A query changes nothing, so it needs no token, is not recorded and is answered at once, in the order it came
+A query changes nothing, so it is not recorded and is answered at once, in the order it came
 (ingest/engine/queries.py holds the answers). Everything else on the command socket is a command: checked,
-recorded, then applied.
+recorded, then applied. The queries in :data:`PERSONAL_QUERY_OPS` tell about people by name or show them (who
+was where, camera pictures): they need a valid session token of a workstation role (not a field worker's phone
+login), as a command does; the others answer what every console shows anyway.
 
 - ``snapshot``: the live alarm table, permits, muster, detections, floods (a console's start and resync);
 - ``detections``: the camera detections pending verification, the recent verdicts, false-positive rates per
@@ -20,7 +22,8 @@ To add a query: its name here, in :data:`QUERY_OPS`, and its answer in ingest/en
 
 from __future__ import annotations
 
-__all__ = ["OP_SNAPSHOT", "OP_DETECTIONS", "OP_BLOB_GET", "OP_TRAILS", "OP_ZONE_PRESENCE", "QUERY_OPS"]
+__all__ = ["OP_SNAPSHOT", "OP_DETECTIONS", "OP_BLOB_GET", "OP_TRAILS", "OP_ZONE_PRESENCE", "PERSONAL_QUERY_OPS",
+           "QUERY_OPS"]
 
 OP_SNAPSHOT = "snapshot"
 OP_DETECTIONS = "detections"
@@ -29,3 +32,5 @@ OP_TRAILS = "trails"
 OP_ZONE_PRESENCE = "zone_presence"
 #: every read-only op the engine answers at once
 QUERY_OPS: frozenset[str] = frozenset({OP_SNAPSHOT, OP_DETECTIONS, OP_BLOB_GET, OP_TRAILS, OP_ZONE_PRESENCE})
+#: the queries that need a logged-in person of a workstation role (their token, as for a command)
+PERSONAL_QUERY_OPS: frozenset[str] = frozenset({OP_BLOB_GET, OP_ZONE_PRESENCE})

@@ -202,7 +202,11 @@ class PermitInfo:
     ts_s, by), ``jsa`` (hazards, measures, prepared_by, reviewed_by, ts_s, by), ``signin`` (user, tag, ts_s,
     distance_m), ``history`` (the latest events: ts_s, event, actor, note), ``checks`` (check, ok, reason: what
     approval and activation would say now), ``last_refusal`` (ts_s, op, actor, reason); ``trimmed``: the engine
-    left the history, checks and JSA texts out to keep the board small.
+    left the history, checks and JSA texts out to keep the board small. The engine's verdicts, so that a console
+    never judges by rules of its own: ``jsa_required`` (the site asks a JSA of this permit before approval) and
+    ``certificates`` (each worker's certificate of the permit's type: tag, type, expires (ISO date or None),
+    status ``ok`` / ``expiring`` / ``expired`` / ``missing``). ``omitted``: how many permits, the least urgent,
+    the engine left off this board to keep it within the bus header (0: none).
     """
 
     id: str
@@ -228,6 +232,9 @@ class PermitInfo:
     checks: tuple[Mapping[str, Any], ...] = ()
     last_refusal: Mapping[str, Any] | None = None
     trimmed: bool = False
+    jsa_required: bool = False
+    certificates: tuple[Mapping[str, Any], ...] = ()
+    omitted: int = 0
 
     @classmethod
     def from_json(cls, d: Any) -> PermitInfo:
@@ -262,6 +269,9 @@ class PermitInfo:
             checks=_objects(d.get("checks")),
             last_refusal=_object_or_none(d.get("last_refusal")),
             trimmed=d.get("trimmed") is True,
+            jsa_required=d.get("jsa_required") is True,
+            certificates=_objects(d.get("certificates")),
+            omitted=_count_or_zero(d.get("omitted")),
         )
 
     def type_text(self, lang: str) -> str:
@@ -279,6 +289,11 @@ class PermitBoard:
     permits: tuple[PermitInfo, ...]
     engine_ts_s: float
     version: int
+
+    @property
+    def omitted(self) -> int:
+        """How many permits the engine left off this board (each permit it kept says so; 0: none)."""
+        return max((p.omitted for p in self.permits), default=0)
 
 
 @dataclass(frozen=True)

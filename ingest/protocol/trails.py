@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.trails import trail_append, trail_order
+from kernels.trails import trail_append, trail_export, trail_order
 
 __all__ = ["TRAIL_SPAN_S", "TrailRing", "decode_trails", "encode_trails"]
 
@@ -74,19 +74,11 @@ class TrailRing:
         return ts[keep], self.xy_m[i, slots[keep]]
 
     def export(self, since_ts_s: float = -math.inf, step_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Everyone's samples at or after ``since_ts_s``, thinned to at most one per ``step_s`` per person:
-        (person int32 [M], ts_s float64 [M], xy_m float32 [M, 2])."""
-        people, times, places = [], [], []
-        for i in np.flatnonzero(self.count):
-            ts, xy = self.trail(int(i), since_ts_s)
-            if step_s > 0 and len(ts) > 1:
-                ts, xy = _thin(ts, xy, step_s)
-            people.append(np.full(len(ts), i, dtype=np.int32))
-            times.append(ts)
-            places.append(xy)
-        if not people:
-            return np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 2), np.float32)
-        return np.concatenate(people), np.concatenate(times), np.concatenate(places).astype(np.float32)
+        """Everyone's samples at or after ``since_ts_s``, thinned to the first of each ``step_s`` interval (of the
+        epoch: at most one per interval) and each person's newest: (person int32 [M], ts_s float64 [M], xy_m
+        float32 [M, 2]), people in index order, each oldest first. One compiled pass over the ring
+        (:func:`kernels.trails.trail_export`): the engine answers it between two inputs."""
+        return trail_export(self.ts_s, self.xy_m, self.head, self.count, float(since_ts_s), float(step_s))
 
     def clear(self) -> None:
         self.ts_s[:] = np.nan
@@ -94,18 +86,6 @@ class TrailRing:
         self.head[:] = 0
         self.count[:] = 0
         self.last_ts_s[:] = np.nan
-
-
-def _thin(ts: np.ndarray, xy: np.ndarray, step_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """At most one sample per ``step_s`` (the first of each step), and always the newest."""
-    keep = np.zeros(len(ts), dtype=bool)
-    last = -math.inf
-    for k, t in enumerate(ts):
-        if t >= last + step_s:
-            keep[k] = True
-            last = t
-    keep[-1] = True
-    return ts[keep], xy[keep]
 
 
 def _b64(a: np.ndarray) -> str:

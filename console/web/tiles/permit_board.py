@@ -6,7 +6,8 @@ card's left edge and the colour of its state, which is always written in words (
 Each card gives the permit id, its type in the page language and its grade, the zone, the time left (or the
 planned window), the workers and the watcher by name (from the site's people, by tag), and the reason of a
 suspension. The permit id links to the permit's detail at the workstation (``/workstation?permit=<id>``, shown
-after the login).
+after the login). The header's "+N more" counts the cards that do not fit and the permits the engine left off a
+full board (``omitted``).
 """
 
 from __future__ import annotations
@@ -322,6 +323,7 @@ class PermitBoardTile:
             ctx.site, board, snap.engine_ts_s, ctx.lang, ctx.tz, opts.max_rows, show_over=opts.show_over
         )
         listed = 0 if board is None else sum(1 for p in board.permits if opts.show_over or p.board != "grey")
+        listed += 0 if board is None else board.omitted  # left off a full board by the engine: not shown either
         counts = self.counts(board)
         head = [text_width(t("permits.title", ctx.lang), 48, bold=True)]
         head += [text_width(t(f"permits.count_{b}", ctx.lang, n=counts[b]), 48) for b in ("red", "amber", "green")

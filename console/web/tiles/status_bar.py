@@ -200,7 +200,7 @@ class StatusBar:
         located = f"{cols['located'][0]}/{cols['people'][0]}"
         rejected = f"{cols['rejected'][0]:,}"
         parts = [
-            f'<span class="wf-site">{html.escape(cols["site"][0])}</span>',
+            f'<span class="wf-site" title="{html.escape(cols["site"][0])}">{html.escape(cols["site"][0])}</span>',
             f'<span class="wf-clock">{html.escape(cols["clock"][0])}</span>',
             item("status.inputs_per_s", cols["inputs_text"][0]),
             f'<span title="{html.escape(cols["rejected_title"][0])}">'

@@ -5,7 +5,8 @@ One :class:`Workstation` per browser session composes four components, each owni
 - ``login``: :class:`LoginView`, the login form and the user line with its log-out button;
 - ``alarm_tables``: :class:`AlarmTables`, the alarm table in the wall list's order (grouped by area and condition
   during a flood, first-out and life-safety alarms on top; a group row expands when selected), the shelved and
-  out-of-service view, the flood banner and the selection; its rows are pure functions in ``rows``;
+  out-of-service view and the selection; its rows are pure functions in ``rows``; and :class:`FloodBanner`, shown
+  above the tabs;
 - ``action_panel``: :class:`ActionPanel`, the selected alarm, a reason / comment field, the shelve duration, one
   button per action (enabled by role and alarm state) and the engine's reply, its refusal reason included;
 - ``muster_panel``: :class:`MusterPanel`, the emergency muster line and, for a shift supervisor, declare / end
@@ -18,7 +19,7 @@ the theme's (:meth:`~console.web.theme.Theme.workstation_css` and the ones besid
 
 from ..session import session_arg
 from .action_panel import ActionPanel
-from .alarm_tables import AlarmTables, Selection
+from .alarm_tables import AlarmTables, FloodBanner, Selection
 from .login import LoginView
 from .muster_panel import MusterPanel, muster_line_html
 from .page import DEFAULT_SCALE, WORKSTATION_PATH, Workstation, make_workstation
@@ -30,6 +31,7 @@ __all__ = [
     "WORKSTATION_PATH",
     "ActionPanel",
     "AlarmTables",
+    "FloodBanner",
     "LoginView",
     "MusterPanel",
     "Selection",

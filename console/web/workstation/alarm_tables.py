@@ -1,5 +1,5 @@
-"""The workstation's alarm tables: the alarm list, the shelved / out-of-service list, the switch between them,
-the flood banner, and what the operator has selected in them."""
+"""The workstation's alarm tables: the alarm list, the shelved / out-of-service list, the switch between them and
+what the operator has selected in them; and the flood banner, which the page shows above every tab."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..theme import Theme
 from ..tiles import TileContext, format_clock
 from .rows import ALARM_COLUMNS, GROUP_PREFIX, OFF_COLUMNS, alarm_rows, frame, off_list_rows
 
-__all__ = ["AlarmTables", "Selection"]
+__all__ = ["AlarmTables", "FloodBanner", "Selection"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,44 @@ class Selection:
         return self.key is not None and self.key.startswith(GROUP_PREFIX)
 
 
+class FloodBanner:
+    """The flood banner (*ALARM FLOOD since 14:02:10: 23 alarms in 10 min...*): ``root`` (hidden while there is
+    no flood at ``position``), ``update(snap)`` on every tick whatever the tab shown: the page lays it out above
+    the tabs."""
+
+    def __init__(self, ctx: TileContext, *, position: str = "main") -> None:
+        self.lang, self.tz, self.position = ctx.lang, ctx.tz, position
+        self.root = pn.pane.HTML(
+            "",
+            stylesheets=[ctx.theme.workstation_panel_css()],
+            sizing_mode="stretch_width",
+            visible=False,
+            margin=(4, 8),
+        )
+
+    def update(self, snap: LinkSnapshot) -> None:
+        """Show the flood state of the link snapshot; only what changed is sent."""
+        flood = snap.flood(self.position)
+        flooding = flood is not None and flood.flood
+        if flooding:
+            if math.isfinite(flood.since_ts_s):
+                text = t(
+                    "flood.banner",
+                    self.lang,
+                    time=format_clock(flood.since_ts_s, self.tz),
+                    n=flood.count_10min,
+                )
+            else:  # known from the engine status only (this page joined during the flood)
+                text = t("flood.banner_unknown", self.lang)
+            obj = f'<div class="wf-flood">\u26a0 {html.escape(text)}</div>'
+            if obj != self.root.object:
+                self.root.object = obj
+        if flooding != self.root.visible:
+            self.root.visible = flooding
+
+
 class AlarmTables:
-    """``root`` (switch + table), ``flood_banner`` (laid out by the page), ``update(snap)`` once per tick.
+    """``root`` (switch + table), ``update(snap)`` once per tick while the tables are shown.
 
     ``position`` is the operator position whose flood state groups the table. ``on_select()`` is called when the
     operator selects or clears a row. A group row expands when selected and folds on a second click.
@@ -64,13 +100,6 @@ class AlarmTables:
         th: Theme = ctx.theme
         lang = self.lang
 
-        self.flood_banner = pn.pane.HTML(
-            "",
-            stylesheets=[th.workstation_panel_css()],
-            sizing_mode="stretch_width",
-            visible=False,
-            margin=(4, 8),
-        )
         common: dict[str, Any] = dict(
             show_index=False,
             selectable=1,
@@ -177,26 +206,11 @@ class AlarmTables:
 
     # -- the tick -------------------------------------------------------------------------------------------
     def update(self, snap: LinkSnapshot) -> None:
-        """Take one link snapshot: the flood banner and both tables; only what changed is sent."""
+        """Take one link snapshot: both tables (grouped during a flood); only what changed is sent."""
         self._snap = snap
         alarms = snap.alarms.alarms
         flood = snap.flood(self.position)
         flooding = flood is not None and flood.flood
-        if flooding:
-            if math.isfinite(flood.since_ts_s):
-                text = t(
-                    "flood.banner",
-                    self.lang,
-                    time=format_clock(flood.since_ts_s, self.tz),
-                    n=flood.count_10min,
-                )
-            else:  # known from the engine status only (this page joined during the flood)
-                text = t("flood.banner_unknown", self.lang)
-            obj = f'<div class="wf-flood">\u26a0 {html.escape(text)}</div>'
-            if obj != self.flood_banner.object:
-                self.flood_banner.object = obj
-        if flooding != self.flood_banner.visible:
-            self.flood_banner.visible = flooding
         if (
             self.selected is not None
             and not self.selected.startswith(GROUP_PREFIX)

@@ -15,7 +15,7 @@ from ..i18n import t
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CommandSink", "Status", "send_command", "status_html"]
+__all__ = ["CommandSink", "Status", "ask_engine", "send_command", "status_html"]
 
 Status = tuple[str, str]
 
@@ -24,6 +24,13 @@ class CommandSink(Protocol):
     """What a command is sent through: the console's ``EngineLink`` (or a stand-in in tests)."""
 
     def submit(self, request: dict[str, Any]) -> Any: ...  # a concurrent.futures.Future of the reply
+
+
+async def ask_engine(link: CommandSink, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Send ``request`` through ``link`` and await the engine's reply without blocking the server. Raises
+    ``TimeoutError`` when no reply comes within ``timeout_s`` seconds, ``RuntimeError`` when the link cannot send
+    (closed, or its queue full)."""
+    return await asyncio.wait_for(asyncio.wrap_future(link.submit(request)), timeout_s)
 
 
 def status_html(status: Status) -> str:
@@ -48,8 +55,7 @@ async def send_command(
     reason when refused. ``label`` names the action in the texts, ``what`` in the log.
     """
     try:
-        fut = link.submit(request)
-        reply = await asyncio.wait_for(asyncio.wrap_future(fut), timeout_s)
+        reply = await ask_engine(link, request, timeout_s)
     except (TimeoutError, RuntimeError) as e:
         log.warning("workstation: %s: %s", what, e)
         return None, (t("reply.no_answer", lang, action=label, error=str(e) or "timeout"), "refused")

@@ -24,7 +24,7 @@ from ..theme import Theme
 from ..tiles import StatusBar, StatusBarOptions, TileContext
 from ..watchdog import LinkWatchdog
 from .action_panel import ActionPanel
-from .alarm_tables import AlarmTables
+from .alarm_tables import AlarmTables, FloodBanner
 from .horn_panel import HornPanel
 from .login import LoginView
 from .muster_panel import MusterPanel
@@ -86,6 +86,7 @@ class Workstation:
             console=console, timeout_s=command_timeout_s,
         )
         self.tables = AlarmTables(self.ctx, position=position, on_select=lambda: self.actions.refresh())
+        self.flood_banner = FloodBanner(self.ctx, position=position)  # above the tabs: follows every tick
         self.actions = ActionPanel(
             link,
             self.ctx,
@@ -120,7 +121,7 @@ class Workstation:
             self.banner.root,
             self.horn.root,
             self.muster.root,
-            self.tables.flood_banner,
+            self.flood_banner.root,
             self.tab_bar,
             self.tab_holder,
             sizing_mode="stretch_both",
@@ -294,6 +295,7 @@ class Workstation:
         if self.user is None:
             return
         self.muster.update(snap)
+        self.flood_banner.update(snap)
         self._update_tab(snap)
 
     def _update_tab(self, snap: LinkSnapshot) -> None:

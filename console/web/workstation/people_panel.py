@@ -5,7 +5,6 @@ the recording)."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import time
@@ -23,7 +22,7 @@ from ...link import LinkSnapshot
 from ..i18n import t
 from ..tiles import TileContext
 from ..tiles.floor_map import FloorMap, FloorMapOptions
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, ask_engine, send_command, status_html
 from .search_panel import MAX_SHOWN, SearchPanel
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,15 @@ __all__ = ["PERIODS_S", "PeoplePanel"]
 
 #: the periods a zone question may cover, seconds back from now (0: at this moment)
 PERIODS_S: tuple[int, ...] = (0, 900, 3600, 8 * 3600, 24 * 3600)
+
+
+def _age_text(age_s: float) -> str:
+    """``45 s``, ``12 min``, ``3 h``."""
+    if age_s < 120:
+        return f"{age_s:.0f} s"
+    if age_s < 7200:
+        return f"{age_s / 60:.0f} min"
+    return f"{age_s / 3600:.0f} h"
 
 
 class PeoplePanel:
@@ -46,7 +54,7 @@ class PeoplePanel:
         self.search = SearchPanel(site, ctx)
         self._people = {p.id: p for p in site.people}
         wcss, pcss = [th.widget_css()], [th.workstation_panel_css()]
-        self.pick = pn.widgets.Select(name=t("people.pick", lang), options={}, width=th.px(900), stylesheets=wcss)
+        self.pick = pn.widgets.Select(label=t("people.pick", lang), options={}, width=th.px(900), stylesheets=wcss)
         self.show_button = pn.widgets.Button(label=t("people.show_on_wall", lang), color="primary", width=th.px(520),
                                              disabled=True, stylesheets=wcss)
         self.show_button.on_click(self._show_clicked)
@@ -57,9 +65,9 @@ class PeoplePanel:
         self.map.figure.name = "ws-people-map"
         self.map.marks.source.name, self.map.marks.trails.name = "ws-marks", "ws-mark-trails"
         zones = sorted(site.zones, key=lambda z: z.name.get(lang))
-        self.zone = pn.widgets.Select(name=t("people.zone", lang), options={z.name.get(lang): z.id for z in zones},
+        self.zone = pn.widgets.Select(label=t("people.zone", lang), options={z.name.get(lang): z.id for z in zones},
                                       width=th.px(700), stylesheets=wcss)
-        self.period = pn.widgets.Select(name=t("people.period", lang), width=th.px(500), stylesheets=wcss,
+        self.period = pn.widgets.Select(label=t("people.period", lang), width=th.px(500), stylesheets=wcss,
                                         options={t(f"people.period_{s}", lang): s for s in PERIODS_S})
         self.ask_button = pn.widgets.Button(label=t("people.ask", lang), width=th.px(360), stylesheets=wcss)
         self.ask_button.on_click(self._ask_clicked)
@@ -142,12 +150,15 @@ class PeoplePanel:
 
     async def ask(self, now_s: float | None = None) -> dict[str, Any] | None:
         """Ask the engine who was in the chosen zone over the chosen period; shows and returns its answer."""
-        now = time.time() if now_s is None else now_s
+        cred = self.credential
+        if cred is None:
+            return None
+        engine_now = self._snap.engine_ts_s if self._snap is not None else None
+        now = now_s if now_s is not None else engine_now if engine_now is not None else time.time()  # engine time
         back = int(self.period.value or 0)
-        req = {"op": OP_ZONE_PRESENCE, "zone": self.zone.value, "from_ts_s": now - back, "to_ts_s": now}
+        req = cred.sign({"op": OP_ZONE_PRESENCE, "zone": self.zone.value, "from_ts_s": now - back, "to_ts_s": now})
         try:
-            fut = self.link.submit(req)
-            reply = await asyncio.wait_for(asyncio.wrap_future(fut), self.command_timeout_s)
+            reply = await ask_engine(self.link, req, self.command_timeout_s)
         except (TimeoutError, RuntimeError) as e:
             log.warning("workstation: zone question: %s", e)
             self.answer.object = status_html((t("reply.no_answer", self.lang, action=t("people.ask", self.lang),
@@ -173,9 +184,13 @@ class PeoplePanel:
             p = self._people.get(v.get("person"))
             name = f"{p.name} {p.name_zh}".strip() if p else str(v.get("person"))
             left = v.get("exit_ts_s")
+            inside = t("people.still_inside", lang)
+            age = v.get("fix_age_s")
+            if left is None and isinstance(age, (int, float)) and age > self.site.engine.fix_stale_s:
+                inside = t("people.still_inside_stale", lang, age=_age_text(float(age)))
             rows.append(f'<tr><td>{e(name)}</td><td>{e(str(v.get("person")))}</td><td>{e(v.get("company") or "")}</td>'
                         f'<td>{e(self._clock(float(v["enter_ts_s"])))}</td>'
-                        f'<td>{e(t("people.still_inside", lang) if left is None else self._clock(float(left)))}</td></tr>')
+                        f'<td>{e(inside if left is None else self._clock(float(left)))}</td></tr>')
         notes = []
         if reply.get("truncated"):
             notes.append(t("people.truncated", lang, shown=len(visits)))

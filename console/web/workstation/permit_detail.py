@@ -1,7 +1,8 @@
 """The workstation's permits as text: the list's rows (filtered by state, type and zone) and one permit's detail
 (workers with their certificates, the watcher and the sign-in, the gas test and its age, the JSA, the checks with
 the engine's own sentences, the last refusal, the history, the sign-in QR code). Pure functions of the engine's
-board and the site: tested with no server."""
+board and the site: tested with no server. What the rules say (is a JSA required, is a certificate valid) is the
+engine's verdict as the board carries it, never worked out here again."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ from ..theme import BOARD_COLORS
 from ..tiles import format_clock
 from ..tiles.permit_board import PermitBoardTile, person_label
 
-__all__ = ["LIST_COLUMNS", "certificate_status", "detail_html", "permit_rows", "qr_svg", "signin_path",
-           "state_label"]
+__all__ = ["CERT_STATUSES", "LIST_COLUMNS", "detail_html", "permit_rows", "qr_svg", "signin_path", "state_label"]
 
 #: the list's columns (``id`` is also the key)
 LIST_COLUMNS = ("id", "state", "title", "zone", "time", "applicant")
+#: a worker's certificate as the engine judges it (``certificates`` of a permit record); what activation accepts
+CERT_STATUSES = {"ok": True, "expiring": True, "expired": False, "missing": False}
 
 
 def signin_path(permit: str) -> str:
@@ -68,16 +70,6 @@ def permit_rows(site: Site, board: PermitBoard | None, now_s: float | None, lang
     return cols
 
 
-def certificate_status(expires: date | None, today: date, warning_days: int) -> str:
-    """``none``, ``expired`` (before ``today``), ``expiring`` (within ``warning_days``) or ``valid``: the engine's
-    own rule (alarms/permits.py) on the site's date."""
-    if expires is None:
-        return "none"
-    if expires < today:
-        return "expired"
-    return "expiring" if (expires - today).days <= warning_days else "valid"
-
-
 @functools.lru_cache(maxsize=256)
 def qr_svg(url: str, scale: int = 4) -> str:
     """The QR code of ``url`` as inline SVG (dark on white: a phone camera reads it off any screen)."""
@@ -98,18 +90,22 @@ def _mark(ok: bool) -> str:
 
 
 def _workers_html(site: Site, p: PermitInfo, now_s: float | None, lang: str, tz: tzinfo) -> str:
-    people = {q.tag: q for q in site.people}
+    names = {q.tag: f"{q.name} {q.name_zh}".strip() for q in site.people}
+    certs = {c.get("tag"): c for c in p.certificates}
     today = datetime.fromtimestamp(now_s if now_s is not None and math.isfinite(now_s) else 0.0, tz).date()
     rows = []
     for tag in p.workers:
-        person = people.get(tag)
-        best = max((c.expires for c in person.certificates if c.type == p.type), default=None) if person else None
-        status = certificate_status(best, today, site.permit_settings.certificate_warning_days)
-        d = best.isoformat() if best else ""
-        text = t(f"pw.d.cert_{status}", lang, date=d, days=(best - today).days if best else 0)
-        name = f"{person.name} {person.name_zh}".strip() if person else tag
+        c = certs.get(tag, {})
+        status = c.get("status") if c.get("status") in CERT_STATUSES else "unknown"
+        try:
+            expires = date.fromisoformat(c["expires"]) if isinstance(c.get("expires"), str) else None
+        except ValueError:
+            expires = None
+        d = expires.isoformat() if expires else ""
+        text = t(f"pw.d.cert_{status}", lang, date=d, days=(expires - today).days if expires else 0)
         rows.append(f'<div class="wf-pd-row" data-worker="{_e(tag)}" data-cert="{status}">'
-                    f"{_mark(status in ('valid', 'expiring'))} <b>{_e(name)}</b> ({_e(tag)}) \u2014 {_e(text)}</div>")
+                    f"{_mark(CERT_STATUSES.get(status, False))} <b>{_e(names.get(tag, tag))}</b> ({_e(tag)}) "
+                    f"\u2014 {_e(text)}</div>")
     return _section(t("pw.d.workers", lang, type=p.type_text(lang)), "".join(rows))
 
 
@@ -145,8 +141,8 @@ def _gas_html(site: Site, p: PermitInfo, now_s: float | None, lang: str, tz: tzi
                     f"{_e(line)}{tail}</div>")
 
 
-def _jsa_html(p: PermitInfo, needed: bool, lang: str) -> str:
-    j = p.jsa
+def _jsa_html(p: PermitInfo, lang: str) -> str:
+    j, needed = p.jsa, p.jsa_required  # the engine's verdict (permit_settings.jsa_required)
     if not j:
         key = "pw.d.jsa_needed" if needed else "pw.d.jsa_not_needed"
         body = f'<div class="wf-pd-row" data-jsa="none">{_mark(not needed)} {_e(t(key, lang))}</div>'
@@ -189,11 +185,11 @@ def _history_html(p: PermitInfo, lang: str, tz: tzinfo) -> str:
     return _section(t("pw.d.history", lang), "".join(rows))
 
 
-def detail_html(site: Site, p: PermitInfo, now_s: float | None, lang: str, tz: tzinfo, *, needs_jsa: bool,
+def detail_html(site: Site, p: PermitInfo, now_s: float | None, lang: str, tz: tzinfo, *,
                 signin_url: str | None = None, qr_scale: int = 4) -> str:
-    """One permit in full, every text escaped. ``needs_jsa``: the site asks a JSA of this permit before approval;
-    ``signin_url``: the watcher's sign-in page (absolute, for the QR code; None: no code, e.g. a permit over);
-    ``qr_scale``: px per module of the code."""
+    """One permit in full, every text escaped, as the engine judged it (its checks, ``jsa_required`` and each
+    worker's certificate status). ``signin_url``: the watcher's sign-in page (absolute, for the QR code; None: no
+    code, e.g. a permit over); ``qr_scale``: px per module of the code."""
     color = BOARD_COLORS.get(p.board, BOARD_COLORS["grey"])
     start, end = (format_clock(v, tz, date=True)[:16] for v in (p.valid_from_s, p.valid_to_s))
     approver = t("pw.d.approver", lang, approver=p.approver) if p.approver else t("pw.d.not_approved", lang)
@@ -222,6 +218,6 @@ def detail_html(site: Site, p: PermitInfo, now_s: float | None, lang: str, tz: t
               f'<div class="wf-dim">{_e(t("pw.d.qr", lang))}</div>'
               f'<a href="/qr/{_e(p.id)}" target="_blank" class="wf-pd-print">{_e(t("pw.d.print", lang))}</a></div>')
     left = (head + _checks_html(p, lang) + _workers_html(site, p, now_s, lang, tz) + _watcher_html(site, p, lang, tz)
-            + _gas_html(site, p, now_s, lang, tz) + _jsa_html(p, needs_jsa, lang) + _history_html(p, lang, tz))
+            + _gas_html(site, p, now_s, lang, tz) + _jsa_html(p, lang) + _history_html(p, lang, tz))
     return (f'<div class="wf-pd" data-permit="{_e(p.id)}" data-state="{_e(p.state)}">'
             f'<div class="wf-pd-main">{left}</div>{qr}</div>')

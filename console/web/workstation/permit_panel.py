@@ -93,7 +93,6 @@ class PermitPanel:
         self._setting_selection = False
         th, lang = ctx.theme, self.lang
         wcss, pcss = [th.widget_css()], [_panel_css(ctx)]
-        self._jsa_rules = {r.type: r.grades for r in site.permit_settings.jsa_required}
 
         def select(label_key: str, options: dict[str, str], css: str, width: int = 420) -> pn.widgets.Select:
             return pn.widgets.Select(label=t(label_key, lang), options=options, width=th.px(width), stylesheets=wcss,
@@ -119,6 +118,9 @@ class PermitPanel:
             configuration={"placeholder": t("pw.none", lang)}, css_classes=["wf-permit-list"],
         )
         self.table.param.watch(self._on_selection, "selection")
+        # permits the engine left off its board (it was full): counted, never silently missing
+        self.omitted_line = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_width", margin=(4, 8),
+                                         visible=False, css_classes=["wf-permit-omitted"])
         self.detail = pn.pane.HTML("", stylesheets=pcss, sizing_mode="stretch_both", margin=(0, 8),
                                    styles={"overflow-y": "auto"}, css_classes=["wf-permit-detail"])
         self.buttons: dict[str, pn.widgets.Button] = {}
@@ -138,7 +140,7 @@ class PermitPanel:
         self.actions = pn.Column(pn.Row(*ops[:5], margin=0), pn.Row(*ops[5:], margin=0), self.reason,
                                  self.status_line, self.form_holder, sizing_mode="stretch_width", margin=0)
         left = pn.Column(pn.Row(self.state_filter, self.type_filter, self.zone_filter, margin=0), self.table,
-                         sizing_mode="stretch_both", margin=0)
+                         self.omitted_line, sizing_mode="stretch_both", margin=0)
         right = pn.Column(self.detail, self.actions, sizing_mode="stretch_both", margin=0)
         self.root = pn.Row(left, right, sizing_mode="stretch_both", margin=0)
 
@@ -421,12 +423,6 @@ class PermitPanel:
             return None
         return next((p for p in board.permits if p.id == self.selected), None)
 
-    def _needs_jsa(self, p: PermitInfo) -> bool:
-        if p.type not in self._jsa_rules:
-            return False
-        grades = self._jsa_rules[p.type]
-        return grades is None or p.grade in grades
-
     def refresh(self) -> None:
         """The list, the detail, the buttons and the reply, from the last snapshot; only what changed is sent."""
         snap = self._snap
@@ -447,7 +443,7 @@ class PermitPanel:
         p = self.selected_permit()
         if p is not None:
             url = self.signin_base + signin_path(p.id) if self.signin_base else None
-            text = detail_html(self.site, p, now, self.lang, self.tz, needs_jsa=self._needs_jsa(p), signin_url=url,
+            text = detail_html(self.site, p, now, self.lang, self.tz, signin_url=url,
                                qr_scale=max(2, self.ctx.theme.px(10)))
         elif self.selected is not None and board is not None:
             text = f'<div class="wf-dim">{html.escape(t("pw.gone", self.lang, id=self.selected))}</div>'
@@ -455,6 +451,11 @@ class PermitPanel:
             text = f'<div class="wf-dim">{html.escape(t("pw.pick", self.lang))}</div>'
         if text != self.detail.object:
             self.detail.object = text
+        omitted = board.omitted if board is not None else 0
+        line = f'<div class="wf-dim">{html.escape(t("pw.omitted", self.lang, n=omitted))}</div>' if omitted else ""
+        if line != self.omitted_line.object:
+            self.omitted_line.object = line
+            self.omitted_line.visible = bool(omitted)
         on = self.enabled()
         for op, b in self.buttons.items():
             if b.disabled != (op not in on):

@@ -41,6 +41,11 @@ __all__ = ["VerifyPanel", "VERIFY_OP", "snapshot_html", "rates_html", "detection
 VERIFY_OP = "verify_detection"
 #: snapshots kept in the panel (base64 JPEGs), most recently used
 MAX_IMAGES = 8
+#: snapshots whose fetch failed, remembered (the newest) for the pause before fetching again; one forgotten is only
+#: fetched again sooner
+MAX_FAILED_FETCHES = 32
+#: the pause before a failed snapshot fetch is tried again (s)
+RETRY_FETCH_S = 2.0
 _FINDING_COLOUR = "#ff9a1f"  # amber, always with its label: ISA-101, never colour alone
 _OTHER_COLOUR = "#d0d0d0"
 
@@ -54,7 +59,9 @@ def detection_label(rec: Mapping[str, Any], lang: str, tz: Any) -> str:
 
 def snapshot_html(rec: Mapping[str, Any], image: tuple[str, str] | None, lang: str, *, width_px: int = 960) -> str:
     """The snapshot of a detection: the JPEG (``image`` = (sha256, base64)) with the raising frame's boxes over it
-    (an SVG in image pixels; the finding's box amber and labelled), or a line saying why there is no picture."""
+    (an SVG in image pixels; the finding's box amber and labelled inside the picture, the others dashed grey with
+    their label as a tooltip: a crowd's labels would cover each other), or a line saying why there is no picture.
+    A box that is not four finite numbers is left out."""
     snap = rec.get("snapshot")
     if not snap:
         return f'<div class="wf-dim" data-snapshot="none">{html.escape(t("cam.no_snapshot", lang))}</div>'
@@ -64,27 +71,52 @@ def snapshot_html(rec: Mapping[str, Any], image: tuple[str, str] | None, lang: s
     sha, b64 = image
     w, h = (rec.get("image_px") or [1920, 1080])[:2]
     stroke = max(2.0, w / 480)
-    shapes = []
+    font = stroke * 12
+    others, finding = [], []
     for b in rec.get("boxes") or ():
-        x1, y1, x2, y2 = (float(v) for v in b.get("box_px", (0, 0, 0, 0)))
-        finding = bool(b.get("finding"))
-        colour = _FINDING_COLOUR if finding else _OTHER_COLOUR
+        box = _box(b.get("box_px"))
+        if box is None:
+            continue
+        x1, y1, x2, y2 = box
         cls = t(f"cam.class.{b.get('class')}", lang)
-        label = ("\u25b2 " if finding else "") + f"{cls} {float(b.get('confidence', 0)):.2f}"
-        dash = "" if finding else ' stroke-dasharray="12 8"'
-        shapes.append(
-            f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
-            f'stroke="{colour}" stroke-width="{stroke * (2 if finding else 1):.1f}"{dash}/>'
-            f'<text x="{x1:.1f}" y="{max(y1 - 8, 24):.1f}" fill="{colour}" font-size="{stroke * 12:.0f}" '
-            f'font-family="sans-serif">{html.escape(label)}</text>'
+        label = f"{cls} {_number(b.get('confidence')):.2f}"
+        rect = f'x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none"'
+        if not b.get("finding"):
+            others.append(f'<g><title>{html.escape(label)}</title><rect {rect} stroke="{_OTHER_COLOUR}" '
+                          f'stroke-width="{stroke:.1f}" stroke-dasharray="12 8"/></g>')
+            continue
+        # the label stays inside the picture: above the box, else below it, else inside its top; towards the
+        # middle from a box in the right half
+        ty = y1 - 8 if y1 - 8 >= font else (y2 + font + 4 if y2 + font + 4 <= h else y1 + font + 4)
+        tx, anchor = (x2, "end") if (x1 + x2) / 2 > w / 2 else (x1, "start")
+        finding.append(
+            f'<rect {rect} stroke="{_FINDING_COLOUR}" stroke-width="{stroke * 2:.1f}"/>'
+            f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" fill="{_FINDING_COLOUR}" font-size="{font:.0f}" '
+            f'font-family="sans-serif" font-weight="bold" stroke="#000000" stroke-width="{stroke * 1.5:.1f}" '
+            f'paint-order="stroke">{html.escape(chr(0x25B2) + " " + label)}</text>'
         )
     return (
         f'<div class="wf-snapshot" style="position:relative;width:100%;max-width:{width_px}px">'
         f'<img data-sha256="{html.escape(sha)}" alt="{html.escape(t("cam.snapshot_alt", lang, id=rec.get("id")))}" '
         f'src="data:image/jpeg;base64,{b64}" style="width:100%;display:block"/>'
         f'<svg viewBox="0 0 {int(w)} {int(h)}" preserveAspectRatio="none" '
-        f'style="position:absolute;left:0;top:0;width:100%;height:100%">{"".join(shapes)}</svg></div>'
+        f'style="position:absolute;left:0;top:0;width:100%;height:100%">{"".join(others + finding)}</svg></div>'
     )
+
+
+def _number(v: Any) -> float:
+    """``v`` as a float (0.0 when it is not a number: a value the engine could not send)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0
+
+
+def _box(v: Any) -> tuple[float, float, float, float] | None:
+    """[x1, y1, x2, y2] as four finite floats, or None."""
+    if not isinstance(v, (list, tuple)) or len(v) != 4:
+        return None
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+        return None
+    x1, y1, x2, y2 = (float(x) for x in v)
+    return x1, y1, x2, y2
 
 
 def rates_html(rates: list[Mapping[str, Any]], lang: str) -> str:
@@ -121,7 +153,7 @@ class VerifyPanel:
         self._query: concurrent.futures.Future | None = None
         self._query_sent = -math.inf
         self._blob: tuple[str, concurrent.futures.Future] | None = None  # (sha256, future) in flight
-        self._blob_failed: dict[str, float] = {}  # sha256 -> when a fetch last failed (retried after 2 s)
+        self._blob_failed: OrderedDict[str, float] = OrderedDict()  # sha256 -> when a fetch last failed, newest last
         self.images: OrderedDict[str, str] = OrderedDict()  # sha256 -> base64 JPEG
         self.query_failures = 0
         th, lang = ctx.theme, self.lang
@@ -222,10 +254,11 @@ class VerifyPanel:
                 reply = {"ok": False, "reason": str(e) or e.__class__.__name__}
             if reply.get("ok") and reply.get("sha256") == sha and isinstance(reply.get("data_b64"), str):
                 self.images[sha] = reply["data_b64"]
+                self._blob_failed.pop(sha, None)
                 while len(self.images) > MAX_IMAGES:
                     self.images.popitem(last=False)
             else:
-                self._blob_failed[sha] = self.clock()
+                self._fetch_failed(sha)
                 log.info("cameras: snapshot %s not fetched: %.200s", sha[:16], reply.get("reason"))
             changed = True
         return changed
@@ -239,14 +272,21 @@ class VerifyPanel:
             if sha in self.images:
                 self.images.move_to_end(sha)
             return False
-        if self.clock() - self._blob_failed.get(sha, -math.inf) < 2.0:
+        if self.clock() - self._blob_failed.get(sha, -math.inf) < RETRY_FETCH_S or self.credential is None:
             return False
-        try:
-            self._blob = (sha, self.link.submit({"op": OP_BLOB_GET, "sha256": sha}))
+        try:  # a picture of people: asked with the login's token (the engine refuses it without)
+            self._blob = (sha, self.link.submit(self.credential.sign({"op": OP_BLOB_GET, "sha256": sha})))
         except RuntimeError as e:
-            self._blob_failed[sha] = self.clock()
+            self._fetch_failed(sha)
             log.warning("cameras: snapshot not asked for: %s", e)
         return False
+
+    def _fetch_failed(self, sha: str) -> None:
+        """Remember when the fetch of ``sha`` failed (the newest :data:`MAX_FAILED_FETCHES` only)."""
+        self._blob_failed[sha] = self.clock()
+        self._blob_failed.move_to_end(sha)
+        while len(self._blob_failed) > MAX_FAILED_FETCHES:
+            self._blob_failed.popitem(last=False)
 
     # -- showing it ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

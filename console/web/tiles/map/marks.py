@@ -16,6 +16,8 @@ import numpy as np
 from bokeh.models import ColumnDataSource, GlyphRenderer
 from bokeh.plotting import figure
 
+from ingest.protocol.highlight import Highlight
+
 from ....link import LinkSnapshot
 from ..base import TileContext
 from .base import LABEL_BACKGROUND_ALPHA, MapLayer
@@ -36,12 +38,13 @@ def marked_people(snap: LinkSnapshot | None) -> list[str]:
         return []
     now = snap.engine_ts_s
     out = []
-    for h in snap.status.meta.get("highlights") or ():
+    for d in snap.status.meta.get("highlights") or ():
         try:
-            if now is None or float(h["until_ts_s"]) > now:
-                out.append(str(h["person"]))
-        except (KeyError, TypeError, ValueError):
+            h = Highlight.from_json(d)
+        except ValueError:
             continue
+        if now is None or h.until_ts_s > now:
+            out.append(h.person)
     return out
 
 
