@@ -166,3 +166,34 @@ def test_a_crowd_in_alarm_gets_at_most_forty_labels_none_written_over_another_an
     assert list(again["label_dx"]) == list(cols["label_dx"])
     lead = np.isfinite(np.asarray(cols["leader_x0"]))
     assert np.allclose(np.asarray(again["leader_x0"])[lead], np.asarray(cols["leader_x0"])[lead] + 0.1)
+
+
+def test_a_persons_alarm_label_keeps_clear_of_a_permit_areas_label_and_is_placed_again_when_it_moves():
+    import numpy as np
+
+    from console.web.tiles.map.people import PeopleLayer
+    from console.web.tiles.map.permit_areas import PermitAreaLayer
+    from ingest.protocol.records import PermitBoard, PermitInfo
+
+    site = _site()
+    plan = LabelPlan.build(site, "en")
+    zone = next(z for z in site.zones if z.kind == "hazardous")
+    permit = PermitInfo.from_json({
+        "id": "HW-1", "type": "hot_work", "type_name": {"en": "Hot work", "zh-CN": "动火作业"}, "grade": "2",
+        "zone": zone.id, "polygon": [], "workers": ["T0101"], "watcher": "T0187", "valid_from_s": 0.0,
+        "valid_to_s": 1e10, "state": "active", "board": "red"})
+    PermitAreaLayer.columns(site, PermitBoard((permit,), 0.0, 1), "en", THEME, plan)
+    (permit_box,) = plan.moving["permits"]
+    # a person in alarm standing where their label's first choice (up and right) falls on the permit's label
+    v = plan.view  # px -> m: the inverse of MapView.px
+    x, y = v.x0 + (permit_box.left - 10.0) / v.px_per_m, v.y1 - (permit_box.bottom + 10.0) / v.px_per_m
+    n = len(site.people)
+    xyz = np.full((n, 3), np.nan)
+    xyz[0, :2] = (x, y)
+    rank = np.zeros(n, dtype=np.int64)
+    rank[0] = 4
+    arrays = {"xyz_m": xyz, "age_s": np.zeros(n), "alarm": rank}
+    PeopleLayer.columns(site, arrays, 10.0, THEME, plan, {})
+    (person_box,) = plan.moving["people"]
+    assert person_box.overlap(permit_box) == 0.0
+    assert plan.others_version("people") == 1 and plan.others_version("permits") == 1

@@ -101,3 +101,39 @@ def test_the_zone_answer_lists_visits_and_says_when_someone_inside_has_not_been_
     assert "The newest 3 entries are listed." in html and "History kept from 15:00:00 only" in html
     refused = panel.answer_html({"ok": False, "reason": "unknown zone 'X'"})
     assert "Ask refused by the engine: unknown zone &#x27;X&#x27;" in refused
+
+
+def test_a_zone_question_covers_the_chosen_period_in_engine_time_or_between_two_site_times(demo_site):
+    import asyncio
+    import concurrent.futures
+    from datetime import datetime
+
+    from console.auth import Credential, LoggedIn
+    from console.web.workstation.people_panel import BETWEEN, PeoplePanel
+
+    asked = []
+
+    class Link:
+        def submit(self, request):
+            asked.append(request)
+            fut = concurrent.futures.Future()
+            fut.set_result({"id": 1, "ok": True, "zone": request["zone"], "n": 0, "visits": [], "complete": True})
+            return fut
+
+    panel = PeoplePanel(demo_site, Link(), TileContext(demo_site, "en"))
+    assert asyncio.run(panel.ask(now_s=EPOCH_S)) is None and asked == []  # nobody logged in: nothing asked
+    panel.set_user(Credential(LoggedIn("op1", "Operator 1", "operator"), "tok", "s1", 900.0))
+    panel.zone.value = demo_site.zones[2].id
+    panel.period.value = 3600
+    assert asyncio.run(panel.ask(now_s=EPOCH_S))["ok"]
+    assert asked[-1]["from_ts_s"] == EPOCH_S - 3600 and asked[-1]["to_ts_s"] == EPOCH_S
+    assert asked[-1]["zone"] == demo_site.zones[2].id and asked[-1]["token"] == "tok" and asked[-1]["user"] == "op1"
+    panel.period.value = BETWEEN
+    assert panel.between.visible
+    panel.between.value = None
+    assert asyncio.run(panel.ask(now_s=EPOCH_S)) is None and "Choose the start" in panel.answer.object
+    # 08:00 to 09:30 on the site's clock (Asia/Shanghai, UTC+8) is 00:00 to 01:30 UTC
+    panel.between.value = (datetime(2026, 12, 3, 8, 0), datetime(2026, 12, 3, 9, 30))
+    asyncio.run(panel.ask(now_s=EPOCH_S))
+    t1 = datetime.fromisoformat("2026-12-03T00:00:00+00:00").timestamp()
+    assert (asked[-1]["from_ts_s"], asked[-1]["to_ts_s"]) == (t1, t1 + 5400)

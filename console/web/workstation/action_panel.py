@@ -19,7 +19,7 @@ from ..actions import ACTIONS, NEEDS_REASON, command_for, enabled_actions, forma
 from ..i18n import condition_label, t
 from ..tiles import TileContext, format_clock
 from .alarm_tables import Selection
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, send_as, status_html
 from .rows import area_label, priority_html, state_label
 
 __all__ = ["ActionPanel", "selection_html"]
@@ -197,26 +197,12 @@ class ActionPanel:
         duration = self.duration.value if action == "shelve" else None
         cred = self.credential
         assert cred is not None  # set with the user
-        request = cred.sign(command_for(action, rec.id, user.id, text=text.strip(), duration_s=duration))
-        self.busy = True
-        self._status = (t("reply.sending", self.lang, action=label), "busy")
-        self.refresh()
-        reply: dict[str, Any] | None = None
-        try:
-            reply, self._status = await send_command(
-                self.link,
-                request,
-                timeout_s=self.command_timeout_s,
-                label=label,
-                ok_text=t("reply.ok", self.lang, action=label, alarm=rec.text(self.lang)),
-                lang=self.lang,
-                what=f"{action} on {rec.id} by {user.id}",
-            )
-            cred.take(reply)
-            if reply is not None and reply.get("ok") and (action != "acknowledge" or text):
-                self.text.value = ""
-                self.text.value_input = ""
-        finally:
-            self.busy = False
+        reply = await send_as(
+            self, cred, command_for(action, rec.id, user.id, text=text.strip(), duration_s=duration), label=label,
+            ok_text=t("reply.ok", self.lang, action=label, alarm=rec.text(self.lang)),
+            what=f"{action} on {rec.id} by {user.id}", show=lambda status: setattr(self, "_status", status))
+        if reply is not None and reply.get("ok") and (action != "acknowledge" or text):
+            self.text.value = ""
+            self.text.value_input = ""
             self.refresh()
         return reply

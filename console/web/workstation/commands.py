@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from ...auth import Credential
 from ..i18n import t
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CommandSink", "Status", "ask_engine", "send_command", "status_html"]
+__all__ = ["CommandSink", "Panel", "Status", "ask_engine", "send_as", "send_command", "status_html"]
 
 Status = tuple[str, str]
 
@@ -65,3 +67,34 @@ async def send_command(
     reason = str(reply.get("reason") or "?")
     log.info("workstation: %s refused: %s", what, reason)
     return reply, (t("reply.refused", lang, action=label, reason=reason), "refused")
+
+
+class Panel(Protocol):
+    """A workstation panel that sends commands: its link, language and timeout; ``busy`` while one is in flight
+    (its buttons grey out); ``refresh()`` shows its buttons and status line again."""
+
+    link: CommandSink
+    lang: str
+    command_timeout_s: float
+    busy: bool
+
+    def refresh(self) -> None: ...
+
+
+async def send_as(panel: Panel, cred: Credential, request: dict[str, Any], *, label: str, ok_text: str, what: str,
+                  show: Callable[[Status], None]) -> dict[str, Any] | None:
+    """Send ``request`` signed by ``cred`` from ``panel``: busy and "sending" while it is in flight, then the engine's
+    answer through ``show``; the login keeps the fresh token the reply brings. Returns the reply (None: no answer)."""
+    panel.busy = True
+    show((t("reply.sending", panel.lang, action=label), "busy"))
+    panel.refresh()
+    reply: dict[str, Any] | None = None
+    try:
+        reply, status = await send_command(panel.link, cred.sign(request), timeout_s=panel.command_timeout_s,
+                                           label=label, ok_text=ok_text, lang=panel.lang, what=what)
+        show(status)
+        cred.take(reply)
+    finally:
+        panel.busy = False
+        panel.refresh()
+    return reply

@@ -16,7 +16,7 @@ from ...link import LinkSnapshot
 from ..horn import Horn
 from ..i18n import t
 from ..tiles import TileContext
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, send_as, status_html
 
 __all__ = ["HornPanel"]
 
@@ -89,21 +89,7 @@ class HornPanel:
         cred = self.credential
         if cred is None or not self.may_silence():
             return None
-        label = t("horn.silence", self.lang)
-        self.busy = True
-        self.refresh()
-        try:
-            reply, self._reply = await send_command(
-                self.link,
-                cred.sign({"op": HORN_OP, "user": cred.user.id, "position": self.position}),
-                timeout_s=self.command_timeout_s,
-                label=label,
-                ok_text=t("horn.silence_ok", self.lang),
-                lang=self.lang,
-                what=f"{HORN_OP} at {self.position} by {cred.user.id}",
-            )
-            cred.take(reply)
-        finally:
-            self.busy = False
-            self.refresh()
-        return reply
+        return await send_as(self, cred, {"op": HORN_OP, "user": cred.user.id, "position": self.position},
+                             label=t("horn.silence", self.lang), ok_text=t("horn.silence_ok", self.lang),
+                             what=f"{HORN_OP} at {self.position} by {cred.user.id}",
+                             show=lambda status: setattr(self, "_reply", status))

@@ -18,7 +18,7 @@ from ...link import LinkSnapshot
 from ..actions import muster_command, muster_enabled
 from ..i18n import t
 from ..tiles import MusterTile, TileContext, format_clock, format_elapsed
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, send_as, status_html
 
 __all__ = ["MusterPanel", "missing_list_html", "muster_line_html"]
 
@@ -161,25 +161,9 @@ class MusterPanel:
         label = t(f"action.{op}", self.lang)
         cred = self.credential
         assert cred is not None  # set with the user
-        self.busy = True
-        self._reply = (t("reply.sending", self.lang, action=label), "busy")
-        self.refresh()
-        reply: dict[str, Any] | None = None
-        try:
-            reply, self._reply = await send_command(
-                self.link,
-                cred.sign(muster_command(op, user.id)),
-                timeout_s=self.command_timeout_s,
-                label=label,
-                ok_text=t("ws.muster.ok", self.lang, action=label),
-                lang=self.lang,
-                what=f"{op} by {user.id}",
-            )
-            cred.take(reply)
-        finally:
-            self.busy = False
-            self.refresh()
-        return reply
+        return await send_as(self, cred, muster_command(op, user.id), label=label,
+                             ok_text=t("ws.muster.ok", self.lang, action=label), what=f"{op} by {user.id}",
+                             show=lambda status: setattr(self, "_reply", status))
 
     def update(self, snap: LinkSnapshot) -> None:
         """Take one link snapshot: the muster line and the buttons; only what changed is sent."""

@@ -27,10 +27,11 @@ from .search_panel import MAX_SHOWN, SearchPanel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PERIODS_S", "PeoplePanel"]
+__all__ = ["BETWEEN", "PERIODS_S", "PeoplePanel"]
 
-#: the periods a zone question may cover, seconds back from now (0: at this moment)
+#: the periods a zone question may cover, seconds back from now (0: at this moment); BETWEEN: two times chosen
 PERIODS_S: tuple[int, ...] = (0, 900, 3600, 8 * 3600, 24 * 3600)
+BETWEEN = -1
 
 
 def _age_text(age_s: float) -> str:
@@ -68,7 +69,12 @@ class PeoplePanel:
         self.zone = pn.widgets.Select(label=t("people.zone", lang), options={z.name.get(lang): z.id for z in zones},
                                       width=th.px(700), stylesheets=wcss)
         self.period = pn.widgets.Select(label=t("people.period", lang), width=th.px(500), stylesheets=wcss,
-                                        options={t(f"people.period_{s}", lang): s for s in PERIODS_S})
+                                        options={**{t(f"people.period_{s}", lang): s for s in PERIODS_S},
+                                                 t("people.period_between", lang): BETWEEN})
+        # "who was in zone X between t1 and t2": two times of the site's clock, shown when chosen
+        self.between = pn.widgets.DatetimeRangePicker(label=t("people.between", lang), width=th.px(760),
+                                                      stylesheets=wcss, visible=False, enable_seconds=False)
+        self.period.param.watch(lambda e: setattr(self.between, "visible", e.new == BETWEEN), "value")
         self.ask_button = pn.widgets.Button(label=t("people.ask", lang), width=th.px(360), stylesheets=wcss)
         self.ask_button.on_click(self._ask_clicked)
         # a long answer scrolls in its own box: the map above it keeps its size
@@ -80,7 +86,7 @@ class PeoplePanel:
         right = pn.Column(pn.pane.Bokeh(self.map.root, sizing_mode="stretch_width", height=th.px(1300)),
                           pn.pane.HTML(f"<h3>{html.escape(t('people.zone_title', lang))}</h3>",
                                        stylesheets=pcss, margin=(8, 8, 0, 8)),
-                          pn.Row(self.zone, self.period, self.ask_button), self.answer,
+                          pn.Row(self.zone, self.period, self.ask_button), self.between, self.answer,
                           sizing_mode="stretch_both", margin=0)
         self.root = pn.Row(left, right, sizing_mode="stretch_both", margin=0)
         self._snap: LinkSnapshot | None = None
@@ -155,8 +161,15 @@ class PeoplePanel:
             return None
         engine_now = self._snap.engine_ts_s if self._snap is not None else None
         now = now_s if now_s is not None else engine_now if engine_now is not None else time.time()  # engine time
-        back = int(self.period.value or 0)
-        req = cred.sign({"op": OP_ZONE_PRESENCE, "zone": self.zone.value, "from_ts_s": now - back, "to_ts_s": now})
+        if self.period.value == BETWEEN:
+            if not self.between.value or None in self.between.value:
+                self.answer.object = status_html((t("people.between_missing", self.lang), "refused"))
+                return None
+            # the picker shows the site's clock: its times are the site's local times
+            t1, t2 = (d.replace(tzinfo=self.tz).timestamp() for d in self.between.value)
+        else:
+            t1, t2 = now - int(self.period.value or 0), now
+        req = cred.sign({"op": OP_ZONE_PRESENCE, "zone": self.zone.value, "from_ts_s": t1, "to_ts_s": t2})
         try:
             reply = await ask_engine(self.link, req, self.command_timeout_s)
         except (TimeoutError, RuntimeError) as e:

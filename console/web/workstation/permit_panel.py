@@ -27,7 +27,7 @@ from ...auth import Credential
 from ...link import LinkSnapshot
 from ..i18n import t
 from ..tiles import TileContext
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, send_as, status_html
 from .permit_detail import LIST_COLUMNS, detail_html, permit_rows, signin_path, state_label
 from .rows import frame
 
@@ -383,20 +383,11 @@ class PermitPanel:
         if cred is None or op not in self.enabled():
             return None
         label = self._label(op)
-        self.busy = True
-        self._status = (t("reply.sending", self.lang, action=label), "busy")
-        self.refresh()
-        reply: dict[str, Any] | None = None
-        try:
-            reply, self._status = await send_command(
-                self.link, cred.sign(req), timeout_s=self.command_timeout_s, label=label, ok_text="", lang=self.lang,
-                what=f"{op} {req.get('permit')} by {cred.user.id}")
-            cred.take(reply)
-            if reply is not None and reply.get("ok"):
-                self._status = (t("pw.ok", self.lang, action=label, id=reply.get("permit", req.get("permit")),
-                                  state=state_label(str(reply.get("state", "")), self.lang)), "ok")
-        finally:
-            self.busy = False
+        reply = await send_as(self, cred, req, label=label, ok_text="", what=f"{op} {req.get('permit')} by {cred.user.id}",
+                              show=lambda status: setattr(self, "_status", status))
+        if reply is not None and reply.get("ok"):
+            self._status = (t("pw.ok", self.lang, action=label, id=reply.get("permit", req.get("permit")),
+                              state=state_label(str(reply.get("state", "")), self.lang)), "ok")
             self.refresh()
         return reply
 

@@ -31,7 +31,7 @@ from ...auth import Credential
 from ...link import LinkSnapshot
 from ..i18n import t
 from ..tiles import TileContext, format_clock
-from .commands import CommandSink, Status, send_command, status_html
+from .commands import CommandSink, Status, send_as, status_html
 
 log = logging.getLogger(__name__)
 
@@ -367,26 +367,13 @@ class VerifyPanel:
             self._reply = (t("cam.reason_needed", self.lang), "refused")
             self.refresh()
             return None
-        self.busy = True
-        self._reply = (t("reply.sending", self.lang, action=label), "busy")
-        self.refresh()
-        reply: dict[str, Any] | None = None
-        try:
-            reply, self._reply = await send_command(
-                self.link,
-                cred.sign({"op": VERIFY_OP, "detection": rec["id"], "verdict": verdict, "reason": reason}),
-                timeout_s=self.command_timeout_s,
-                label=label,
-                ok_text=t("cam.verify_ok", self.lang, action=label, id=rec["id"]),
-                lang=self.lang,
-                what=f"{VERIFY_OP} {rec['id']} {verdict} by {cred.user.id}",
-            )
-            cred.take(reply)
-            if reply is not None and reply.get("ok"):
-                self.reason.value = self.reason.value_input = ""
-                self._query_sent = -math.inf  # the list changed: ask again at the next tick
-        finally:
-            self.busy = False
+        reply = await send_as(
+            self, cred, {"op": VERIFY_OP, "detection": rec["id"], "verdict": verdict, "reason": reason}, label=label,
+            ok_text=t("cam.verify_ok", self.lang, action=label, id=rec["id"]),
+            what=f"{VERIFY_OP} {rec['id']} {verdict} by {cred.user.id}", show=lambda status: setattr(self, "_reply", status))
+        if reply is not None and reply.get("ok"):
+            self.reason.value = self.reason.value_input = ""
+            self._query_sent = -math.inf  # the list changed: ask again at the next tick
             self.refresh()
         return reply
 

@@ -199,11 +199,15 @@ def _mark_boxes(site: Site, view: MapView) -> list[Box]:
 @dataclass
 class LabelPlan:
     """The fixed labels of one map, placed: ``placed`` by key (``zone:<id>``, ``structure:<id>``,
-    ``gas:<id>``, ``vib:<id>``), the point marks (``marks``) and the ``view`` they were placed in."""
+    ``gas:<id>``, ``vib:<id>``), the point marks (``marks``) and the ``view`` they were placed in. ``moving``: the
+    boxes of the labels that come and go, by the layer that placed them last (permit areas, people, marks), so a
+    layer drawn later keeps clear of them too; ``versions`` (by layer) grow whenever they change."""
 
     view: MapView
     placed: dict[str, Placed]
     marks: list[Box] = field(default_factory=list)
+    moving: dict[str, list[Box]] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, site: Site, lang: str, view: MapView | None = None) -> LabelPlan:
@@ -224,19 +228,34 @@ class LabelPlan:
         outside = {lab.key: Placed(lab.slots[0], lab.box(lab.slots[0], v)) for lab in labels if not shown(lab)}
         return cls(v, {**inside, **outside}, marks)
 
-    def place_more(self, labels: Iterable[Label], *, leaders: bool = True) -> dict[str, Placed]:
-        """Place labels that come and go around the fixed ones (and each other). Only the fixed boxes near the
-        new labels are looked at (within :data:`_NEAR_PX` of any of their slots' anchors): a crowd of labels stays
-        cheap."""
+    def place_more(self, labels: Iterable[Label], *, leaders: bool = True, owner: str | None = None
+                   ) -> dict[str, Placed]:
+        """Place labels that come and go around the fixed ones, the other layers' moving ones and each other.
+        Only the boxes near the new labels are looked at (within :data:`_NEAR_PX` of any of their slots'
+        anchors): a crowd of labels stays cheap. ``owner`` (a layer's name): the boxes placed are kept as that
+        layer's moving labels, for the layers placed after it."""
         labels = list(labels)
         if not labels:
+            self._keep_moving(owner, [])
             return {}
         pts = [self.view.px(s.x, s.y) for lab in labels for s in lab.slots]
         window = Box(min(p[0] for p in pts) - _NEAR_PX, min(p[1] for p in pts) - _NEAR_PX,
                      max(p[0] for p in pts) + _NEAR_PX, max(p[1] for p in pts) + _NEAR_PX)
-        near = [b for b in (p.box for p in self.placed.values()) if b.overlap(window) > 0.0]
+        others = [b for name, boxes in self.moving.items() if name != owner for b in boxes]
+        near = [b for b in (*(p.box for p in self.placed.values()), *others) if b.overlap(window) > 0.0]
         marks = [b for b in self.marks if b.overlap(window) > 0.0]
-        return place_labels(labels, self.view, marks, placed=near, leaders=leaders)
+        placed = place_labels(labels, self.view, marks, placed=near, leaders=leaders)
+        self._keep_moving(owner, [p.box for p in placed.values()])
+        return placed
+
+    def _keep_moving(self, owner: str | None, boxes: list[Box]) -> None:
+        if owner is not None and self.moving.get(owner, []) != boxes:
+            self.moving[owner] = boxes
+            self.versions[owner] = self.versions.get(owner, 0) + 1
+
+    def others_version(self, owner: str) -> int:
+        """How often the other layers' moving labels changed: a layer's cached placement is stale when it grew."""
+        return sum(v for name, v in self.versions.items() if name != owner)
 
     def slot(self, key: str) -> Slot | None:
         p = self.placed.get(key)

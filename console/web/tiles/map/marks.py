@@ -90,7 +90,7 @@ class MarksLayer(MapLayer):
         cols = {"x": xyz[:, 0].copy(), "y": xyz[:, 1].copy()}
         if plan is None or theme is None:
             return {**cols, "label": labels}
-        return {**cols, **label_places(xyz, labels, plan, theme, cache)}
+        return {**cols, **label_places(xyz, labels, plan, theme, cache, owner="marks")}
 
     @staticmethod
     def trail_columns(people: list[int], trails: Any, now_s: float | None, span_s: float) -> dict[str, Any]:

@@ -193,10 +193,12 @@ class PeopleLayer(MapLayer):
 
 
 def label_places(
-    xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme, cache: dict[Any, Any] | None = None
+    xyz: np.ndarray, labels: list[str], plan: LabelPlan, theme: Theme, cache: dict[Any, Any] | None = None,
+    owner: str = "people",
 ) -> dict[str, Any]:
     """Label offsets for the people who have a label (an alarm) and a position, clear of the map's fixed
-    labels and of each other: up and right of the mark when free, else the next free side, else further out
+    labels, of the moving labels of the layers placed before (permit areas; ``owner``: this layer's name in the
+    plan) and of each other: up and right of the mark when free, else the next free side, else further out
     with a leader line (at most :data:`_MAX_LABELS` labels: a crowd in alarm stays cheap to draw)."""
     gap = PERSON_ALARM_MARK / 2 + 4.0
     d = gap / np.sqrt(2)
@@ -217,12 +219,12 @@ def label_places(
         )
         mark = (x, y, PERSON_ALARM_MARK)
         wanted.append((i, Label(f"person:{i}", text, _PERSON_FONT, slots, mark=mark, bold=True)))
-    key = tuple((lab.text, round(lab.mark[0] / _REPLACE_CELL_M), round(lab.mark[1] / _REPLACE_CELL_M))
-                for _, lab in wanted)
+    key = (plan.others_version(owner), *((lab.text, round(lab.mark[0] / _REPLACE_CELL_M),
+                                          round(lab.mark[1] / _REPLACE_CELL_M)) for _, lab in wanted))
     if cache is not None and cache.get("key") == key:
         found = cache["found"]
     else:
-        placed = plan.place_more(lab for _, lab in wanted)
+        placed = plan.place_more((lab for _, lab in wanted), owner=owner)
         found = []  # per labelled person: its slot, and its leader relative to the mark (m) or None
         for _, lab in wanted:
             p = placed[lab.key]

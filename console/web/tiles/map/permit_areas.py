@@ -120,7 +120,7 @@ class PermitAreaLayer(MapLayer):
             cols["label"].append(text)
             labels.append(_permit_label(p.id, text, min(xs), min(ys), max(xs), max(ys)))
         plan = plan or LabelPlan.build(site, lang)
-        where = plan.place_more(labels)
+        where = plan.place_more(labels, owner="permits")  # people's and marks' labels keep clear of these
         placed = [where[lab.key] for lab in labels]
         slots = [p.slot for p in placed]
         nan = (float("nan"),) * 4
