@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from alarms.journal import verify_journal
+from tests.engine_stack import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,18 @@ def test_demo_help_lists_the_scenarios_and_the_demo_login(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0
     assert all(f"  {name} " in out for name in SCENARIOS) and "password demo" in out
+
+
+def test_a_port_handed_out_here_is_not_handed_out_by_another_process_meanwhile():
+    """A test worker and the demo it starts pick ports from the same range: a port one of them picked (and may not
+    have bound yet) is claimed, so the other never picks it."""
+    from console.cli.supervisor import free_port
+
+    mine = [free_port() for _ in range(20)]
+    code = ("from console.cli.supervisor import _claim, free_port\n"
+            f"print([_claim(p) for p in {mine}], len(set(free_port() for _ in range(300)) & set({mine})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.stdout.strip() == f"{[False] * 20} 0", out.stderr
 
 
 def test_ports_handed_out_are_free_distinct_and_never_ones_an_outgoing_connection_could_take():

@@ -79,3 +79,39 @@ def test_co_stel_from_gbz_limit_fires_when_the_15_min_mean_crosses_it(g, demo_si
             fired_at = t
             break
     assert fired_at == 600 + int(np.floor(900 * stel / 30.0)) + 1
+
+
+def _mean_reference(samples, window_s, max_hold_s, now):
+    """The plain sum over every sample in the window (what SlidingMean did at every tick before)."""
+    t0 = now - window_s
+    total = covered = 0.0
+    for k, (t, v) in enumerate(samples):
+        end = min(samples[k + 1][0] if k + 1 < len(samples) else now, t + max_hold_s)
+        a, b = max(t, t0), min(end, now)
+        if b > a:
+            total += v * (b - a)
+            covered += b - a
+    return total / covered if covered > 0 else float("nan")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_running_mean_equals_a_fresh_sum_over_the_window_at_every_tick(seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    window, hold = 60.0, 3.0
+    m = SlidingMean(window_s=window, max_hold_s=hold)
+    kept: list[tuple[float, float]] = []
+    t = now = 0.0
+    for _ in range(3000):
+        t += float(rng.choice([0.5, 1.0, 1.0, 2.5, 7.0]))  # regular, then gaps longer than the hold
+        v = float(rng.uniform(0, 50))
+        m.add(t, v)
+        kept.append((t, v))
+        now = max(now, t + float(rng.uniform(0, 4)))  # engine time never goes back
+        want = _mean_reference([s for s in kept if s[0] > now - window - 10.0], window, hold, now)
+        got = m.mean(now)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9) or (np.isnan(got) and np.isnan(want))
+    assert len(m.samples) <= window / 0.5 + 2  # bounded by the window
+    # a long silence: the window empties of data and the mean says so
+    assert np.isnan(m.mean(t + window + hold + 1.0))

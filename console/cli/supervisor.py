@@ -59,6 +59,28 @@ def stop_with_parent() -> None:
 
 #: ports handed out by this process (each once)
 _HANDED_OUT: set[int] = set()
+#: this process's claims on the ports it handed out (see :func:`_claim`), held until it exits
+_CLAIMS: list[socket.socket] = []
+_MAX_CLAIMS = 64
+
+
+def _claim(port: int) -> bool:
+    """Claim ``port`` for this process among all processes on this machine that pick ports this way (two test
+    workers and a demo they start pick from the same range): an abstract-namespace Unix socket named after the
+    port, which the kernel frees when the process exits. False: another process claimed it first. Where abstract
+    sockets do not exist, every port counts as unclaimed."""
+    if not hasattr(socket, "AF_UNIX") or not sys.platform.startswith("linux"):
+        return True
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0watchfloor-port-{port}")
+    except OSError:
+        claim.close()
+        return False
+    _CLAIMS.append(claim)
+    if len(_CLAIMS) > _MAX_CLAIMS:  # bounded: a port handed out long ago is bound (or given up) by now
+        _CLAIMS.pop(0).close()
+    return True
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -74,7 +96,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A port free now, and one an outgoing connection cannot take meanwhile: chosen below the kernel's ephemeral
     range (a port the kernel picked with bind(0) could be given to the next outgoing connection as its source
     port before our process binds it: the demo's simulator once lost its OPC UA port to the demo's own MQTT
-    client that way)."""
+    client that way), and claimed against the other processes that pick ports here (a test worker and a demo
+    once chose the same port: the engine of the demo could not bind its command socket)."""
     low = max(1025, min(ephemeral_range()[0], 65536) - 12000)
     high = min(ephemeral_range()[0], 65536) - 1
     if high <= low:  # an unusual range: fall back to the kernel's choice
@@ -90,6 +113,8 @@ def free_port(host: str = "127.0.0.1") -> int:
                 s.bind((host, port))
             except OSError:
                 continue
+        if not _claim(port):  # another process of ours picked it and may not have bound it yet
+            continue
         _HANDED_OUT.add(port)
         return port
     raise RuntimeError(f"no free port between {low} and {high}")
