@@ -362,6 +362,7 @@ class EngineLink:
     # SUB side
     def _drain_sub(self, sub: zmq.Socket, max_messages: int = 2000) -> bool:
         latest: dict[str, bus.Message] = {}
+        checked: dict[int, str | None] = {}  # positions messages already checked (by id) -> their problem
         changed = False
         for _ in range(max_messages):
             try:
@@ -390,9 +391,10 @@ class EngineLink:
             elif msg.topic == TOPIC_MUSTER:
                 self._on_muster(msg.meta)
             elif msg.topic in _DISPLAY_TOPICS:
-                if msg.topic == TOPIC_POSITIONS and not check_display_arrays(msg, self._n_people, self._n_gas,
-                                                                             self._n_vib):
-                    self.trails.on_positions(msg.arrays, msg.event_ts_s)  # every frame, not only the newest
+                if msg.topic == TOPIC_POSITIONS:  # every frame feeds the trails, not only the newest
+                    checked[id(msg)] = problem = check_display_arrays(msg, self._n_people, self._n_gas, self._n_vib)
+                    if not problem:
+                        self.trails.on_positions(msg.arrays, msg.event_ts_s)
                 latest[msg.topic] = msg  # conflate: only the newest of a drain is kept
                 if msg.topic == TOPIC_STATUS:
                     self._reconcile_flood(msg.meta.get("flood"))  # in order with alarm.flood messages
@@ -406,7 +408,10 @@ class EngineLink:
             now = self._clock()
             new_frames: dict[str, Frame] = {}
             for topic, msg in latest.items():
-                problem = check_display_arrays(msg, self._n_people, self._n_gas, self._n_vib)
+                if id(msg) in checked:  # positions: checked once, as they came
+                    problem = checked[id(msg)]
+                else:
+                    problem = check_display_arrays(msg, self._n_people, self._n_gas, self._n_vib)
                 if problem:
                     self._bump("bad_frames")
                     self._log_bad(f"{topic}: {problem}")
